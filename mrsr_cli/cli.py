@@ -1,0 +1,363 @@
+"""The ``mrsr`` command line: a thin typer layer over the library.
+
+Conventions shared by every subcommand: outputs are never overwritten without ``--force``;
+``-v``/``-q`` set verbosity; ``--json`` prints machine-readable results on stdout while human
+text goes to stderr; exit 0 = success, 1 = runtime error, 2 = usage error; errors are one
+line (``--debug`` shows the traceback).  Heavy modules (torch, nibabel, SimpleITK) are
+imported inside the commands so that ``mrsr --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from . import __version__
+from .errors import MrsrError, UsageError
+
+app = typer.Typer(
+    name="mrsr",
+    help="Brain MRI super-resolution: simulate, register, train, upscale, evaluate, fetch-model.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+log = logging.getLogger("mrsr")
+
+
+# ----------------------------------------------------------------------------- plumbing
+class _StderrHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        sys.stderr.write(f"mrsr: {level}{record.getMessage()}\n")
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    log.handlers[:] = [_StderrHandler()]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"mrsr: error: {message}\n")
+    raise typer.Exit(code)
+
+
+def command(name: str, help_text: str):
+    """Register a subcommand whose errors become one-line messages with exit codes 1/2."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            debug = kwargs.get("debug", False)
+            _setup_logging(kwargs.get("verbose", 0) or 0, kwargs.get("quiet", False))
+            try:
+                return fn(*args, **kwargs)
+            except typer.Exit:
+                raise
+            except MrsrError as exc:
+                if debug:
+                    raise
+                _fail(str(exc).splitlines()[0], exc.exit_code)
+            except KeyboardInterrupt:
+                _fail("interrupted", 130)
+            except MemoryError:
+                if debug:
+                    raise
+                _fail("out of memory; try --memory-limit or a smaller --tile-size", 1)
+            except Exception as exc:  # last resort: still one line, no traceback
+                if debug:
+                    raise
+                _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug for details)", 1)
+
+        return app.command(name, help=help_text, short_help=help_text.split(".")[0] + ".")(wrapper)
+
+    return decorate
+
+
+Force = typer.Option(False, "--force", "-f", help="Overwrite an existing output.")
+Verbose = typer.Option(0, "--verbose", "-v", count=True, help="More messages (repeat for debug).")
+Quiet = typer.Option(False, "--quiet", "-q", help="Only errors.")
+Debug = typer.Option(False, "--debug", help="Show tracebacks on error.")
+JsonOut = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"mrsr {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """Brain MRI super-resolution toolkit (Pham et al. 2019 ReCNN)."""
+
+
+def _print_json(payload) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _target_grid(volume, factor: Optional[str], voxel_size: Optional[str], like: Optional[Path], *, upscale: bool):
+    """The output grid from exactly one of --factor / --voxel-size / --like."""
+    from .geometry import parse_factor, parse_voxel_size, resized_grid, scaled_grid, upscaled_grid
+
+    given = [x for x in (factor, voxel_size, like) if x is not None]
+    if len(given) != 1:
+        raise UsageError("give exactly one of --factor, --voxel-size" + (", --like" if upscale else ""))
+    if factor is not None:
+        f = parse_factor(factor)
+        return upscaled_grid(volume.grid, f) if upscale else scaled_grid(volume.grid, f)
+    if voxel_size is not None:
+        return resized_grid(volume.grid, parse_voxel_size(voxel_size))
+    from .io import load_volume
+
+    return load_volume(like, what="--like reference").grid
+
+
+# ----------------------------------------------------------------------------- simulate
+@command("simulate", "Simulate a low-resolution acquisition (PSF blur, sampling, Rician noise) of a high-resolution image.")
+def simulate_cmd(
+    in_file: Path = typer.Argument(..., help="High-resolution NIfTI image."),
+    out_file: Path = typer.Argument(..., help="Low-resolution output (.nii or .nii.gz)."),
+    factor: Optional[str] = typer.Option(None, "--factor", help="LR voxel = F x HR voxel: '2' or '2,2,3' (floats allowed)."),
+    voxel_size: Optional[str] = typer.Option(None, "--voxel-size", help="LR voxel size in mm: '2' or '2,2,3'."),
+    fwhm: Optional[str] = typer.Option(None, "--fwhm", help="PSF FWHM in mm per axis (default: the LR voxel size)."),
+    psf: str = typer.Option("gaussian", "--psf", help="PSF shape: gaussian or box."),
+    noise: float = typer.Option(0.0, "--noise", help="Rician noise sigma as a fraction of the 99.5th percentile."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for the noise."),
+    force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
+) -> None:
+    from .bids import write_sidecar
+    from .geometry import parse_triplet
+    from .io import check_output_path, load_volume, save_volume
+    from .simulate import PSFS, simulate_lowres
+
+    if psf not in PSFS:
+        raise UsageError(f"--psf must be one of {', '.join(PSFS)}, got {psf!r}")
+    if not 0 <= noise <= 1:
+        raise UsageError(f"--noise must be in [0, 1] (a fraction of the 99.5th percentile), got {noise}")
+    fwhm_mm = parse_triplet(fwhm, "--fwhm") if fwhm is not None else None
+    if fwhm_mm is not None and any(v < 0 for v in fwhm_mm):
+        raise UsageError("--fwhm values must be >= 0")
+    check_output_path(out_file, [in_file], force)
+    volume = load_volume(in_file)
+    lr_grid = _target_grid(volume, factor, voxel_size, None, upscale=False)
+    lr, lr_grid, info = simulate_lowres(
+        volume.data, volume.grid, voxel_size=lr_grid.voxel_size, fwhm=fwhm_mm, psf=psf, noise=noise, seed=seed
+    )
+    save_volume(out_file, lr, lr_grid.affine, volume.codes)
+    write_sidecar(out_file, {"Operation": "simulate", **info}, sources=[in_file])
+    log.info("wrote %s: %s voxels of %s mm", out_file, lr_grid.shape, tuple(round(v, 4) for v in lr_grid.voxel_size))
+    if json_out:
+        _print_json({"out_file": str(out_file), **info})
+
+
+# ----------------------------------------------------------------------------- upscale
+@command("upscale", "Super-resolve an image onto a finer grid (CNN by default, or spline).")
+def upscale_cmd(
+    in_file: Path = typer.Argument(..., help="Low-resolution NIfTI image."),
+    out_file: Path = typer.Argument(..., help="Output image (.nii or .nii.gz)."),
+    factor: Optional[str] = typer.Option(None, "--factor", help="Output voxel = input voxel / F: '2' or '2,2,3'."),
+    voxel_size: Optional[str] = typer.Option(None, "--voxel-size", help="Output voxel size in mm."),
+    like: Optional[Path] = typer.Option(None, "--like", help="Resample exactly onto this image's grid."),
+    method: str = typer.Option("cnn", "--method", help="cnn (default) or spline."),
+    order: int = typer.Option(3, "--order", help="B-spline order for spline interpolation (1-5)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name or .safetensors path (default: builtin)."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="Registered HR image of another contrast (guided model)."),
+    register: bool = typer.Option(False, "--register", help="Register --reference onto the input first (rigid, MI)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
+    tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Force tile cores of N^3 voxels (0 = whole volume)."),
+    memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="Memory budget, e.g. 4G (default: auto)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all)."),
+    force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
+) -> None:
+    from .bids import write_sidecar
+    from .io import check_output_path, load_volume, save_volume
+
+    if method not in ("cnn", "spline"):
+        raise UsageError(f"--method must be cnn or spline, got {method!r}")
+    if not 1 <= order <= 5:
+        raise UsageError(f"--order must be 1..5, got {order}")
+    if register and reference is None:
+        raise UsageError("--register needs --reference")
+    if method == "spline" and (model or reference):
+        raise UsageError("--model/--reference only apply to --method cnn")
+    check_output_path(out_file, [in_file, like, reference], force)
+    volume = load_volume(in_file)
+    target = _target_grid(volume, factor, voxel_size, like, upscale=True)
+    payload = {
+        "Operation": "upscale",
+        "Method": method,
+        "InputShape": list(volume.grid.shape),
+        "InputVoxelSize": [round(v, 6) for v in volume.grid.voxel_size],
+        "OutputShape": list(target.shape),
+        "OutputVoxelSize": [round(v, 6) for v in target.voxel_size],
+        "Factor": [round(a / b, 6) for a, b in zip(volume.grid.voxel_size, target.voxel_size)],
+    }
+    if method == "spline":
+        from .interpolate import resample
+
+        out = resample(volume.data, volume.grid, target, order=order)
+        payload["SplineOrder"] = order
+    else:
+        from .engine import EngineOptions, super_resolve
+
+        options = EngineOptions.from_cli(device=device, precision=precision, tile_size=tile_size,
+                                         memory_limit=memory_limit, threads=threads, progress=not quiet)
+        out, info = super_resolve(volume, target, model=model, reference=reference, register=register, options=options)
+        payload.update(info)
+    save_volume(out_file, out, target.affine, volume.codes)
+    write_sidecar(out_file, payload, sources=[in_file] + ([reference] if reference else []))
+    log.info("wrote %s: %s voxels of %s mm", out_file, target.shape, tuple(round(v, 4) for v in target.voxel_size))
+    if json_out:
+        _print_json({"out_file": str(out_file), **payload})
+
+
+# ----------------------------------------------------------------------------- evaluate
+@command("evaluate", "PSNR and 3-D SSIM of test images against a reference, inside a head mask.")
+def evaluate_cmd(
+    reference: Path = typer.Argument(..., help="Reference (ground-truth) image."),
+    tests: List[Path] = typer.Argument(..., help="One or more images to score, on the reference grid."),
+    mask: Optional[Path] = typer.Option(None, "--mask", help="Mask image (default: head mask from the reference)."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table as CSV to this file."),
+    force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
+) -> None:
+    from .evaluate import evaluate_files, write_csv
+
+    if csv is not None:
+        from .io import check_output_path
+
+        check_output_path(csv, [reference, *tests], force, suffixes=(".csv",))
+    rows = evaluate_files(reference, tests, mask)
+    if csv is not None:
+        write_csv(csv, rows)
+    if json_out:
+        _print_json(rows)
+    if not quiet:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"reference: {reference}")
+        for col in ("image", "PSNR (dB)", "SSIM", "data range", "mask voxels"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["image"], f"{r['psnr']:.3f}", f"{r['ssim']:.4f}", f"{r['data_range']:.4g}", str(r["mask_voxels"]))
+        Console(stderr=True).print(table)
+
+
+# ----------------------------------------------------------------------------- register
+@command("register", "Rigidly or affinely register an image onto another (Mattes MI, SimpleITK) and resample it.")
+def register_cmd(
+    moving: Path = typer.Argument(..., help="Image to move (e.g. the HR reference of another contrast)."),
+    fixed: Path = typer.Argument(..., help="Fixed image that defines the target space."),
+    out_file: Path = typer.Argument(..., help="MOVING resampled onto FIXED's grid (or --like)."),
+    transform: str = typer.Option("rigid", "--transform", help="rigid or affine."),
+    like: Optional[Path] = typer.Option(None, "--like", help="Resample onto this grid instead of FIXED's."),
+    save_transform: Optional[Path] = typer.Option(None, "--save-transform", help="Write the transform (ITK .tfm text)."),
+    apply: Optional[Path] = typer.Option(None, "--apply", help="Skip the optimisation: apply this saved transform."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads for SimpleITK."),
+    force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
+) -> None:
+    from .register import register_files
+
+    result = register_files(moving, fixed, out_file, transform=transform, like=like, save_transform=save_transform,
+                            apply=apply, threads=threads, force=force)
+    if json_out:
+        _print_json(result)
+
+
+# ----------------------------------------------------------------------------- train
+@command("train", "Train a super-resolution network on high-resolution images (LR inputs simulated on the fly).")
+def train_cmd(
+    in_files: List[Path] = typer.Argument(..., help="High-resolution training images."),
+    output: Path = typer.Option(..., "--output", "-o", help="Model file to write (.safetensors)."),
+    arch: str = typer.Option("recnn", "--arch", help="recnn or srcnn3d."),
+    layers: int = typer.Option(10, "--layers", help="ReCNN: number of conv layers."),
+    filters: int = typer.Option(32, "--filters", help="ReCNN: filters per layer."),
+    kernel: int = typer.Option(3, "--kernel", help="ReCNN: kernel size (odd)."),
+    no_residual: bool = typer.Option(False, "--no-residual", help="Disable the residual skip (paper's ablation)."),
+    init: str = typer.Option("msra", "--init", help="Weight init: msra or xavier."),
+    scales: Optional[str] = typer.Option(None, "--scales", help="Factor list, e.g. '2,2,2;2,2,3;3,3,3'."),
+    scale_range: Optional[str] = typer.Option(None, "--scale-range", help="Per-axis factor range lo:hi, e.g. 1.5:4."),
+    unit_fraction: float = typer.Option(0.0, "--unit-fraction", help="Fraction of patches with factor 1."),
+    patch: int = typer.Option(25, "--patch", help="Patch edge in voxels."),
+    batch: int = typer.Option(16, "--batch", help="Patches per batch."),
+    patches_per_epoch: int = typer.Option(3200, "--patches-per-epoch", help="Patches in one epoch."),
+    epochs: int = typer.Option(10, "--epochs", help="Number of epochs."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (and save) after this many minutes."),
+    lr: float = typer.Option(1e-4, "--lr", help="Adam learning rate."),
+    lr_decay: Optional[str] = typer.Option(None, "--lr-decay", help="Step decay 'GAMMA@EPOCHS', e.g. 0.5@4."),
+    augment: str = typer.Option("flip,permute,intensity", "--augment", help="Comma list of flip,permute,intensity,noise,bias."),
+    reference: Optional[List[Path]] = typer.Option(None, "--reference", help="Registered HR reference per training image (guided)."),
+    synthetic_reference: bool = typer.Option(False, "--synthetic-reference", help="Guided model with domain-randomised references."),
+    tissue_maps: Optional[List[Path]] = typer.Option(None, "--tissue-map", help="GM/WM probability maps for synthetic references."),
+    val: Optional[List[Path]] = typer.Option(None, "--val", help="Validation HR image(s): PSNR per epoch, keep the best."),
+    val_factor: str = typer.Option("2", "--val-factor", help="Factor used for validation."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Fine-tune from this model (name or path)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file (default: OUTPUT.ckpt.safetensors)."),
+    checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Checkpoint every N iterations."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Resume from a checkpoint."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (runs are reproducible)."),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads."),
+    log_file: Optional[Path] = typer.Option(None, "--log", help="JSONL curve (default: OUTPUT.log.jsonl)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name recorded in the metadata."),
+    force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
+) -> None:
+    options = {k: v for k, v in locals().items() if k not in ("verbose", "debug", "json_out")}
+    from .train import TrainConfig, train
+
+    config = TrainConfig.from_cli(**options)
+    result = train(config)
+    if json_out:
+        _print_json(result)
+
+
+# ----------------------------------------------------------------------------- fetch-model
+@command("fetch-model", "Download, list, verify or pre-seed pretrained models (checksummed, shared cache).")
+def fetch_model_cmd(
+    names: List[str] = typer.Argument(None, help="Model name(s) from the index."),
+    index: Optional[str] = typer.Option(None, "--index", help="Index JSON path or URL (default: MRSR_MODEL_INDEX or builtin)."),
+    list_models: bool = typer.Option(False, "--list", help="List the models in the index."),
+    all_models: bool = typer.Option(False, "--all", help="Fetch every model in the index."),
+    dest: Optional[Path] = typer.Option(None, "--dest", help="Download into this folder instead of the cache."),
+    verify: bool = typer.Option(False, "--verify", help="Re-check the sha256 of cached models."),
+    allow_insecure: bool = typer.Option(False, "--allow-insecure", help="Allow plain http to non-loopback hosts."),
+    timeout: float = typer.Option(30.0, "--timeout", help="Network timeout in seconds."),
+    retries: int = typer.Option(3, "--retries", help="Download attempts."),
+    force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
+) -> None:
+    from .zoo import fetch_command
+
+    result = fetch_command(names or [], index=index, list_models=list_models, all_models=all_models, dest=dest,
+                           verify=verify, allow_insecure=allow_insecure, timeout=timeout, retries=retries,
+                           force=force, progress=not quiet)
+    if json_out:
+        _print_json(result)
+    elif not quiet:
+        from rich.console import Console
+
+        Console(stderr=True).print(result.get("text", ""))
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,340 @@
+"""The one inference engine: exact halo tiling, memory-aware, CPU and GPU.
+
+How it works (all sizes in voxels of the output grid):
+
+* The network is fully convolutional with receptive field ``2·halo + 1``.  The output is cut
+  into cubic *cores* of ``core`` voxels; each tile's input is the core plus ``halo`` voxels on
+  every side, read lazily from the spline resampler (so the interpolated input is never held
+  whole).  Inside the network, activations outside the volume are zeroed after each layer
+  (``valid`` box), which reproduces the network's own zero padding at the volume border.  The
+  halo is cropped.  Hence tiled output == whole-volume output for any tile size and shape —
+  no blending, no seams.  Every tile has the same shape (the last ones are padded), so
+  oneDNN/cuDNN plans are reused.
+* The core is the largest that fits the memory budget (``--memory-limit`` or auto: half the
+  available RAM on CPU, 80 % of free device memory on CUDA) after the output buffer; bytes per
+  tile voxel are estimated from the widest layer, the precision and the input channels.  On an
+  out-of-memory error the core is halved and work resumes at the current slab.
+* Precision ``auto`` = bf16 on CPUs with avx512_bf16/AMX and on CUDA compute capability ≥ 8,
+  else fp32.  The residual addition and the output are always fp32.
+
+Example::
+
+    out, info = super_resolve(volume, target_grid, model="default")
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import MrsrError, UsageError
+
+log = logging.getLogger("mrsr")
+
+NORMALIZATION_PERCENTILE = 99.5
+
+
+@dataclass
+class EngineOptions:
+    """How to run the network: device, precision, tiling, memory, threads, progress."""
+
+    device: str = "auto"
+    precision: str = "auto"
+    tile_size: int | None = None  # core edge in voxels; 0 = whole volume; None = auto
+    memory_limit: int | None = None  # bytes; None = auto
+    threads: int | None = None
+    progress: bool = True
+    channels_last: bool = True
+
+    @classmethod
+    def from_cli(cls, *, device="auto", precision="auto", tile_size=None, memory_limit=None, threads=None, progress=True):
+        if precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise UsageError(f"--precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+        if tile_size is not None and tile_size < 0:
+            raise UsageError("--tile-size must be >= 0")
+        if threads is not None and threads < 1:
+            raise UsageError("--threads must be >= 1")
+        if not (device in ("auto", "cpu", "mps", "cuda") or device.startswith("cuda:")):
+            raise UsageError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+        return cls(device=device, precision=precision, tile_size=tile_size,
+                   memory_limit=parse_bytes(memory_limit) if memory_limit else None, threads=threads, progress=progress)
+
+
+def parse_bytes(text: str) -> int:
+    """'4G', '512M', '1.5GB', '1000000' → bytes."""
+    s = str(text).strip().upper().removesuffix("B").removesuffix("I")
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    try:
+        value = float(s[:-1]) * units[s[-1]] if s and s[-1] in units else float(s)
+    except ValueError:
+        raise UsageError(f"cannot read memory size {text!r} (e.g. 4G, 512M)") from None
+    if value < 16 << 20:
+        raise UsageError(f"memory limit {text!r} is too small (at least 16M)")
+    return int(value)
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise MrsrError(f"--device {name}: no CUDA device is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise MrsrError("--device mps: MPS is not available")
+    return torch.device(name)
+
+
+def resolve_precision(precision: str, device) -> str:
+    import torch
+
+    if precision != "auto":
+        if precision == "fp16" and device.type == "cpu":
+            raise UsageError("--precision fp16 is not supported on CPU (use bf16 or fp32)")
+        return precision
+    if device.type == "cpu":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp32"
+    return "fp32"
+
+
+def available_memory(device) -> int:
+    """Bytes free for the engine on ``device`` (host RAM for CPU)."""
+    import torch
+
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+def bytes_per_tile_voxel(net, precision: str) -> int:
+    """Peak bytes per tile-input voxel: two live activations of the widest layer, the
+    channels-last reorders and the fp32 input/output."""
+    width = max(c.out_channels for c in net.convs)
+    elem = 2 if precision in ("bf16", "fp16") else 4
+    return 4 * width * elem + 4 * width + 8 * net.in_channels + 16
+
+
+def choose_core(shape, halo: int, per_voxel: int, budget: int) -> int:
+    """Largest cubic core (multiple of 8, ≥ 8) whose tile fits ``budget`` bytes."""
+    longest = max(shape)
+    core = 8
+    for candidate in range(8, longest + 8, 8):
+        if (min(candidate, shape[0]) + 2 * halo) * (min(candidate, shape[1]) + 2 * halo) * (min(candidate, shape[2]) + 2 * halo) * per_voxel > budget:
+            break
+        core = candidate
+    return min(core, longest)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    name = type(exc).__name__
+    return "OutOfMemory" in name or "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower()
+
+
+class _Progress:
+    """rich progress bar on a terminal, silent otherwise."""
+
+    def __init__(self, total: int, enabled: bool, label: str):
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total} tiles"),
+                                TimeRemainingColumn(), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self.bar:
+            self.bar.advance(self.task, n)
+
+    def reset(self, total: int) -> None:
+        if self.bar:
+            self.bar.reset(self.task, total=total)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
+def run_tiled(net, read_input, shape, options: EngineOptions, out: np.ndarray | None = None, fault_injector=None) -> tuple[np.ndarray, dict]:
+    """Run ``net`` over a volume of ``shape`` (output voxels) by exact halo tiling.
+
+    ``read_input(box)`` returns the float32 network input ``(C, *box shape)`` for a box of
+    slices that may reach beyond the volume (zeros there).  Returns the float32 output and a
+    dict with the device, precision, core and tile counts.  ``fault_injector(tile_shape)`` is a
+    test hook that may raise an out-of-memory error.
+    """
+    import torch
+
+    device = resolve_device(options.device)
+    precision = resolve_precision(options.precision, device)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    shape = tuple(int(n) for n in shape)
+    halo = int(net.halo)
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    net = net.to(device).eval()
+    memory_format = torch.channels_last_3d if options.channels_last and device.type in ("cpu", "cuda") else torch.contiguous_format
+    net = net.to(memory_format=memory_format)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    per_voxel = bytes_per_tile_voxel(net, precision)
+    if options.tile_size == 0:
+        core = max(shape)
+        budget = None
+    elif options.tile_size:
+        core = int(options.tile_size)
+        budget = None
+    else:
+        if options.memory_limit:
+            # the output buffer and the lazily read input live on the host: take them off
+            host_fixed = out.nbytes if device.type == "cpu" else 0
+            budget = options.memory_limit - host_fixed - 64 * 1024 * 1024
+            if budget < per_voxel * (8 + 2 * halo) ** 3:
+                raise MrsrError(f"--memory-limit is too small for this volume: the output alone needs {out.nbytes / 2**20:.0f} MiB")
+        else:
+            free = available_memory(device)
+            budget = free // 2 if device.type == "cpu" else int(free * 0.8)
+        core = choose_core(shape, halo, per_voxel, budget)
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    started = time.perf_counter()
+    n_tiles = 0
+    z = 0
+    progress = _Progress(1, options.progress, "super-resolving")
+    try:
+        while z < shape[0]:
+            core_shape = tuple(min(core, n) for n in shape)
+            tile_shape = tuple(c + 2 * halo for c in core_shape)
+            starts = [list(range(0, n, c)) for n, c in zip(shape[1:], core_shape[1:])]
+            if z == 0 or n_tiles == 0:
+                progress.reset(math.ceil((shape[0] - z) / core_shape[0]) * len(starts[0]) * len(starts[1]))
+            try:
+                for y in starts[0]:
+                    for x in starts[1]:
+                        corner = (z, y, x)
+                        box = tuple(slice(s - halo, s - halo + t) for s, t in zip(corner, tile_shape))
+                        valid = tuple((max(0, halo - s), min(t, n - s + halo)) for s, t, n in zip(corner, tile_shape, shape))
+                        if fault_injector is not None:
+                            fault_injector(tile_shape)
+                        tile = torch.from_numpy(np.ascontiguousarray(read_input(box), dtype=np.float32))[None]
+                        if device.type == "cuda":
+                            tile = tile.pin_memory().to(device, non_blocking=True)
+                        tile = tile.to(memory_format=memory_format) if tile.dim() == 5 else tile
+                        whole = all(lo == 0 and hi == t for (lo, hi), t in zip(valid, tile_shape))
+                        with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+                            pred = net(tile, valid=None if whole else valid)
+                        pred = pred[0, 0, halo:halo + core_shape[0], halo:halo + core_shape[1], halo:halo + core_shape[2]]
+                        ends = [min(s + c, n) for s, c, n in zip(corner, core_shape, shape)]
+                        out[z:ends[0], y:ends[1], x:ends[2]] = pred[: ends[0] - z, : ends[1] - y, : ends[2] - x].float().cpu().numpy()
+                        n_tiles += 1
+                        progress.advance()
+                z += core_shape[0]
+            except Exception as exc:
+                if not _is_oom(exc) or core <= 8:
+                    raise
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                core = max(8, core // 2)
+                log.warning("out of memory with %d^3 tiles; retrying this slab with %d^3", core * 2, core)
+                progress.reset(math.ceil((shape[0] - z) / min(core, shape[0])) * math.ceil(shape[1] / min(core, shape[1])) * math.ceil(shape[2] / min(core, shape[2])))
+    finally:
+        progress.close()
+    info = {
+        "Device": str(device),
+        "Precision": precision,
+        "TileCore": core,
+        "TileHalo": halo,
+        "Tiles": n_tiles,
+        "InferenceSeconds": round(time.perf_counter() - started, 3),
+    }
+    log.info("engine: %s, %s, core %d^3 (+%d halo), %d tiles, %.1f s", device, precision, core, halo, n_tiles, info["InferenceSeconds"])
+    return out, info
+
+
+def normalization_scale(data: np.ndarray) -> float:
+    """Intensity scale of a volume: 99.5th percentile of its non-zero voxels."""
+    from .simulate import robust_max
+
+    return robust_max(data, NORMALIZATION_PERCENTILE)
+
+
+def super_resolve(volume, target, *, model=None, reference=None, register=False, options: EngineOptions | None = None):
+    """CNN super-resolution of ``volume`` onto ``target`` (a :class:`~mrsr_cli.geometry.Grid`).
+
+    Spline-interpolates the input onto the target grid tile by tile, normalises intensities by
+    the input's 99.5th percentile, runs the network (residual on the interpolated channel) and
+    restores the input's intensity scale.  ``reference`` (path) adds a registered HR image of
+    another contrast as an extra channel (guided models); ``register`` aligns it first.
+    Returns ``(output float32, info dict for the sidecar)``.
+    """
+    from .interpolate import make_resampler
+    from .models.store import load_model, sha256_file
+    from .zoo import resolve_model
+
+    options = options or EngineOptions()
+    path, name = resolve_model(model, guided=reference is not None)
+    net, meta = load_model(path)
+    n_refs = int(meta["params"].get("in_channels", 1)) - 1
+    if n_refs > 0 and reference is None:
+        raise UsageError(f"model {name} is guided ({n_refs} reference channel): give --reference REF")
+    if n_refs == 0 and reference is not None:
+        raise UsageError(f"model {name} takes no reference channel; drop --reference or use a guided model")
+    scale = normalization_scale(volume.data)
+    sources = [make_resampler(volume.data / scale, volume.grid, target, order=3)]
+    info: dict = {}
+    if reference is not None:
+        ref_data, ref_grid, reg_info = _prepare_reference(reference, volume, target, register)
+        info.update(reg_info)
+        sources.append(make_resampler(ref_data / normalization_scale(ref_data), ref_grid, target, order=3))
+
+    def read_input(box):
+        return np.stack([s.read(box) for s in sources])
+
+    out, engine_info = run_tiled(net, read_input, target.shape, options)
+    out *= scale
+    info.update({"Model": name, "ModelSha256": sha256_file(path), "ModelArchitecture": meta["architecture"], **engine_info})
+    return out, info
+
+
+def _prepare_reference(reference, volume, target, register: bool):
+    """Load the guidance image; with ``register`` align it rigidly (MI) to the input first."""
+    from .io import load_volume
+
+    if register:
+        from .register import register_arrays
+
+        ref = load_volume(reference, what="reference")
+        moved, reg = register_arrays(ref, volume, target_grid=target)
+        return moved, target, {"ReferenceRegistration": reg}
+    ref = load_volume(reference, what="reference")
+    return ref.data, ref.grid, {}

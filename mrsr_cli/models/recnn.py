@@ -1,0 +1,99 @@
+"""ReCNN (Pham et al. 2019, eq. 5-6) and the SRCNN3D baseline.
+
+ReCNN: ``L`` conv layers of ``n`` filters of size ``f³`` with ReLU, the last layer linear to one
+channel, and a residual skip from the spline-interpolated input: ``X = Z + F(Z)``.  Extra input
+channels (registered HR references, Pham §5) are concatenated; the residual stays on channel 0.
+SRCNN3D: 9³/1³/5³ convolutions with 64/32/1 filters, no residual (Pham's baseline).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _init(module: nn.Module, scheme: str) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.Conv3d):
+            if scheme == "msra":  # He et al. 2015: N(0, sqrt(2 / (f³ · n_in)))
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            elif scheme == "xavier":
+                nn.init.xavier_uniform_(m.weight)
+            else:
+                raise ValueError(f"unknown init {scheme!r} (msra or xavier)")
+            nn.init.zeros_(m.bias)
+
+
+def _zero_outside(h: torch.Tensor, valid) -> torch.Tensor:
+    """Zero the activations outside the volume (the ``valid`` box of the tile)."""
+    if valid is None:
+        return h
+    for axis, (lo, hi) in enumerate(valid):
+        dim = 2 + axis
+        size = h.shape[dim]
+        if lo > 0:
+            h.narrow(dim, 0, lo).zero_()
+        if hi < size:
+            h.narrow(dim, hi, size - hi).zero_()
+    return h
+
+
+class _ConvStack(nn.Module):
+    """Sequential 3-D convs with ReLU between them; the last layer is linear."""
+
+    residual = False
+
+    def __init__(self, convs: list[nn.Conv3d]):
+        super().__init__()
+        self.convs = nn.ModuleList(convs)
+
+    @property
+    def halo(self) -> int:
+        return sum((c.kernel_size[0] - 1) // 2 for c in self.convs)
+
+    @property
+    def in_channels(self) -> int:
+        return self.convs[0].in_channels
+
+    def forward(self, x: torch.Tensor, valid=None) -> torch.Tensor:
+        h = x
+        last = len(self.convs) - 1
+        for i, conv in enumerate(self.convs):
+            h = conv(h)
+            if i < last:
+                h = _zero_outside(torch.relu_(h), valid)
+        if self.residual:  # residual addition in fp32 whatever the compute precision
+            return x[:, :1].float() + h.float()
+        return h.float()
+
+
+class ReCNN(_ConvStack):
+    """Residual 3-D CNN: ``layers`` convs of ``filters`` × ``kernel``³, X = Z + F(Z)."""
+
+    def __init__(self, layers: int = 20, filters: int = 64, kernel: int = 3, in_channels: int = 1,
+                 residual: bool = True, init: str = "msra"):
+        if layers < 2 or filters < 1 or kernel < 1 or kernel % 2 == 0 or in_channels < 1:
+            raise ValueError("ReCNN needs layers >= 2, filters >= 1, an odd kernel and in_channels >= 1")
+        pad = kernel // 2
+        convs = [nn.Conv3d(in_channels, filters, kernel, padding=pad)]
+        convs += [nn.Conv3d(filters, filters, kernel, padding=pad) for _ in range(layers - 2)]
+        convs += [nn.Conv3d(filters, 1, kernel, padding=pad)]
+        super().__init__(convs)
+        self.residual = residual
+        _init(self, init)
+        if residual:  # start near the identity X ≈ Z: a small initial residual trains faster
+            with torch.no_grad():
+                self.convs[-1].weight.mul_(0.1)
+        self.params = {"layers": layers, "filters": filters, "kernel": kernel, "in_channels": in_channels,
+                       "residual": residual, "init": init}
+
+
+class SRCNN3D(_ConvStack):
+    """SRCNN in 3-D (Pham's baseline): 9³ (64) → 1³ (32) → 5³ (1), non-residual by default."""
+
+    def __init__(self, in_channels: int = 1, residual: bool = False, init: str = "msra"):
+        convs = [nn.Conv3d(in_channels, 64, 9, padding=4), nn.Conv3d(64, 32, 1), nn.Conv3d(32, 1, 5, padding=2)]
+        super().__init__(convs)
+        self.residual = residual
+        _init(self, init)
+        self.params = {"in_channels": in_channels, "residual": residual, "init": init}

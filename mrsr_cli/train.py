@@ -1,0 +1,545 @@
+"""Training loop (Pham et al. 2019 §2-4): patches, on-the-fly LR simulation, Adam, checkpoints.
+
+Read top to bottom: :class:`TrainConfig` (every knob, recorded in the model metadata),
+:class:`PatchSampler` (HR crop → observation model → spline back = ILR input Z; one random
+scale factor per patch), then :func:`train` (Adam, optional step decay, validation with the
+engine, best-model keeping, checkpoints that resume to the same result).
+
+Determinism: patch batch ``i`` is drawn from ``numpy.random.default_rng([seed, i])`` and the
+weights are initialised from ``torch.manual_seed(seed)``, so a resumed run repeats exactly
+what the uninterrupted one would have done.
+
+Example::
+
+    cfg = TrainConfig(inputs=["hr.nii.gz"], output="m.safetensors", layers=4, filters=8, epochs=1)
+    train(cfg)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import MrsrError, UsageError
+
+log = logging.getLogger("mrsr")
+AUGMENTATIONS = ("flip", "permute", "intensity", "noise", "bias")
+
+
+# ----------------------------------------------------------------------------- configuration
+@dataclass
+class TrainConfig:
+    inputs: list
+    output: str
+    arch: str = "recnn"
+    layers: int = 10
+    filters: int = 32
+    kernel: int = 3
+    residual: bool = True
+    init: str = "msra"
+    scales: list = field(default_factory=lambda: [[2.0, 2.0, 2.0]])
+    scale_range: list | None = None  # [lo, hi] per axis
+    unit_fraction: float = 0.0
+    patch: int = 25
+    batch: int = 16
+    patches_per_epoch: int = 3200
+    epochs: int = 10
+    max_minutes: float | None = None
+    lr: float = 1e-4
+    lr_decay: list | None = None  # [gamma, every_epochs]
+    augment: list = field(default_factory=lambda: ["flip", "permute", "intensity"])
+    references: list | None = None
+    synthetic_reference: bool = False
+    tissue_maps: list | None = None
+    val: list | None = None
+    val_factor: list = field(default_factory=lambda: [2.0, 2.0, 2.0])
+    init_from: str | None = None
+    checkpoint: str | None = None
+    checkpoint_every: int = 200
+    resume: str | None = None
+    seed: int = 0
+    precision: str = "auto"
+    device: str = "auto"
+    threads: int | None = None
+    log_file: str | None = None
+    name: str | None = None
+    force: bool = False
+    quiet: bool = False
+
+    @classmethod
+    def from_cli(cls, *, in_files, output, no_residual, scales, scale_range, lr_decay, augment, reference,
+                 tissue_maps, val, val_factor, checkpoint, resume, log_file, init_from, **rest):
+        from .geometry import parse_factor
+
+        if not str(output).endswith(".safetensors"):
+            raise UsageError("--output must end with .safetensors")
+        factors = [list(parse_factor(s, "--scales")) for s in scales.split(";") if s.strip()] if scales else []
+        rng = None
+        if scale_range:
+            try:
+                lo, hi = (float(v) for v in scale_range.split(":"))
+            except ValueError:
+                raise UsageError(f"--scale-range must be LO:HI, got {scale_range!r}") from None
+            if not 1.0 <= lo <= hi <= 16:
+                raise UsageError("--scale-range needs 1 <= LO <= HI <= 16")
+            rng = [lo, hi]
+        if not factors and rng is None:
+            factors = [[2.0, 2.0, 2.0]]
+        decay = None
+        if lr_decay:
+            try:
+                gamma, every = lr_decay.split("@")
+                decay = [float(gamma), int(every)]
+            except ValueError:
+                raise UsageError(f"--lr-decay must be GAMMA@EPOCHS, e.g. 0.5@4, got {lr_decay!r}") from None
+        aug = [a for a in augment.split(",") if a] if augment else []
+        unknown = set(aug) - set(AUGMENTATIONS)
+        if unknown:
+            raise UsageError(f"unknown --augment {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTATIONS)})")
+        if reference and len(reference) != len(in_files):
+            raise UsageError("give one --reference per training image")
+        if reference and rest.get("synthetic_reference"):
+            raise UsageError("--reference and --synthetic-reference are exclusive")
+        for key, lo in (("patch", 5), ("batch", 1), ("epochs", 1), ("patches_per_epoch", 1), ("layers", 2), ("filters", 1)):
+            if rest[key] < lo:
+                raise UsageError(f"--{key.replace('_', '-')} must be >= {lo}")
+        if not 0 <= rest["unit_fraction"] < 1:
+            raise UsageError("--unit-fraction must be in [0, 1)")
+        if rest["lr"] <= 0:
+            raise UsageError("--lr must be > 0")
+        return cls(
+            inputs=[str(p) for p in in_files], output=str(output), residual=not no_residual, scales=factors,
+            scale_range=rng, lr_decay=decay, augment=aug, references=[str(p) for p in reference] if reference else None,
+            tissue_maps=[str(p) for p in tissue_maps] if tissue_maps else None, val=[str(p) for p in val] if val else None,
+            val_factor=list(parse_factor(val_factor, "--val-factor")), checkpoint=str(checkpoint) if checkpoint else None,
+            resume=str(resume) if resume else None, log_file=str(log_file) if log_file else None, init_from=init_from, **rest,
+        )
+
+    @property
+    def in_channels(self) -> int:
+        return 2 if (self.references or self.synthetic_reference) else 1
+
+    def model_params(self) -> dict:
+        if self.arch == "recnn":
+            return {"layers": self.layers, "filters": self.filters, "kernel": self.kernel,
+                    "in_channels": self.in_channels, "residual": self.residual, "init": self.init}
+        if self.arch == "srcnn3d":
+            return {"in_channels": self.in_channels, "residual": False, "init": self.init}
+        raise UsageError(f"--arch must be recnn or srcnn3d, got {self.arch!r}")
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class TrainingVolume:
+    data: np.ndarray  # normalised HR image
+    voxel_size: tuple
+    centres: np.ndarray  # (N, 3) voxel indices inside the head
+    reference: np.ndarray | None = None
+    tissue: np.ndarray | None = None  # (K, ...) probability maps for synthetic references
+    source: str = ""
+    sha256: str = ""
+
+
+def load_training_volume(path, reference=None, tissue_maps=None) -> TrainingVolume:
+    from .engine import normalization_scale
+    from .io import load_volume
+    from .metrics import head_mask
+    from .models.store import sha256_file
+
+    vol = load_volume(path, what="training image")
+    data = vol.data / normalization_scale(vol.data)
+    centres = np.argwhere(head_mask(data))
+    ref = None
+    if reference is not None:
+        rvol = load_volume(reference, what="training reference")
+        if rvol.grid.shape != vol.grid.shape:
+            raise MrsrError(f"reference {reference} is not on the grid of {path}; register it first (mrsr register)")
+        ref = rvol.data / normalization_scale(rvol.data)
+    tissue = None
+    if tissue_maps:
+        maps = [load_volume(p, what="tissue map").data for p in tissue_maps]
+        if any(m.shape != data.shape for m in maps):
+            raise MrsrError("tissue maps must be on the grid of the training image they belong to")
+        tissue = np.stack([m / max(float(m.max()), 1e-6) for m in maps])
+    return TrainingVolume(data, vol.grid.voxel_size, centres, ref, tissue, str(path), sha256_file(path))
+
+
+def synthetic_reference(hr: np.ndarray, tissue: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """A random-contrast view of the same anatomy (domain randomisation, SynthSR-style).
+
+    A random smooth, possibly non-monotone intensity mapping of the HR image, plus a random
+    mixture of tissue probability maps when given, plus noise and a sub-voxel shift.
+    """
+    from scipy import ndimage
+
+    knots = rng.uniform(0, 1, size=6)
+    x = np.clip(hr, 0, 1.5)
+    mapped = np.interp(x, np.linspace(0, 1.5, 6), knots).astype(np.float32) * (hr > 0.02)
+    if tissue is not None:
+        weights = rng.uniform(-1, 1, size=tissue.shape[0]).astype(np.float32)
+        mapped = mapped + np.tensordot(weights, tissue, axes=1).astype(np.float32)
+    mapped = mapped - mapped.min()
+    mapped = mapped / max(float(np.percentile(mapped, 99.5)), 1e-6)
+    mapped = ndimage.shift(mapped, rng.uniform(-0.5, 0.5, size=3), order=1, mode="nearest")
+    return (mapped + rng.normal(0, rng.uniform(0, 0.03), mapped.shape)).astype(np.float32)
+
+
+class PatchSampler:
+    """Draws (ILR, HR[, reference]) patch batches with a random scale factor per patch."""
+
+    def __init__(self, volumes: list[TrainingVolume], cfg: TrainConfig):
+        self.volumes = volumes
+        self.cfg = cfg
+
+    def factor(self, rng: np.random.Generator) -> np.ndarray:
+        cfg = self.cfg
+        if cfg.unit_fraction and rng.random() < cfg.unit_fraction:
+            return np.ones(3)
+        use_range = cfg.scale_range is not None and (not cfg.scales or rng.random() < 0.5)
+        if use_range:
+            return rng.uniform(cfg.scale_range[0], cfg.scale_range[1], size=3)
+        return np.asarray(cfg.scales[rng.integers(len(cfg.scales))], dtype=np.float64)
+
+    def patch(self, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        from .simulate import lowres_on_hr_grid
+
+        cfg = self.cfg
+        vol = self.volumes[rng.integers(len(self.volumes))]
+        factor = self.factor(rng)
+        p = cfg.patch
+        # margin: PSF tails (≈1.7 F voxels) plus the spline's reach on the LR grid (≈4 F voxels)
+        margin = int(math.ceil(6 * factor.max())) + 2
+        size = p + 2 * margin
+        centre = vol.centres[rng.integers(len(vol.centres))]
+        start = np.clip(centre - size // 2, 0, np.maximum(np.array(vol.data.shape) - size, 0))
+        box = tuple(slice(s, s + size) for s in start)
+        hr = _pad_to(vol.data[box], size)
+        ref = _pad_to(vol.reference[box], size) if vol.reference is not None else None
+        if "bias" in cfg.augment:
+            hr = hr * _bias_field(hr.shape, rng)
+        if "intensity" in cfg.augment:
+            hr = (np.clip(hr, 0, None) ** rng.uniform(0.8, 1.25) * rng.uniform(0.85, 1.15)).astype(np.float32)
+        if cfg.synthetic_reference:
+            tissue = vol.tissue[(slice(None),) + box] if vol.tissue is not None else None
+            ref = synthetic_reference(hr, _pad_to(tissue, size) if tissue is not None else None, rng)
+        noise = rng.uniform(0, 0.03) if "noise" in cfg.augment else 0.0
+        ilr = lowres_on_hr_grid(hr, vol.voxel_size, factor, noise_sigma=noise, rng=rng) if factor.max() > 1 + 1e-6 else hr.copy()
+        inner = (slice(margin, margin + p),) * 3
+        arrays = [ilr[inner], hr[inner]] + ([ref[inner]] if ref is not None else [])
+        if "flip" in cfg.augment:
+            for axis in range(3):
+                if rng.random() < 0.5:
+                    arrays = [np.flip(a, axis) for a in arrays]
+        if "permute" in cfg.augment:
+            order = rng.permutation(3)
+            arrays = [np.transpose(a, order) for a in arrays]
+        return tuple(np.ascontiguousarray(a, dtype=np.float32) for a in arrays)
+
+    def batch(self, rng: np.random.Generator):
+        """``(inputs (B, C, p, p, p), targets (B, 1, p, p, p))`` as numpy arrays."""
+        patches = [self.patch(rng) for _ in range(self.cfg.batch)]
+        inputs = np.stack([np.stack([pt[0]] + list(pt[2:])) for pt in patches])
+        targets = np.stack([pt[1][None] for pt in patches])
+        return inputs, targets
+
+
+def _pad_to(a: np.ndarray, size: int) -> np.ndarray:
+    pads = [(0, 0)] * (a.ndim - 3) + [(0, max(0, size - n)) for n in a.shape[-3:]]
+    return np.pad(a, pads) if any(p[1] for p in pads) else a
+
+
+def _bias_field(shape, rng: np.random.Generator) -> np.ndarray:
+    grids = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+    field_ = sum(rng.normal(0, 0.1) * g for g in grids) + sum(rng.normal(0, 0.05) * g * g for g in grids)
+    return np.exp(field_).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path, net, optimizer, state: dict) -> None:
+    """Weights, Adam moments and loop state in one safetensors file (no pickle)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from .io import _atomic_write
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    for k, v in state.pop("best_weights", {}).items():
+        tensors[f"best.{k}"] = v.detach().cpu().contiguous()
+    for i, s in optimizer.state_dict()["state"].items():
+        for key, value in s.items():
+            tensors[f"optim.{i}.{key}"] = (value if torch.is_tensor(value) else torch.tensor(value)).detach().cpu().contiguous()
+    _atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata={"mrsr-checkpoint": json.dumps(state)}))
+
+
+def load_checkpoint(path, net, optimizer) -> tuple[dict, dict]:
+    """Restore weights and Adam state; returns ``(loop state, best weights)``."""
+    from safetensors import safe_open
+
+    from .models.store import read_header  # noqa: F401 (same framing checks)
+
+    path = Path(path)
+    if not path.exists():
+        raise MrsrError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception as exc:
+        raise MrsrError(f"cannot read checkpoint {path}: {exc}") from None
+    if "mrsr-checkpoint" not in meta:
+        raise MrsrError(f"{path} is not an mrsr training checkpoint")
+    state = json.loads(meta["mrsr-checkpoint"])
+    try:
+        net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    except RuntimeError:
+        raise MrsrError(f"checkpoint {path} does not match the requested architecture") from None
+    opt_state = optimizer.state_dict()
+    restored = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, i, name = key.split(".", 2)
+            restored.setdefault(int(i), {})[name] = value
+    opt_state["state"] = restored
+    optimizer.load_state_dict(opt_state)
+    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    return state, best
+
+
+# ----------------------------------------------------------------------------- validation
+def validate(net, volumes: list, factor, precision: str) -> tuple[float, float]:
+    """Mean PSNR (head mask) of the network and of spline on simulated validation volumes."""
+    from .engine import EngineOptions, run_tiled
+    from .geometry import Grid
+    from .interpolate import make_resampler
+    from .metrics import head_mask, psnr
+    from .simulate import simulate_lowres
+
+    net_psnr, spline_psnr = [], []
+    for hr, grid, ref in volumes:
+        lr, lr_grid, _ = simulate_lowres(hr, grid, factor=factor)
+        resampler = make_resampler(lr, lr_grid, grid, order=3)
+        spline = resampler.full()
+        channels = [resampler] + ([_Const(ref)] if ref is not None else [])
+        out, _ = run_tiled(net, lambda box: np.stack([c.read(box) for c in channels]), grid.shape,
+                           EngineOptions(device=str(next(net.parameters()).device.type), precision=precision, progress=False))
+        mask = head_mask(hr)
+        net_psnr.append(psnr(hr, out, mask))
+        spline_psnr.append(psnr(hr, spline, mask))
+    return float(np.mean(net_psnr)), float(np.mean(spline_psnr))
+
+
+class _Const:
+    """An array exposed through the resampler ``read(box)`` interface (zeros outside)."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def read(self, box):
+        out = np.zeros(tuple(s.stop - s.start for s in box), dtype=np.float32)
+        src = tuple(slice(max(0, s.start), min(n, s.stop)) for s, n in zip(box, self.array.shape))
+        dst = tuple(slice(a.start - s.start, a.stop - s.start) for a, s in zip(src, box))
+        out[dst] = self.array[src]
+        return out
+
+
+# ----------------------------------------------------------------------------- the loop
+def train(cfg: TrainConfig) -> dict:
+    """Train a model as configured; returns a summary dict (also logged)."""
+    import torch
+
+    from .engine import resolve_device, resolve_precision
+    from .io import check_output_path
+    from .models import build_model
+    from .models.store import load_model, save_model
+
+    check_output_path(cfg.output, cfg.inputs, cfg.force, suffixes=(".safetensors",))
+    ckpt_path = Path(cfg.checkpoint or str(cfg.output).removesuffix(".safetensors") + ".ckpt.safetensors")
+    log_path = Path(cfg.log_file or str(cfg.output).removesuffix(".safetensors") + ".log.jsonl")
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+    # -- data
+    refs = cfg.references or [None] * len(cfg.inputs)
+    volumes = [load_training_volume(p, r, cfg.tissue_maps if i == 0 else None) for i, (p, r) in enumerate(zip(cfg.inputs, refs))]
+    sampler = PatchSampler(volumes, cfg)
+    val_volumes = []
+    for p in cfg.val or []:
+        from .engine import normalization_scale
+        from .io import load_volume
+
+        v = load_volume(p, what="validation image")
+        ref = None
+        if cfg.in_channels > 1:  # validate guided models with a synthetic reference of the val image
+            ref = synthetic_reference(v.data / normalization_scale(v.data), None, np.random.default_rng([cfg.seed, 999]))
+        val_volumes.append((v.data / normalization_scale(v.data), v.grid, ref))
+
+    # -- model and optimiser
+    torch.manual_seed(cfg.seed)
+    if cfg.init_from:
+        from .zoo import resolve_model
+
+        init_path, init_name = resolve_model(cfg.init_from)
+        net, init_meta = load_model(init_path)
+        if init_meta["params"].get("in_channels", 1) != cfg.in_channels:
+            raise UsageError(f"--init-from {init_name} has {init_meta['params'].get('in_channels', 1)} input channels, training needs {cfg.in_channels}")
+        arch, params = init_meta["architecture"], dict(init_meta["params"])
+    else:
+        arch, params = cfg.arch, cfg.model_params()
+        net = build_model(arch, params)
+    net = net.to(device).to(memory_format=torch.channels_last_3d)
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    iters_per_epoch = max(1, cfg.patches_per_epoch // cfg.batch)
+    total_iters = iters_per_epoch * cfg.epochs
+    state = {"iteration": 0, "best_psnr": None, "best_epoch": None, "history": []}
+    best_weights: dict = {}
+    if cfg.resume:
+        state, best_weights = load_checkpoint(cfg.resume, net, optimizer)
+        log.info("resumed from %s at iteration %d", cfg.resume, state["iteration"])
+
+    def lr_at(iteration: int) -> float:
+        if not cfg.lr_decay:
+            return cfg.lr
+        gamma, every = cfg.lr_decay
+        return cfg.lr * gamma ** ((iteration // iters_per_epoch) // every)
+
+    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    started = time.time()
+    elapsed_before = float(state.get("elapsed", 0.0))
+    window_loss, window_patches, window_start = 0.0, 0, time.perf_counter()
+    log_mode = "a" if cfg.resume else "w"
+    progress = _TrainProgress(total_iters, enabled=not cfg.quiet)
+    progress.update(state["iteration"], {})
+    stop_reason = "completed"
+    with open(log_path, log_mode) as log_fh:
+        try:
+            while state["iteration"] < total_iters:
+                it = state["iteration"]
+                if cfg.max_minutes and (time.time() - started) / 60 > cfg.max_minutes:
+                    stop_reason = "time limit"
+                    break
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(it)
+                x_np, y_np = sampler.batch(np.random.default_rng([cfg.seed, it]))
+                x = torch.from_numpy(x_np).to(device).to(memory_format=torch.channels_last_3d)
+                y = torch.from_numpy(y_np).to(device)
+                net.train()
+                with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                    pred = net(x)
+                loss = torch.mean((pred.float() - y) ** 2)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                state["iteration"] = it + 1
+                window_loss += float(loss.detach()) * cfg.batch
+                window_patches += cfg.batch
+                if state["iteration"] % 10 == 0 or state["iteration"] == total_iters:
+                    rate = window_patches / max(time.perf_counter() - window_start, 1e-9)
+                    record = {"iteration": state["iteration"], "epoch": state["iteration"] / iters_per_epoch,
+                              "loss": window_loss / window_patches, "patches_per_s": rate, "lr": lr_at(it)}
+                    log_fh.write(json.dumps(record) + "\n")
+                    log_fh.flush()
+                    progress.update(state["iteration"], record)
+                    window_loss, window_patches, window_start = 0.0, 0, time.perf_counter()
+                if state["iteration"] % iters_per_epoch == 0 and val_volumes:
+                    net.eval()
+                    model_psnr, spline_psnr = validate(net, val_volumes, cfg.val_factor, precision)
+                    epoch = state["iteration"] // iters_per_epoch
+                    record = {"epoch": epoch, "val_psnr": model_psnr, "val_psnr_spline": spline_psnr}
+                    log_fh.write(json.dumps(record) + "\n")
+                    log_fh.flush()
+                    state["history"].append(record)
+                    progress.update(state["iteration"], record)
+                    log.info("epoch %d: val PSNR %.3f dB (spline %.3f dB)", epoch, model_psnr, spline_psnr)
+                    if state["best_psnr"] is None or model_psnr > state["best_psnr"]:
+                        state["best_psnr"], state["best_epoch"] = model_psnr, epoch
+                        best_weights = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                if state["iteration"] % cfg.checkpoint_every == 0:
+                    state["elapsed"] = elapsed_before + time.time() - started
+                    save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights))
+        except KeyboardInterrupt:
+            progress.close()
+            state["elapsed"] = elapsed_before + time.time() - started
+            save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights))
+            log.warning("interrupted at iteration %d; checkpoint saved: resume with --resume %s", state["iteration"], ckpt_path)
+            raise
+    progress.close()
+    state["elapsed"] = elapsed_before + time.time() - started
+    save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights))
+    if best_weights:
+        net.load_state_dict(best_weights)
+    meta = {
+        "name": cfg.name or Path(cfg.output).name.removesuffix(".safetensors"),
+        "version": __version__,
+        "architecture": arch,
+        "contrasts": ["T1w"],
+        "references": ["any (guided; synthetic references in training)" if cfg.synthetic_reference else "registered HR reference"] if cfg.in_channels > 1 else [],
+        "normalization": {"method": "percentile", "percentile": 99.5, "of": "non-zero voxels of the input volume"},
+        "training": {
+            **{k: v for k, v in asdict(cfg).items() if k not in ("inputs", "output", "force", "quiet", "references", "tissue_maps", "val", "checkpoint", "log_file", "resume")},
+            "psf": "gaussian, FWHM = LR voxel size",
+            "optimizer": "Adam(beta1=0.9, beta2=0.999)",
+            "precision": precision,
+            "device": str(device),
+            "iterations": state["iteration"],
+            "stopped": stop_reason,
+            "seconds": round(state["elapsed"], 1),
+            "best_val_psnr": state["best_psnr"],
+            "best_epoch": state["best_epoch"],
+            "data": [{"file": Path(v.source).name, "sha256": v.sha256} for v in volumes],
+            "validation": [Path(p).name for p in cfg.val or []],
+            "init_from": cfg.init_from,
+        },
+        "software": {"mrsr": __version__, "torch": torch.__version__},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    net = net.to("cpu").to(memory_format=torch.contiguous_format)
+    save_model(cfg.output, net, meta)
+    summary = {"output": cfg.output, "iterations": state["iteration"], "seconds": round(state["elapsed"], 1),
+               "best_val_psnr": state["best_psnr"], "stopped": stop_reason, "checkpoint": str(ckpt_path), "log": str(log_path)}
+    log.info("saved %s (%d iterations, %.0f s)", cfg.output, state["iteration"], state["elapsed"])
+    return summary
+
+
+class _TrainProgress:
+    """rich progress on a terminal; plain log lines every ~10 % otherwise (quiet if asked)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.bar, self.last_pct = total, enabled, None, -1
+        self.fields = {"loss": float("nan"), "rate": 0.0, "val": ""}
+        if enabled and sys.stderr.isatty():
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                TextColumn("loss {task.fields[loss]:.3g}  {task.fields[rate]:.1f} patch/s {task.fields[val]}"),
+                                TimeRemainingColumn())
+            self.bar.start()
+            self.task = self.bar.add_task("train", total=total, **self.fields)
+
+    def update(self, iteration: int, record: dict) -> None:
+        if "loss" in record:
+            self.fields["loss"], self.fields["rate"] = record["loss"], record["patches_per_s"]
+        if "val_psnr" in record:
+            self.fields["val"] = f" val {record['val_psnr']:.2f} dB"
+        if self.bar:
+            self.bar.update(self.task, completed=iteration, **self.fields)
+        elif self.enabled and "loss" in record:
+            pct = int(100 * iteration / max(self.total, 1)) // 10
+            if pct != self.last_pct:
+                self.last_pct = pct
+                log.info("iteration %d/%d loss %.4g %.1f patch/s%s", iteration, self.total, self.fields["loss"], self.fields["rate"], self.fields["val"])
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.stop()
+            self.bar = None
