@@ -34,7 +34,7 @@ def box_kernel(width_voxels: float) -> np.ndarray:
     edges = np.arange(-radius, radius + 1, dtype=np.float64)
     lo = np.clip(edges - 0.5, -half, half)
     hi = np.clip(edges + 0.5, -half, half)
-    kernel = np.clip(hi - lo, 0.0, None)
+    kernel = np.trim_zeros(np.clip(hi - lo, 0.0, None))
     return kernel / kernel.sum()
 
 
