@@ -182,11 +182,14 @@ def upscale_cmd(
     tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Force tile cores of N^3 voxels (0 = whole volume)."),
     memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="Memory budget, e.g. 4G (default: auto)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all)."),
+    preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a PNG of three orthogonal slices (input vs output)."),
     force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
 ) -> None:
     from .bids import write_sidecar
     from .io import check_output_path, load_volume, save_volume
 
+    if preview is not None:
+        check_output_path(preview, [in_file], force, suffixes=(".png",))
     if method not in ("cnn", "spline"):
         raise UsageError(f"--method must be cnn or spline, got {method!r}")
     if not 1 <= order <= 5:
@@ -221,6 +224,10 @@ def upscale_cmd(
         payload.update(info)
     save_volume(out_file, out, target.affine, volume.codes)
     write_sidecar(out_file, payload, sources=[in_file] + ([reference] if reference else []))
+    if preview is not None:
+        from .preview import write_preview
+
+        write_preview(preview, volume, out, target)
     log.info("wrote %s: %s voxels of %s mm", out_file, target.shape, tuple(round(v, 4) for v in target.voxel_size))
     if json_out:
         _print_json({"out_file": str(out_file), **payload})

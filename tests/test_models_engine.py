@@ -1,0 +1,161 @@
+"""Networks, model files and the tiled inference engine."""
+
+import json
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mrsr_cli.engine import EngineOptions, choose_core, parse_bytes, run_tiled
+from mrsr_cli.errors import MrsrError, UsageError
+from mrsr_cli.models import ReCNN, SRCNN3D, build_model
+from mrsr_cli.models.store import load_model, save_model
+from mrsr_cli.train import _Const
+
+torch.set_num_threads(1)
+
+
+def _random_net(kind: str, layers: int, kernel: int, seed: int):
+    torch.manual_seed(seed)
+    if kind == "srcnn3d":
+        net = SRCNN3D()
+    else:
+        net = ReCNN(layers=layers, filters=3, kernel=kernel)
+    with torch.no_grad():  # non-zero biases make border handling matter
+        for conv in net.convs:
+            conv.bias.uniform_(-0.5, 0.5)
+    return net.eval()
+
+
+def _whole(net, x: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return net(torch.from_numpy(x)[None, None]).numpy()[0, 0]
+
+
+def _tiled(net, x, tile, **kw):
+    src = _Const(x)
+    out, info = run_tiled(net, lambda box: src.read(box)[None], x.shape,
+                          EngineOptions(device="cpu", precision="fp32", tile_size=tile, progress=False, **kw))
+    return out, info
+
+
+@pytest.mark.parametrize("kind,layers,kernel", [("recnn", 3, 3), ("recnn", 2, 5), ("srcnn3d", 3, 0)])
+def test_impulse_response_matches_halo(kind, layers, kernel):
+    net = _random_net(kind, layers, kernel, 0)
+    halo = net.halo
+    assert halo == {("recnn", 3): 3, ("recnn", 2): 4, ("srcnn3d", 3): 6}[(kind, layers)]
+    n = 2 * halo + 9
+    base = np.random.default_rng(0).random((n, n, n)).astype(np.float32)
+    bumped = base.copy()
+    c = n // 2
+    bumped[c, c, c] += 5.0
+    changed = np.argwhere(np.abs(_whole(net, bumped) - _whole(net, base)) > 1e-6)
+    reach = np.abs(changed - c).max(axis=0)
+    assert (reach <= halo).all() and reach.max() == halo
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(["recnn", "recnn", "srcnn3d"]),
+    layers=st.integers(2, 4),
+    kernel=st.sampled_from([1, 3, 5]),
+    shape=st.tuples(st.integers(3, 19), st.integers(3, 19), st.integers(3, 19)),
+    tile=st.integers(1, 20),
+    seed=st.integers(0, 1000),
+)
+def test_tiled_equals_whole_volume(kind, layers, kernel, shape, tile, seed):
+    net = _random_net(kind, layers, kernel, seed)
+    x = np.random.default_rng(seed).random(shape).astype(np.float32)
+    whole = _whole(net, x)
+    tiled, info = _tiled(net, x, tile)
+    scale = np.abs(whole).max() + 1e-6
+    assert np.abs(tiled - whole).max() <= 1e-5 * scale
+    assert info["TileCore"] == tile
+
+
+def test_simulated_oom_halves_tile_and_completes():
+    net = _random_net("recnn", 3, 3, 1)
+    x = np.random.default_rng(1).random((30, 26, 22)).astype(np.float32)
+    calls = []
+
+    def injector(tile_shape):
+        calls.append(tile_shape)
+        if max(tile_shape) > 14:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    src = _Const(x)
+    out, info = run_tiled(net, lambda box: src.read(box)[None], x.shape,
+                          EngineOptions(device="cpu", precision="fp32", tile_size=32, progress=False), fault_injector=injector)
+    assert info["TileCore"] == 8 and max(calls[-1]) <= 14
+    np.testing.assert_allclose(out, _whole(net, x), atol=1e-5)
+
+
+def test_other_errors_are_not_swallowed():
+    net = _random_net("recnn", 2, 3, 1)
+    x = np.zeros((10, 10, 10), np.float32)
+
+    def broken(box):
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        run_tiled(net, broken, x.shape, EngineOptions(device="cpu", precision="fp32", tile_size=4, progress=False))
+
+
+def test_choose_core_fits_budget():
+    per_voxel = 1000
+    core = choose_core((200, 200, 200), 10, per_voxel, 512 << 20)
+    assert (core + 20) ** 3 * per_voxel <= 512 << 20 < (core + 28) ** 3 * per_voxel
+    assert choose_core((20, 20, 20), 5, 1, 1 << 40) == 20
+    assert parse_bytes("1G") == 1 << 30 and parse_bytes("512M") == 512 << 20
+    with pytest.raises(UsageError):
+        parse_bytes("lots")
+
+
+def test_save_load_identical_outputs(tmp_path):
+    net = _random_net("recnn", 3, 3, 2)
+    path = save_model(tmp_path / "m.safetensors", net, {"name": "t", "architecture": "recnn",
+                                                         "normalization": {"method": "percentile", "percentile": 99.5}})
+    loaded, meta = load_model(path)
+    assert meta["halo"] == 3 and meta["receptive_field"] == 7 and meta["params"]["layers"] == 3
+    x = np.random.default_rng(0).random((9, 10, 11)).astype(np.float32)
+    np.testing.assert_array_equal(_whole(loaded, x), _whole(net, x))
+
+
+def test_bad_model_files_refused(tmp_path):
+    net = _random_net("recnn", 2, 3, 3)
+    good = save_model(tmp_path / "good.safetensors", net, {"name": "t", "architecture": "recnn", "normalization": {}})
+    pickled = tmp_path / "pickle.safetensors"
+    with open(pickled, "wb") as fh:
+        pickle.dump({"w": np.zeros(3)}, fh)
+    torch_pickle = tmp_path / "torch.safetensors"
+    torch.save(net.state_dict(), torch_pickle)
+    truncated = tmp_path / "trunc.safetensors"
+    truncated.write_bytes(good.read_bytes()[:-100])
+    raw = good.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    header["__metadata__"]["mrsr"] = json.dumps({"format": "mrsr-model", "format_version": 1, "name": "x"})
+    body = json.dumps(header).encode()
+    bad_meta = tmp_path / "badmeta.safetensors"
+    bad_meta.write_bytes(struct.pack("<Q", len(body)) + body + raw[8 + n :])
+    wrong_arch = tmp_path / "arch.safetensors"
+    header["__metadata__"]["mrsr"] = json.dumps({"format": "mrsr-model", "format_version": 1, "name": "x",
+                                                  "architecture": "recnn", "params": {"layers": 5, "filters": 3},
+                                                  "normalization": {}})
+    body = json.dumps(header).encode()
+    wrong_arch.write_bytes(struct.pack("<Q", len(body)) + body + raw[8 + n :])
+    expected = {pickled: "not a safetensors", torch_pickle: "not a safetensors", truncated: "truncated",
+                bad_meta: "lacks architecture", wrong_arch: "do not match"}
+    for path, message in expected.items():
+        with pytest.raises(MrsrError, match=message):
+            load_model(path)
+
+
+def test_registry_rebuilds_architectures():
+    assert build_model("srcnn3d", {"in_channels": 2}).in_channels == 2
+    with pytest.raises(ValueError):
+        build_model("unet", {})
