@@ -1,0 +1,261 @@
+"""Nipype interfaces: one ``CommandLine`` per subcommand, so each torch/CUDA process is isolated.
+
+    from mrsr_cli.interfaces import Simulate, Register, Train, Upscale, Evaluate, FetchModel
+    up = Upscale(in_file="sub-01_T1w.nii.gz", factor=[2, 2, 2])
+    up.cmdline   # 'mrsr upscale sub-01_T1w.nii.gz .../sub-01_T1w_desc-superres.nii.gz --factor 2.0,2.0,2.0 --force'
+
+Inputs are named after the CLI options.  ``num_threads`` and ``use_gpu`` are ``nohash`` and
+read by Nipype's MultiProc scheduler (``n_procs``/``n_gpu_procs``).  Outputs always overwrite
+(``--force``) because Nipype decides when a node reruns.  The executable is ``$MRSR_EXECUTABLE``,
+else the ``mrsr`` next to the running Python, else ``python -m mrsr_cli.cli``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from nipype.interfaces.base import (
+    CommandLine,
+    CommandLineInputSpec,
+    Directory,
+    File,
+    InputMultiObject,
+    OutputMultiObject,
+    TraitedSpec,
+    isdefined,
+    traits,
+)
+
+
+def mrsr_executable() -> str:
+    env = os.environ.get("MRSR_EXECUTABLE")
+    if env:
+        return env
+    beside = Path(sys.executable).parent / "mrsr"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("mrsr") or f"{sys.executable} -m mrsr_cli.cli"
+
+
+def _sidecar(path: str) -> str:
+    from .io import sidecar_path
+
+    return str(sidecar_path(path))
+
+
+class _MrsrCommand(CommandLine):
+    subcommand = ""
+
+    def __init__(self, **inputs):
+        super().__init__(command=f"{mrsr_executable()} {self.subcommand}", **inputs)
+
+    @property
+    def cmd(self):  # Nipype checks the first word exists; a python -m invocation is an absolute path
+        return self._cmd
+
+
+class _Common(CommandLineInputSpec):
+    force = traits.Bool(True, usedefault=True, argstr="--force", desc="overwrite outputs (Nipype manages reruns)")
+
+
+class _GpuThreads(_Common):
+    num_threads = traits.Int(1, usedefault=True, nohash=True, argstr="--threads %d", desc="CPU threads")
+    use_gpu = traits.Bool(False, usedefault=True, nohash=True, argstr="--device cuda", desc="run on the GPU")
+
+
+_FACTOR_XOR = ["factor", "voxel_size", "like_file"]
+
+
+class SimulateInputSpec(_Common):
+    in_file = File(exists=True, mandatory=True, argstr="%s", position=0, desc="high-resolution image")
+    out_file = File(argstr="%s", position=1, name_source=["in_file"], name_template="%s_lowres", keep_extension=True,
+                    hash_files=False, desc="low-resolution output")
+    factor = traits.List(traits.Float, minlen=1, maxlen=3, argstr="--factor %s", sep=",", xor=["factor", "voxel_size"],
+                         desc="LR voxel = factor x HR voxel")
+    voxel_size = traits.List(traits.Float, minlen=1, maxlen=3, argstr="--voxel-size %s", sep=",", xor=["factor", "voxel_size"],
+                             desc="LR voxel size (mm)")
+    fwhm = traits.List(traits.Float, minlen=1, maxlen=3, argstr="--fwhm %s", sep=",", desc="PSF FWHM (mm)")
+    psf = traits.Enum("gaussian", "box", argstr="--psf %s", desc="PSF shape")
+    noise = traits.Float(argstr="--noise %g", desc="Rician sigma, fraction of the 99.5th percentile")
+    seed = traits.Int(argstr="--seed %d", desc="noise seed")
+
+
+class ImageOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="output image")
+    out_json = File(exists=True, desc="JSON sidecar")
+
+
+class Simulate(_MrsrCommand):
+    """``mrsr simulate``: simulated low-resolution acquisition."""
+
+    subcommand = "simulate"
+    input_spec = SimulateInputSpec
+    output_spec = ImageOutputSpec
+
+    def _list_outputs(self):
+        outputs = super()._list_outputs()
+        outputs["out_json"] = _sidecar(outputs["out_file"])
+        return outputs
+
+
+class UpscaleInputSpec(_GpuThreads):
+    in_file = File(exists=True, mandatory=True, argstr="%s", position=0, desc="low-resolution image")
+    out_file = File(argstr="%s", position=1, name_source=["in_file"], name_template="%s_desc-superres", keep_extension=True,
+                    hash_files=False, desc="super-resolved output")
+    factor = traits.List(traits.Float, minlen=1, maxlen=3, argstr="--factor %s", sep=",", xor=_FACTOR_XOR, desc="scale factor")
+    voxel_size = traits.List(traits.Float, minlen=1, maxlen=3, argstr="--voxel-size %s", sep=",", xor=_FACTOR_XOR,
+                             desc="output voxel size (mm)")
+    like_file = File(exists=True, argstr="--like %s", xor=_FACTOR_XOR, desc="resample onto this image's grid")
+    method = traits.Enum("cnn", "spline", argstr="--method %s", desc="cnn (default) or spline")
+    order = traits.Range(1, 5, argstr="--order %d", desc="spline order")
+    model = traits.Either(File(exists=True), traits.Str, argstr="--model %s", desc="model file (hashed) or name")
+    reference_file = File(exists=True, argstr="--reference %s", desc="HR reference of another contrast")
+    register = traits.Bool(argstr="--register", requires=["reference_file"], desc="register the reference first")
+    precision = traits.Enum("auto", "fp32", "bf16", "fp16", argstr="--precision %s", desc="compute precision")
+    tile_size = traits.Int(argstr="--tile-size %d", desc="tile core edge (voxels), 0 = whole volume")
+    memory_limit = traits.Str(argstr="--memory-limit %s", desc="memory budget, e.g. 4G")
+
+
+class Upscale(_MrsrCommand):
+    """``mrsr upscale``: CNN or spline super-resolution."""
+
+    subcommand = "upscale"
+    input_spec = UpscaleInputSpec
+    output_spec = ImageOutputSpec
+
+    def _list_outputs(self):
+        outputs = super()._list_outputs()
+        outputs["out_json"] = _sidecar(outputs["out_file"])
+        return outputs
+
+
+class RegisterInputSpec(_Common):
+    in_file = File(exists=True, mandatory=True, argstr="%s", position=0, desc="moving image")
+    fixed_file = File(exists=True, mandatory=True, argstr="%s", position=1, desc="fixed image")
+    out_file = File(argstr="%s", position=2, name_source=["in_file"], name_template="%s_space-fixed", keep_extension=True,
+                    hash_files=False, desc="moving image resampled onto the fixed grid")
+    transform = traits.Enum("rigid", "affine", argstr="--transform %s", desc="transform type")
+    like_file = File(exists=True, argstr="--like %s", desc="resample onto this grid instead")
+    transform_file = File(argstr="--save-transform %s", name_source=["in_file"], name_template="%s_xfm.tfm",
+                          keep_extension=False, hash_files=False, desc="ITK transform to write")
+    apply_transform = File(exists=True, argstr="--apply %s", desc="apply this saved transform instead of optimising")
+    num_threads = traits.Int(1, usedefault=True, nohash=True, argstr="--threads %d", desc="threads")
+
+
+class RegisterOutputSpec(ImageOutputSpec):
+    transform_file = File(exists=True, desc="ITK transform (text)")
+
+
+class Register(_MrsrCommand):
+    """``mrsr register``: rigid/affine Mattes-MI registration (SimpleITK)."""
+
+    subcommand = "register"
+    input_spec = RegisterInputSpec
+    output_spec = RegisterOutputSpec
+
+    def _list_outputs(self):
+        outputs = super()._list_outputs()
+        outputs["out_json"] = _sidecar(outputs["out_file"])
+        return outputs
+
+
+class TrainInputSpec(_GpuThreads):
+    in_files = InputMultiObject(File(exists=True), mandatory=True, argstr="%s", position=0, sep=" ", desc="HR training images")
+    out_file = File("model.safetensors", usedefault=True, argstr="--output %s", hash_files=False, desc="model file to write")
+    arch = traits.Enum("recnn", "srcnn3d", argstr="--arch %s", desc="architecture")
+    layers = traits.Int(argstr="--layers %d", desc="ReCNN layers")
+    filters = traits.Int(argstr="--filters %d", desc="ReCNN filters")
+    kernel = traits.Int(argstr="--kernel %d", desc="ReCNN kernel")
+    scales = traits.Str(argstr="--scales %s", desc="factor list, e.g. '2,2,2;2,2,3'")
+    scale_range = traits.Str(argstr="--scale-range %s", desc="per-axis factor range lo:hi")
+    patch = traits.Int(argstr="--patch %d", desc="patch edge (voxels)")
+    batch = traits.Int(argstr="--batch %d", desc="batch size")
+    epochs = traits.Int(argstr="--epochs %d", desc="epochs")
+    patches_per_epoch = traits.Int(argstr="--patches-per-epoch %d", desc="patches per epoch")
+    lr = traits.Float(argstr="--lr %g", desc="Adam learning rate")
+    seed = traits.Int(argstr="--seed %d", desc="random seed")
+    max_minutes = traits.Float(argstr="--max-minutes %g", desc="time limit")
+    reference_files = InputMultiObject(File(exists=True), argstr="--reference %s...", desc="one HR reference per image")
+    val_files = InputMultiObject(File(exists=True), argstr="--val %s...", desc="validation images")
+    init_from = traits.Either(File(exists=True), traits.Str, argstr="--init-from %s", desc="fine-tune from this model")
+
+
+class TrainOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="trained model (.safetensors)")
+    log_file = File(exists=True, desc="JSONL training curve")
+
+
+class Train(_MrsrCommand):
+    """``mrsr train``: train a (guided) ReCNN/SRCNN3D."""
+
+    subcommand = "train"
+    input_spec = TrainInputSpec
+    output_spec = TrainOutputSpec
+
+    def _list_outputs(self):
+        out = os.path.abspath(self.inputs.out_file)
+        return {"out_file": out, "log_file": out.removesuffix(".safetensors") + ".log.jsonl"}
+
+
+class EvaluateInputSpec(_Common):
+    reference_file = File(exists=True, mandatory=True, argstr="%s", position=0, desc="reference image")
+    in_files = InputMultiObject(File(exists=True), mandatory=True, argstr="%s", position=1, sep=" ", desc="images to score")
+    mask_file = File(exists=True, argstr="--mask %s", desc="mask (default: head mask)")
+    csv_file = File("metrics.csv", usedefault=True, argstr="--csv %s", hash_files=False, desc="CSV table to write")
+    json = traits.Bool(True, usedefault=True, argstr="--json", desc="machine output (parsed into outputs)")
+
+
+class EvaluateOutputSpec(TraitedSpec):
+    csv_file = File(exists=True, desc="metrics table")
+    metrics = traits.List(traits.Dict, desc="one dict per image: psnr, ssim, data_range, mask_voxels")
+    psnr = traits.List(traits.Float, desc="PSNR (dB) per image")
+    ssim = traits.List(traits.Float, desc="SSIM per image")
+
+
+class Evaluate(_MrsrCommand):
+    """``mrsr evaluate``: PSNR/SSIM per image; metrics are returned as outputs."""
+
+    subcommand = "evaluate"
+    input_spec = EvaluateInputSpec
+    output_spec = EvaluateOutputSpec
+
+    def aggregate_outputs(self, runtime=None, needed_outputs=None):
+        outputs = self._outputs()
+        rows = json.loads(runtime.stdout)
+        outputs.metrics = rows
+        outputs.psnr = [r["psnr"] for r in rows]
+        outputs.ssim = [r["ssim"] for r in rows]
+        outputs.csv_file = os.path.abspath(self.inputs.csv_file)
+        return outputs
+
+
+class FetchModelInputSpec(_Common):
+    names = traits.List(traits.Str, argstr="%s", position=0, sep=" ", xor=["all_models"], desc="model names")
+    all_models = traits.Bool(argstr="--all", xor=["names"], desc="every model in the index")
+    index = traits.Str(argstr="--index %s", desc="index path or URL")
+    dest = Directory(argstr="--dest %s", desc="folder to pre-seed (default: the cache)")
+    json = traits.Bool(True, usedefault=True, argstr="--json", desc="machine output (parsed into outputs)")
+
+
+class FetchModelOutputSpec(TraitedSpec):
+    model_files = OutputMultiObject(File(exists=True), desc="fetched model files")
+
+
+class FetchModel(_MrsrCommand):
+    """``mrsr fetch-model``: checksummed model download into the cache or ``dest``."""
+
+    subcommand = "fetch-model"
+    input_spec = FetchModelInputSpec
+    output_spec = FetchModelOutputSpec
+
+    def aggregate_outputs(self, runtime=None, needed_outputs=None):
+        outputs = self._outputs()
+        outputs.model_files = [f["path"] for f in json.loads(runtime.stdout)["fetched"]]
+        return outputs
+
+
+__all__ = ["Simulate", "Register", "Train", "Upscale", "Evaluate", "FetchModel", "mrsr_executable", "isdefined"]
