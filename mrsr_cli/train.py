@@ -351,6 +351,25 @@ class _Const:
         return out
 
 
+def add_input_channels(net, arch: str, params: dict, channels: int):
+    """Same network with more input channels; new channels start with zero weights, so the
+    result is exactly the old model until training teaches it to use the reference (transfer
+    learning, Pham §6)."""
+    import torch
+
+    from .models import build_model
+
+    bigger = build_model(arch, {**params, "in_channels": channels})
+    state = net.state_dict()
+    first = next(k for k in state if k.endswith("weight"))
+    with torch.no_grad():
+        weight = torch.zeros_like(bigger.state_dict()[first])
+        weight[:, : state[first].shape[1]] = state[first]
+        state[first] = weight
+    bigger.load_state_dict(state)
+    return bigger
+
+
 # ----------------------------------------------------------------------------- the loop
 def train(cfg: TrainConfig) -> dict:
     """Train a model as configured; returns a summary dict (also logged)."""
@@ -391,9 +410,14 @@ def train(cfg: TrainConfig) -> dict:
 
         init_path, init_name = resolve_model(cfg.init_from)
         net, init_meta = load_model(init_path)
-        if init_meta["params"].get("in_channels", 1) != cfg.in_channels:
-            raise UsageError(f"--init-from {init_name} has {init_meta['params'].get('in_channels', 1)} input channels, training needs {cfg.in_channels}")
         arch, params = init_meta["architecture"], dict(init_meta["params"])
+        have = int(params.get("in_channels", 1))
+        if have > cfg.in_channels:
+            raise UsageError(f"--init-from {init_name} has {have} input channels, training needs {cfg.in_channels}")
+        if have < cfg.in_channels:
+            net = add_input_channels(net, arch, params, cfg.in_channels)
+            params = dict(net.params)
+            log.info("--init-from %s: added %d zero-initialised reference channel(s)", init_name, cfg.in_channels - have)
     else:
         arch, params = cfg.arch, cfg.model_params()
         net = build_model(arch, params)

@@ -92,3 +92,36 @@ def test_train_usage_errors(tmp_path, train_volume):
     assert proc.returncode == 2 and "--scale-range" in proc.stderr
     proc = run_cli("train", train_volume, "-o", tmp_path / "m.safetensors", "--resume", tmp_path / "none.safetensors")
     assert proc.returncode == 1 and "checkpoint not found" in proc.stderr
+
+
+def test_guided_training_and_channel_mismatch(tmp_path, train_volume):
+    run_cli("train", train_volume, "-o", tmp_path / "g.safetensors", "--layers", "3", "--filters", "4", "--patch", "12",
+            "--batch", "2", "--patches-per-epoch", "8", "--epochs", "1", "--synthetic-reference", "--precision", "fp32", check=0)
+    meta = json.loads(_meta(tmp_path / "g.safetensors"))
+    assert meta["params"]["in_channels"] == 2 and meta["references"]
+    run_cli("train", train_volume, "-o", tmp_path / "p.safetensors", "--layers", "3", "--filters", "4", "--patch", "12",
+            "--batch", "2", "--patches-per-epoch", "8", "--epochs", "1", "--precision", "fp32", check=0)
+    run_cli("simulate", train_volume, tmp_path / "lr.nii.gz", "--factor", "2", check=0)
+    lr = tmp_path / "lr.nii.gz"
+    run_cli("upscale", lr, tmp_path / "g.nii.gz", "--factor", "2", "--model", tmp_path / "g.safetensors", "--reference", train_volume, check=0)
+    proc = run_cli("upscale", lr, tmp_path / "x.nii.gz", "--factor", "2", "--model", tmp_path / "g.safetensors")
+    assert proc.returncode == 2 and "is guided" in proc.stderr and "--reference" in proc.stderr
+    proc = run_cli("upscale", lr, tmp_path / "y.nii.gz", "--factor", "2", "--model", tmp_path / "p.safetensors", "--reference", train_volume)
+    assert proc.returncode == 2 and "takes no reference" in proc.stderr
+    assert not (tmp_path / "x.nii.gz").exists() and not (tmp_path / "y.nii.gz").exists()
+
+
+def test_added_reference_channel_starts_as_the_old_model():
+    import torch
+
+    from mrsr_cli.models import ReCNN
+    from mrsr_cli.train import add_input_channels
+
+    torch.manual_seed(0)
+    net = ReCNN(layers=3, filters=4).eval()
+    guided = add_input_channels(net, "recnn", net.params, 2).eval()
+    x = torch.rand(1, 1, 9, 9, 9)
+    ref = torch.rand(1, 1, 9, 9, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(guided(torch.cat([x, ref], 1)), net(x))
+    assert guided.in_channels == 2
