@@ -1,0 +1,57 @@
+"""Helpers shared by the benchmark scripts: data paths, timed subprocess runs, docs sections."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("MRSR_BENCH_DATA", ROOT / ".data"))
+DOC = ROOT / "docs" / "benchmarks.md"
+MRSR = [sys.executable, "-m", "mrsr_cli.cli"]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def timed(cmd, env=None) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB of that child process alone, stdout); raises on failure."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=err, env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode:
+            raise RuntimeError(f"{' '.join(map(str, cmd))} failed: {err.read()}")
+        return wall, usage.ru_maxrss / 1024.0, out.read()
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace the ``<!-- BEGIN name -->...<!-- END name -->`` block of docs/benchmarks.md."""
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    block = f"<!-- BEGIN {name} -->\n{body.rstrip()}\n<!-- END {name} -->"
+    pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    DOC.write_text(text)
+    print(body)
+
+
+def stamp() -> str:
+    return f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d')}."

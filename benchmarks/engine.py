@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Inference engine benchmark (issue 4): ceiling, mrsr engine, MONAI, torchio — same weights, same volume.
+
+Network: the paper's 20-layer, 64-filter ReCNN (random MSRA weights, seed 0: speed does not
+depend on weight values).  Volume: a 128³ crop of Colin27 ch2 (normalised).  Each measurement
+runs in its own process (peak RSS per method); times exclude start-up.  Also: the default
+model on a whole 1 mm brain ×2 and 1 mm → 0.5 mm with --memory-limit 1G through the CLI.
+Writes the 'engine' section of docs/benchmarks.md.
+Needs the bench extras: pip install -e '.[bench]'      Usage: python benchmarks/engine.py
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import DATA, MRSR, stamp, timed, write_section
+
+LAYERS, FILTERS, SIZE = 20, 64, 128
+
+
+def model_flops_per_voxel(layers=LAYERS, filters=FILTERS, k=3, cin=1):
+    macs = k**3 * (cin * filters + filters * filters * (layers - 2) + filters)
+    return 2 * macs
+
+
+def load_volume():
+    import nibabel as nib
+
+    data = np.asarray(nib.load(DATA / "colin27_ch2.nii.gz").dataobj, dtype=np.float32)
+    c = [n // 2 for n in data.shape]
+    crop = data[tuple(slice(ci - SIZE // 2, ci + SIZE // 2) for ci in c)]
+    return crop / np.percentile(crop[crop > 0], 99.5)
+
+
+def build_net():
+    import torch
+
+    from mrsr_cli.models import ReCNN
+
+    torch.manual_seed(0)
+    return ReCNN(layers=LAYERS, filters=FILTERS).eval()
+
+
+def worker(mode: str, precision: str, out_path: str) -> None:
+    import torch
+
+    torch.set_num_threads(2)
+    dtype = torch.bfloat16 if precision == "bf16" else None
+    result = {}
+    if mode == "ceiling":
+        conv = torch.nn.Conv3d(FILTERS, FILTERS, 3, padding=1).eval().to(memory_format=torch.channels_last_3d)
+        x = torch.randn(1, FILTERS, 64, 64, 64).to(memory_format=torch.channels_last_3d)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+            conv(x)
+            t0 = time.perf_counter()
+            for _ in range(5):
+                conv(x)
+            dt = (time.perf_counter() - t0) / 5
+        result = {"seconds": dt, "gflops": 2 * 27 * FILTERS * FILTERS * 64**3 / dt / 1e9}
+        Path(out_path).write_text(json.dumps(result))
+        return
+    vol = load_volume()
+    net = build_net()
+    t0 = time.perf_counter()
+    if mode.startswith("mrsr"):
+        from mrsr_cli.engine import EngineOptions, run_tiled, parse_bytes
+        from mrsr_cli.train import _Const
+
+        src = _Const(vol)
+        opts = EngineOptions(device="cpu", precision=precision, progress=False,
+                             tile_size=0 if mode == "mrsr-whole" else None,
+                             memory_limit=parse_bytes("1G") if mode == "mrsr-tiled" else None)
+        out, info = run_tiled(net, lambda box: src.read(box)[None], vol.shape, opts)
+        result["tile"] = info["TileCore"]
+        result["tiles"] = info["Tiles"]
+    else:
+        net = net.to(memory_format=torch.channels_last_3d)
+        x = torch.from_numpy(vol)[None, None]
+
+        def predict(batch):
+            with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+                return net(batch.to(memory_format=torch.channels_last_3d)).float()
+
+        with torch.inference_mode():
+            if mode == "monai":
+                from monai.inferers import sliding_window_inference
+
+                out = sliding_window_inference(x, roi_size=(96, 96, 96), sw_batch_size=1, predictor=predict,
+                                               overlap=0.25, mode="gaussian")[0, 0].numpy()
+            elif mode == "torchio":
+                import torchio as tio
+
+                subject = tio.Subject(img=tio.ScalarImage(tensor=x[0]))
+                sampler = tio.inference.GridSampler(subject, patch_size=96, patch_overlap=24)
+                aggregator = tio.inference.GridAggregator(sampler)
+                loader = torch.utils.data.DataLoader(sampler, batch_size=1)
+                for batch in loader:
+                    aggregator.add_batch(predict(batch["img"][tio.DATA]), batch[tio.LOCATION])
+                out = aggregator.get_output_tensor()[0].numpy()
+    result["seconds"] = time.perf_counter() - t0
+    np.save(out_path + ".npy", out.astype(np.float32))
+    Path(out_path).write_text(json.dumps(result))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--worker")
+    parser.add_argument("--precision", default="bf16")
+    parser.add_argument("--out")
+    parser.add_argument("--skip-cli", action="store_true")
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.precision, args.out)
+        return
+    flops = model_flops_per_voxel() * SIZE**3
+    rows, whole = {}, None
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in ["ceiling", "mrsr-whole", "mrsr-tiled", "monai", "torchio"]:
+            out = f"{tmp}/{mode}.json"
+            _, peak, _ = timed([sys.executable, __file__, "--worker", mode, "--precision", args.precision, "--out", out])
+            res = json.loads(Path(out).read_text())
+            res["peak_mib"] = peak
+            if mode != "ceiling":
+                pred = np.load(out + ".npy")
+                if mode == "mrsr-whole":
+                    whole = pred
+                res["max_abs_diff"] = float(np.abs(pred - whole).max())
+                res["gflops"] = flops / res["seconds"] / 1e9
+            rows[mode] = res
+            print(mode, res, flush=True)
+        cli = []
+        if not args.skip_cli:
+            src = DATA / "mni152nlin6asym_t1_1mm.nii.gz"
+            lr = Path(tmp) / "lr.nii.gz"
+            timed(MRSR + ["simulate", src, lr, "--factor", "2"])
+            wall, peak, _ = timed(MRSR + ["upscale", lr, Path(tmp) / "sr1.nii.gz", "--factor", "2", "--json"])
+            cli.append(("default model, 2 mm → 1 mm whole brain (182×218×182 = 7.2 M output voxels)", wall, peak))
+            wall, peak, _ = timed(MRSR + ["upscale", src, Path(tmp) / "sr05.nii.gz", "--factor", "2", "--memory-limit", "1G"])
+            cli.append(("default model, 1 mm → 0.5 mm whole brain (364×436×364 = 57.8 M output voxels), --memory-limit 1G", wall, peak))
+    ceiling = rows["ceiling"]["gflops"]
+    lines = [
+        "## Inference engine (issue 4)",
+        "",
+        f"`python benchmarks/engine.py` — paper's 20-layer 64-filter ReCNN (same random weights for every method), "
+        f"{SIZE}³ crop of Colin27, precision {args.precision}, 2 threads; one process per method; times exclude "
+        f"start-up. Model FLOPs = {model_flops_per_voxel() / 1e6:.2f} MFLOP per output voxel. {stamp()}",
+        "",
+        "| method | wall (s) | model GFLOP/s | % of ceiling | peak RSS (MiB) | max abs diff vs whole volume |",
+        "|---|---|---|---|---|---|",
+        f"| (a) ceiling: one 64→64 3³ conv3d, 64³, channels-last | {rows['ceiling']['seconds']:.3f} (per conv) | {ceiling:.0f} | 100 % | {rows['ceiling']['peak_mib']:.0f} | — |",
+    ]
+    labels = {"mrsr-whole": "(b) mrsr engine, whole volume", "mrsr-tiled": "(b) mrsr engine, tiled (--memory-limit 1G)",
+              "monai": "(c) MONAI sliding_window_inference (roi 96³, overlap 0.25, gaussian)",
+              "torchio": "(c) torchio GridSampler/GridAggregator (96³, overlap 24)"}
+    for mode, label in labels.items():
+        r = rows[mode]
+        extra = f", core {r['tile']}³ × {r['tiles']} tiles" if "tile" in r else ""
+        lines.append(f"| {label}{extra} | {r['seconds']:.1f} | {r['gflops']:.0f} | {100 * r['gflops'] / ceiling:.0f} % | "
+                     f"{r['peak_mib']:.0f} | {r['max_abs_diff']:.2e} |")
+    lines += ["", f"Speed-up of the tiled mrsr engine over MONAI: {rows['monai']['seconds'] / rows['mrsr-tiled']['seconds']:.2f}×."]
+    if cli:
+        lines += ["", "Whole-brain runs through the CLI (`mrsr upscale`, wall time including start-up and NIfTI I/O):", "",
+                  "| run | wall (s) | peak RSS (MiB) |", "|---|---|---|"]
+        lines += [f"| {label} | {wall:.1f} | {peak:.0f} |" for label, wall, peak in cli]
+    write_section("engine", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
