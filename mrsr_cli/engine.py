@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass
 
@@ -160,17 +158,15 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 class _Progress:
-    """rich progress bar on a terminal, silent otherwise."""
+    """Tile progress bar on a terminal, silent otherwise."""
 
     def __init__(self, total: int, enabled: bool, label: str):
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total} tiles"),
-                                TimeRemainingColumn(), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(label, total=total)
+        from .console import start_progress
+
+        self.bar, self.task = start_progress(label, total, TextColumn("{task.completed}/{task.total} tiles"),
+                                             TimeRemainingColumn(), enabled=enabled)
 
     def advance(self, n: int = 1) -> None:
         if self.bar:

@@ -12,7 +12,6 @@ import csv
 import io as _io
 from pathlib import Path
 
-import numpy as np
 
 from .errors import MrsrError
 from .io import _atomic_write, load_volume

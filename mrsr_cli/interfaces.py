@@ -26,7 +26,6 @@ from nipype.interfaces.base import (
     InputMultiObject,
     OutputMultiObject,
     TraitedSpec,
-    isdefined,
     traits,
 )
 
@@ -56,6 +55,15 @@ class _MrsrCommand(CommandLine):
     @property
     def cmd(self):  # Nipype checks the first word exists; a python -m invocation is an absolute path
         return self._cmd
+
+
+class _ImageCommand(_MrsrCommand):
+    """A command writing one image plus its JSON sidecar."""
+
+    def _list_outputs(self):
+        outputs = super()._list_outputs()
+        outputs["out_json"] = _sidecar(outputs["out_file"])
+        return outputs
 
 
 class _Common(CommandLineInputSpec):
@@ -89,17 +97,12 @@ class ImageOutputSpec(TraitedSpec):
     out_json = File(exists=True, desc="JSON sidecar")
 
 
-class Simulate(_MrsrCommand):
+class Simulate(_ImageCommand):
     """``mrsr simulate``: simulated low-resolution acquisition."""
 
     subcommand = "simulate"
     input_spec = SimulateInputSpec
     output_spec = ImageOutputSpec
-
-    def _list_outputs(self):
-        outputs = super()._list_outputs()
-        outputs["out_json"] = _sidecar(outputs["out_file"])
-        return outputs
 
 
 class UpscaleInputSpec(_GpuThreads):
@@ -120,17 +123,12 @@ class UpscaleInputSpec(_GpuThreads):
     memory_limit = traits.Str(argstr="--memory-limit %s", desc="memory budget, e.g. 4G")
 
 
-class Upscale(_MrsrCommand):
+class Upscale(_ImageCommand):
     """``mrsr upscale``: CNN or spline super-resolution."""
 
     subcommand = "upscale"
     input_spec = UpscaleInputSpec
     output_spec = ImageOutputSpec
-
-    def _list_outputs(self):
-        outputs = super()._list_outputs()
-        outputs["out_json"] = _sidecar(outputs["out_file"])
-        return outputs
 
 
 class RegisterInputSpec(_Common):
@@ -150,17 +148,12 @@ class RegisterOutputSpec(ImageOutputSpec):
     transform_file = File(exists=True, desc="ITK transform (text)")
 
 
-class Register(_MrsrCommand):
+class Register(_ImageCommand):
     """``mrsr register``: rigid/affine Mattes-MI registration (SimpleITK)."""
 
     subcommand = "register"
     input_spec = RegisterInputSpec
     output_spec = RegisterOutputSpec
-
-    def _list_outputs(self):
-        outputs = super()._list_outputs()
-        outputs["out_json"] = _sidecar(outputs["out_file"])
-        return outputs
 
 
 class TrainInputSpec(_GpuThreads):
@@ -258,4 +251,4 @@ class FetchModel(_MrsrCommand):
         return outputs
 
 
-__all__ = ["Simulate", "Register", "Train", "Upscale", "Evaluate", "FetchModel", "mrsr_executable", "isdefined"]
+__all__ = ["Simulate", "Register", "Train", "Upscale", "Evaluate", "FetchModel", "mrsr_executable"]

@@ -20,8 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import signal
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -284,8 +282,6 @@ def load_checkpoint(path, net, optimizer) -> tuple[dict, dict]:
     """Restore weights and Adam state; returns ``(loop state, best weights)``."""
     from safetensors import safe_open
 
-    from .models.store import read_header  # noqa: F401 (same framing checks)
-
     path = Path(path)
     if not path.exists():
         raise MrsrError(f"checkpoint not found: {path}")
@@ -318,7 +314,6 @@ def load_checkpoint(path, net, optimizer) -> tuple[dict, dict]:
 def validate(net, volumes: list, factor, precision: str) -> tuple[float, float]:
     """Mean PSNR (head mask) of the network and of spline on simulated validation volumes."""
     from .engine import EngineOptions, run_tiled
-    from .geometry import Grid
     from .interpolate import make_resampler
     from .metrics import head_mask, psnr
     from .simulate import simulate_lowres
@@ -541,14 +536,14 @@ class _TrainProgress:
     def __init__(self, total: int, enabled: bool):
         self.total, self.enabled, self.bar, self.last_pct = total, enabled, None, -1
         self.fields = {"loss": float("nan"), "rate": 0.0, "val": ""}
-        if enabled and sys.stderr.isatty():
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                TextColumn("loss {task.fields[loss]:.3g}  {task.fields[rate]:.1f} patch/s {task.fields[val]}"),
-                                TimeRemainingColumn())
-            self.bar.start()
-            self.task = self.bar.add_task("train", total=total, **self.fields)
+        from .console import start_progress
+
+        self.bar, self.task = start_progress(
+            "training", total, TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]:.3g}  {task.fields[rate]:.1f} patch/s {task.fields[val]}"),
+            TimeRemainingColumn(), enabled=enabled, transient=False, **self.fields)
 
     def update(self, iteration: int, record: dict) -> None:
         if "loss" in record:

@@ -280,15 +280,11 @@ def _transfer(url: str, part: Path, size: int, *, timeout: float, retries: int, 
 
 class _DownloadBar:
     def __init__(self, label: str, total: int, enabled: bool):
-        import sys
+        from rich.progress import DownloadColumn, TransferSpeedColumn
 
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+        from .console import start_progress
 
-            self.bar = Progress(TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(label, total=total)
+        self.bar, self.task = start_progress(label, total, DownloadColumn(), TransferSpeedColumn(), enabled=enabled)
 
     def update(self, done: int) -> None:
         if self.bar:

@@ -4,7 +4,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import make_affine, phantom, run_cli, save_nifti
+from conftest import make_affine, run_cli, save_nifti
 from mrsr_cli.geometry import Grid, parse_factor, resized_grid, scaled_grid, upscaled_grid
 from mrsr_cli.errors import UsageError
 
