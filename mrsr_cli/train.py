@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -440,6 +441,10 @@ def train(cfg: TrainConfig) -> dict:
     progress = _TrainProgress(total_iters, enabled=not cfg.quiet)
     progress.update(state["iteration"], {})
     stop_reason = "completed"
+    def on_sigterm(signum, frame):  # SLURM preemption / scancel: checkpoint like Ctrl-C
+        raise KeyboardInterrupt
+
+    previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
     with open(log_path, log_mode) as log_fh:
         try:
             while state["iteration"] < total_iters:
@@ -492,6 +497,8 @@ def train(cfg: TrainConfig) -> dict:
             save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights))
             log.warning("interrupted at iteration %d; checkpoint saved: resume with --resume %s", state["iteration"], ckpt_path)
             raise
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
     progress.close()
     state["elapsed"] = elapsed_before + time.time() - started
     save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights))

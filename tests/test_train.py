@@ -125,3 +125,29 @@ def test_added_reference_channel_starts_as_the_old_model():
     with torch.no_grad():
         torch.testing.assert_close(guided(torch.cat([x, ref], 1)), net(x))
     assert guided.in_channels == 2
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_interrupt_saves_checkpoint(tmp_path, train_volume, sig):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "m.safetensors"
+    proc = subprocess.Popen([sys.executable, "-m", "mrsr_cli.cli", "train", str(train_volume), "-o", str(out), "--layers", "3",
+                             "--filters", "4", "--patch", "12", "--batch", "2", "--patches-per-epoch", "1000", "--epochs", "50",
+                             "--precision", "fp32", "--threads", "1"], stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "m.log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and log.read_text().strip()):
+        time.sleep(0.2)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "checkpoint saved" in err and "--resume" in err and "Traceback" not in err
+    ckpt = tmp_path / "m.ckpt.safetensors"
+    assert ckpt.exists() and not out.exists()
+    with safe_open(str(ckpt), framework="np") as fh:
+        assert json.loads(fh.metadata()["mrsr-checkpoint"])["iteration"] >= 10
