@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SRCNN3D baseline with the same training budget (data, factors, patches) as the default model
-# (share/models/README.md).  Output: .data/models/srcnn3d.safetensors (not shipped).
+# (share/models/README.md), capped at MAX_MINUTES (default 20) of wall time.
+# Output: .data/models/srcnn3d.safetensors (not shipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITERS=${ITERS:-$(.venv/bin/python -c "from mrsr_cli.models.store import read_header; print(read_header('share/models/mrsr-recnn-t1w.safetensors')[0]['training']['iterations'])")}
@@ -10,4 +11,4 @@ mkdir -p .data/models
   -o .data/models/srcnn3d.safetensors --name srcnn3d --arch srcnn3d --patch 25 --batch 16 \
   --scales "2,2,2;2,2,2;2,2,3;3,3,3;1,1,4;2,2.5,2" --scale-range 1.2:4 \
   --patches-per-epoch 4800 --epochs $EPOCHS --lr 4e-4 --lr-decay 0.5@4 \
-  --augment flip,permute,intensity --seed 1 --threads 2 --force -v
+  --augment flip,permute,intensity --seed 1 --threads 2 --max-minutes ${MAX_MINUTES:-20} --force -v

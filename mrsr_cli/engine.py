@@ -322,7 +322,9 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
     return out, info
 
 
-NMI_WARNING = 1.10  # below this the reference barely predicts the input (calibrated in benchmarks/multimodal.py)
+# Calibrated on the MNI templates (never on the test subject): a T2-like remap of the same subject
+# scores 1.40 against its ×2 LR T1, another aligned template 1.14, an 8 mm misregistration 1.06, noise 1.00.
+NMI_WARNING = 1.15
 
 
 def _prepare_reference(reference, volume, target, register: bool):
