@@ -103,7 +103,12 @@ def test_guided_training_and_channel_mismatch(tmp_path, train_volume):
             "--batch", "2", "--patches-per-epoch", "8", "--epochs", "1", "--precision", "fp32", check=0)
     run_cli("simulate", train_volume, tmp_path / "lr.nii.gz", "--factor", "2", check=0)
     lr = tmp_path / "lr.nii.gz"
-    run_cli("upscale", lr, tmp_path / "g.nii.gz", "--factor", "2", "--model", tmp_path / "g.safetensors", "--reference", train_volume, check=0)
+    proc = run_cli("upscale", lr, tmp_path / "g.nii.gz", "--factor", "2", "--model", tmp_path / "g.safetensors", "--reference", train_volume, check=0)
+    assert "matches the input poorly" not in proc.stderr
+    noise = save_nifti(tmp_path / "noise.nii.gz", np.random.default_rng(0).uniform(0, 100, (36, 36, 36)), make_affine())
+    proc = run_cli("upscale", lr, tmp_path / "n.nii.gz", "--factor", "2", "--model", tmp_path / "g.safetensors", "--reference", noise, check=0)
+    assert "matches the input poorly" in proc.stderr
+    assert json.loads((tmp_path / "n.json").read_text())["ReferenceNMI"] < 1.15
     proc = run_cli("upscale", lr, tmp_path / "x.nii.gz", "--factor", "2", "--model", tmp_path / "g.safetensors")
     assert proc.returncode == 2 and "is guided" in proc.stderr and "--reference" in proc.stderr
     proc = run_cli("upscale", lr, tmp_path / "y.nii.gz", "--factor", "2", "--model", tmp_path / "p.safetensors", "--reference", train_volume)
