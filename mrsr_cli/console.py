@@ -5,13 +5,36 @@ from __future__ import annotations
 import sys
 
 
-def start_progress(label: str, total: int, *columns, enabled: bool = True, transient: bool = True, **fields):
-    """``(bar, task)`` with a rich progress bar on stderr when it is a TTY, else ``(None, None)``."""
-    if not enabled or not sys.stderr.isatty():
-        return None, None
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn
+class ProgressBar:
+    """A rich progress bar on stderr when it is a TTY (and ``enabled``); otherwise every call is a no-op.
 
-    bar = Progress(TextColumn(label), BarColumn(), *columns, transient=transient, console=Console(stderr=True))
-    bar.start()
-    return bar, bar.add_task(label, total=total, **fields)
+    >>> bar = ProgressBar("tiles", 12, enabled=False)
+    >>> bar.advance(); bar.close()
+    """
+
+    def __init__(self, label: str, total: int, *columns, enabled: bool = True, transient: bool = True, **fields):
+        self.bar = self.task = None
+        if enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn
+
+            self.bar = Progress(TextColumn(label), BarColumn(), *columns, transient=transient, console=Console(stderr=True))
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=total, **fields)
+
+    def update(self, **kwargs) -> None:
+        if self.bar:
+            self.bar.update(self.task, **kwargs)
+
+    def advance(self, n: int = 1) -> None:
+        if self.bar:
+            self.bar.advance(self.task, n)
+
+    def reset(self, total: int) -> None:
+        if self.bar:
+            self.bar.reset(self.task, total=total)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.stop()
+            self.bar = None

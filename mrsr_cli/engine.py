@@ -157,30 +157,6 @@ def _is_oom(exc: BaseException) -> bool:
     return "OutOfMemory" in name or "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower()
 
 
-class _Progress:
-    """Tile progress bar on a terminal, silent otherwise."""
-
-    def __init__(self, total: int, enabled: bool, label: str):
-        from rich.progress import TextColumn, TimeRemainingColumn
-
-        from .console import start_progress
-
-        self.bar, self.task = start_progress(label, total, TextColumn("{task.completed}/{task.total} tiles"),
-                                             TimeRemainingColumn(), enabled=enabled)
-
-    def advance(self, n: int = 1) -> None:
-        if self.bar:
-            self.bar.advance(self.task, n)
-
-    def reset(self, total: int) -> None:
-        if self.bar:
-            self.bar.reset(self.task, total=total)
-
-    def close(self) -> None:
-        if self.bar:
-            self.bar.stop()
-
-
 def run_tiled(net, read_input, shape, options: EngineOptions, out: np.ndarray | None = None, fault_injector=None) -> tuple[np.ndarray, dict]:
     """Run ``net`` over a volume of ``shape`` (output voxels) by exact halo tiling.
 
@@ -226,7 +202,12 @@ def run_tiled(net, read_input, shape, options: EngineOptions, out: np.ndarray | 
     started = time.perf_counter()
     n_tiles = 0
     z = 0
-    progress = _Progress(1, options.progress, "super-resolving")
+    from rich.progress import TextColumn, TimeRemainingColumn
+
+    from .console import ProgressBar
+
+    progress = ProgressBar("super-resolving", 1, TextColumn("{task.completed}/{task.total} tiles"), TimeRemainingColumn(),
+                           enabled=options.progress)
     try:
         while z < shape[0]:
             core_shape = tuple(min(core, n) for n in shape)

@@ -541,13 +541,13 @@ class _TrainProgress:
     """rich progress on a terminal; plain log lines every ~10 % otherwise (quiet if asked)."""
 
     def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.bar, self.last_pct = total, enabled, None, -1
-        self.fields = {"loss": float("nan"), "rate": 0.0, "val": ""}
         from rich.progress import TextColumn, TimeRemainingColumn
 
-        from .console import start_progress
+        from .console import ProgressBar
 
-        self.bar, self.task = start_progress(
+        self.total, self.enabled, self.last_pct = total, enabled, -1
+        self.fields = {"loss": float("nan"), "rate": 0.0, "val": ""}
+        self.bar = ProgressBar(
             "training", total, TextColumn("{task.completed}/{task.total}"),
             TextColumn("loss {task.fields[loss]:.3g}  {task.fields[rate]:.1f} patch/s {task.fields[val]}"),
             TimeRemainingColumn(), enabled=enabled, transient=False, **self.fields)
@@ -557,8 +557,8 @@ class _TrainProgress:
             self.fields["loss"], self.fields["rate"] = record["loss"], record["patches_per_s"]
         if "val_psnr" in record:
             self.fields["val"] = f" val {record['val_psnr']:.2f} dB"
-        if self.bar:
-            self.bar.update(self.task, completed=iteration, **self.fields)
+        if self.bar.bar:
+            self.bar.update(completed=iteration, **self.fields)
         elif self.enabled and "loss" in record:
             pct = int(100 * iteration / max(self.total, 1)) // 10
             if pct != self.last_pct:
@@ -566,6 +566,4 @@ class _TrainProgress:
                 log.info("iteration %d/%d loss %.4g %.1f patch/s%s", iteration, self.total, self.fields["loss"], self.fields["rate"], self.fields["val"])
 
     def close(self) -> None:
-        if self.bar:
-            self.bar.stop()
-            self.bar = None
+        self.bar.close()

@@ -237,7 +237,11 @@ def _transfer(url: str, part: Path, size: int, *, timeout: float, retries: int, 
     if offline():
         raise MrsrError(OFFLINE_HELP)
     _check_url_allowed(url, allow_insecure)
-    bar = _DownloadBar(label, size, progress)
+    from rich.progress import DownloadColumn, TransferSpeedColumn
+
+    from .console import ProgressBar
+
+    bar = ProgressBar(label, size, DownloadColumn(), TransferSpeedColumn(), enabled=progress)
     last_error = "unknown error"
     try:
         for attempt in range(max(1, retries)):
@@ -251,14 +255,14 @@ def _transfer(url: str, part: Path, size: int, *, timeout: float, retries: int, 
                     if have and resp.status != 206:  # server ignored Range: start over
                         have = 0
                     with open(part, "ab" if have else "wb") as fh:
-                        bar.update(have)
+                        bar.update(completed=have)
                         while True:
                             chunk = resp.read(1 << 16)
                             if not chunk:
                                 break
                             fh.write(chunk)
                             have += len(chunk)
-                            bar.update(have)
+                            bar.update(completed=have)
                 if have == size:
                     return
                 last_error = f"connection closed after {have} of {size} bytes"
@@ -276,23 +280,6 @@ def _transfer(url: str, part: Path, size: int, *, timeout: float, retries: int, 
         raise MrsrError(f"download failed after {retries} attempts: {last_error} ({url})")
     finally:
         bar.close()
-
-
-class _DownloadBar:
-    def __init__(self, label: str, total: int, enabled: bool):
-        from rich.progress import DownloadColumn, TransferSpeedColumn
-
-        from .console import start_progress
-
-        self.bar, self.task = start_progress(label, total, DownloadColumn(), TransferSpeedColumn(), enabled=enabled)
-
-    def update(self, done: int) -> None:
-        if self.bar:
-            self.bar.update(self.task, completed=done)
-
-    def close(self) -> None:
-        if self.bar:
-            self.bar.stop()
 
 
 # ----------------------------------------------------------------------------- the command
