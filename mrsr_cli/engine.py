@@ -3,13 +3,14 @@
 How it works (all sizes in voxels of the output grid):
 
 * The network is fully convolutional with receptive field ``2·halo + 1``.  The output is cut
-  into cubic *cores* of ``core`` voxels; each tile's input is the core plus ``halo`` voxels on
-  every side, read lazily from the spline resampler (so the interpolated input is never held
-  whole).  Inside the network, activations outside the volume are zeroed after each layer
-  (``valid`` box), which reproduces the network's own zero padding at the volume border.  The
-  halo is cropped.  Hence tiled output == whole-volume output for any tile size and shape —
-  no blending, no seams.  Every tile has the same shape (the last ones are padded), so
-  oneDNN/cuDNN plans are reused.
+  into cubic *cores* of ``core`` voxels; each tile's input box is the core plus ``halo`` voxels
+  on every side, read lazily from the spline resampler (so the interpolated input is never held
+  whole).  Boxes always lie inside the volume: at the border they are shifted inwards rather
+  than padded, so the network's own zero padding there is exactly the whole-volume padding, and
+  no voxel outside the volume is ever computed.  The halo is cropped.  Hence tiled output ==
+  whole-volume output for any tile size and shape — no blending, no seams — and a tile as large
+  as the volume costs nothing extra.  Every box has the same shape, so oneDNN/cuDNN plans are
+  reused.
 * The core is the largest that fits the memory budget (``--memory-limit`` or auto: half the
   available RAM on CPU, 80 % of free device memory on CUDA) after the output buffer; bytes per
   tile voxel are estimated from the widest layer, the precision and the input channels.  On an
@@ -25,7 +26,6 @@ Example::
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 
@@ -132,11 +132,11 @@ def available_memory(device) -> int:
 
 
 def bytes_per_tile_voxel(net, precision: str) -> int:
-    """Peak bytes per tile-input voxel: two live activations of the widest layer, the
-    channels-last reorders and the fp32 input/output."""
+    """Peak bytes per tile-input voxel: three activations of the widest layer (input, output
+    and a reorder buffer) at the compute precision, plus the fp32 input and output."""
     width = max(c.out_channels for c in net.convs)
     elem = 2 if precision in ("bf16", "fp16") else 4
-    return 4 * width * elem + 4 * width + 8 * net.in_channels + 16
+    return 3 * width * elem + 8 * net.in_channels + 16
 
 
 def choose_core(shape, halo: int, per_voxel: int, budget: int) -> int:
@@ -157,15 +157,38 @@ def _is_oom(exc: BaseException) -> bool:
     return "OutOfMemory" in name or "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower()
 
 
+def tile_windows(n: int, core: int, halo: int, start: int = 0) -> list[tuple[int, int, int, int]]:
+    """``(core_start, core_stop, box_start, box_stop)`` along one axis of ``n`` voxels.
+
+    Cores of ``core`` voxels partition ``[start, n)``.  Each box (the tile's input) has the fixed
+    size ``core + 2·halo`` (or ``n`` when the axis is shorter) and lies *inside* the volume: at the
+    volume border it is shifted inwards instead of padded, so the network's own zero padding
+    there is exactly the whole-volume padding, and at interior edges the halo covers the
+    receptive field.  Every core lies at least ``halo`` voxels from an interior box edge.
+    """
+    size = min(core + 2 * halo, n)
+    windows = []
+    for c0 in range(start, n, core):
+        c1 = min(c0 + core, n)
+        b0 = min(max(c0 - halo, 0), n - size)
+        b1 = b0 + size
+        assert (b0 == 0 or c0 - b0 >= halo) and (b1 == n or b1 - c1 >= halo)
+        windows.append((c0, c1, b0, b1))
+    return windows
+
+
 def run_tiled(net, read_input, shape, options: EngineOptions, out: np.ndarray | None = None, fault_injector=None) -> tuple[np.ndarray, dict]:
     """Run ``net`` over a volume of ``shape`` (output voxels) by exact halo tiling.
 
     ``read_input(box)`` returns the float32 network input ``(C, *box shape)`` for a box of
-    slices that may reach beyond the volume (zeros there).  Returns the float32 output and a
-    dict with the device, precision, core and tile counts.  ``fault_injector(tile_shape)`` is a
-    test hook that may raise an out-of-memory error.
+    slices inside the volume.  Returns the float32 output and a dict with the device,
+    precision, core and tile counts.  ``fault_injector(tile_shape)`` is a test hook that may
+    raise an out-of-memory error.
     """
     import torch
+    from rich.progress import TextColumn, TimeRemainingColumn
+
+    from .console import ProgressBar
 
     device = resolve_device(options.device)
     precision = resolve_precision(options.precision, device)
@@ -183,13 +206,11 @@ def run_tiled(net, read_input, shape, options: EngineOptions, out: np.ndarray | 
     per_voxel = bytes_per_tile_voxel(net, precision)
     if options.tile_size == 0:
         core = max(shape)
-        budget = None
     elif options.tile_size:
         core = int(options.tile_size)
-        budget = None
     else:
         if options.memory_limit:
-            # the output buffer and the lazily read input live on the host: take them off
+            # the output buffer lives on the host: take it (and some slack) off the budget
             host_fixed = out.nbytes if device.type == "cpu" else 0
             budget = options.memory_limit - host_fixed - 64 * 1024 * 1024
             if budget < per_voxel * (8 + 2 * halo) ** 3:
@@ -202,48 +223,38 @@ def run_tiled(net, read_input, shape, options: EngineOptions, out: np.ndarray | 
     started = time.perf_counter()
     n_tiles = 0
     z = 0
-    from rich.progress import TextColumn, TimeRemainingColumn
-
-    from .console import ProgressBar
-
     progress = ProgressBar("super-resolving", 1, TextColumn("{task.completed}/{task.total} tiles"), TimeRemainingColumn(),
                            enabled=options.progress)
     try:
         while z < shape[0]:
-            core_shape = tuple(min(core, n) for n in shape)
-            tile_shape = tuple(c + 2 * halo for c in core_shape)
-            starts = [list(range(0, n, c)) for n, c in zip(shape[1:], core_shape[1:])]
-            if z == 0 or n_tiles == 0:
-                progress.reset(math.ceil((shape[0] - z) / core_shape[0]) * len(starts[0]) * len(starts[1]))
+            per_axis = [tile_windows(shape[0], core, halo, z)] + [tile_windows(n, core, halo) for n in shape[1:]]
+            progress.reset(len(per_axis[0]) * len(per_axis[1]) * len(per_axis[2]))
             try:
-                for y in starts[0]:
-                    for x in starts[1]:
-                        corner = (z, y, x)
-                        box = tuple(slice(s - halo, s - halo + t) for s, t in zip(corner, tile_shape))
-                        valid = tuple((max(0, halo - s), min(t, n - s + halo)) for s, t, n in zip(corner, tile_shape, shape))
-                        if fault_injector is not None:
-                            fault_injector(tile_shape)
-                        tile = torch.from_numpy(np.ascontiguousarray(read_input(box), dtype=np.float32))[None]
-                        if device.type == "cuda":
-                            tile = tile.pin_memory().to(device, non_blocking=True)
-                        tile = tile.to(memory_format=memory_format) if tile.dim() == 5 else tile
-                        whole = all(lo == 0 and hi == t for (lo, hi), t in zip(valid, tile_shape))
-                        with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-                            pred = net(tile, valid=None if whole else valid)
-                        pred = pred[0, 0, halo:halo + core_shape[0], halo:halo + core_shape[1], halo:halo + core_shape[2]]
-                        ends = [min(s + c, n) for s, c, n in zip(corner, core_shape, shape)]
-                        out[z:ends[0], y:ends[1], x:ends[2]] = pred[: ends[0] - z, : ends[1] - y, : ends[2] - x].float().cpu().numpy()
-                        n_tiles += 1
-                        progress.advance()
-                z += core_shape[0]
+                for wz in per_axis[0]:
+                    for wy in per_axis[1]:
+                        for wx in per_axis[2]:
+                            windows = (wz, wy, wx)
+                            box = tuple(slice(b0, b1) for _, _, b0, b1 in windows)
+                            if fault_injector is not None:
+                                fault_injector(tuple(b1 - b0 for _, _, b0, b1 in windows))
+                            tile = torch.from_numpy(np.ascontiguousarray(read_input(box), dtype=np.float32))[None]
+                            if device.type == "cuda":
+                                tile = tile.pin_memory().to(device, non_blocking=True)
+                            tile = tile.to(memory_format=memory_format)
+                            with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+                                pred = net(tile)
+                            crop = tuple(slice(c0 - b0, c1 - b0) for c0, c1, b0, _ in windows)
+                            out[tuple(slice(c0, c1) for c0, c1, _, _ in windows)] = pred[0, 0][crop].float().cpu().numpy()
+                            n_tiles += 1
+                            progress.advance()
+                    z = wz[1]  # this slab is done: an out-of-memory error resumes after it
             except Exception as exc:
                 if not _is_oom(exc) or core <= 8:
                     raise
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
                 core = max(8, core // 2)
-                log.warning("out of memory with %d^3 tiles; retrying this slab with %d^3", core * 2, core)
-                progress.reset(math.ceil((shape[0] - z) / min(core, shape[0])) * math.ceil(shape[1] / min(core, shape[1])) * math.ceil(shape[2] / min(core, shape[2])))
+                log.warning("out of memory with %d^3 tile cores; retrying from slab %d with %d^3", core * 2, z, core)
     finally:
         progress.close()
     info = {

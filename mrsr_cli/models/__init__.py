@@ -1,10 +1,8 @@
 """Networks and their registry.
 
 Every network is fully convolutional with zero ("same") padding and exposes ``halo``: the
-number of voxels each side that one output voxel depends on (receptive field = 2·halo + 1).
-Its ``forward(x, valid=None)`` accepts ``valid`` = per-axis ``(lo, hi)`` voxel range of the
-tile that lies inside the volume; hidden activations outside it are zeroed after every layer,
-which reproduces whole-volume zero padding exactly in tiled inference (:mod:`mrsr_cli.engine`).
+number of voxels each side that one output voxel depends on (receptive field = 2·halo + 1),
+which is what exact tiled inference needs (:mod:`mrsr_cli.engine`).
 
 Example::
 

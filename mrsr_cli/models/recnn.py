@@ -24,20 +24,6 @@ def _init(module: nn.Module, scheme: str) -> None:
             nn.init.zeros_(m.bias)
 
 
-def _zero_outside(h: torch.Tensor, valid) -> torch.Tensor:
-    """Zero the activations outside the volume (the ``valid`` box of the tile)."""
-    if valid is None:
-        return h
-    for axis, (lo, hi) in enumerate(valid):
-        dim = 2 + axis
-        size = h.shape[dim]
-        if lo > 0:
-            h.narrow(dim, 0, lo).zero_()
-        if hi < size:
-            h.narrow(dim, hi, size - hi).zero_()
-    return h
-
-
 class _ConvStack(nn.Module):
     """Sequential 3-D convs with ReLU between them; the last layer is linear."""
 
@@ -55,13 +41,13 @@ class _ConvStack(nn.Module):
     def in_channels(self) -> int:
         return self.convs[0].in_channels
 
-    def forward(self, x: torch.Tensor, valid=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
         last = len(self.convs) - 1
         for i, conv in enumerate(self.convs):
             h = conv(h)
             if i < last:
-                h = _zero_outside(torch.relu_(h), valid)
+                h = torch.relu_(h)
         if self.residual:  # residual addition in fp32 whatever the compute precision
             return x[:, :1].float() + h.float()
         return h.float()
