@@ -140,11 +140,12 @@ def bytes_per_tile_voxel(net, precision: str) -> int:
 
 
 def choose_core(shape, halo: int, per_voxel: int, budget: int) -> int:
-    """Largest cubic core (multiple of 8, ≥ 8) whose tile fits ``budget`` bytes."""
+    """Largest cubic core (multiple of 8, ≥ 8) whose tile box (clipped to the volume) fits ``budget`` bytes."""
     longest = max(shape)
     core = 8
     for candidate in range(8, longest + 8, 8):
-        if (min(candidate, shape[0]) + 2 * halo) * (min(candidate, shape[1]) + 2 * halo) * (min(candidate, shape[2]) + 2 * halo) * per_voxel > budget:
+        box = [min(candidate + 2 * halo, n) for n in shape]
+        if box[0] * box[1] * box[2] * per_voxel > budget:
             break
         core = candidate
     return min(core, longest)
@@ -167,6 +168,8 @@ def tile_windows(n: int, core: int, halo: int, start: int = 0) -> list[tuple[int
     receptive field.  Every core lies at least ``halo`` voxels from an interior box edge.
     """
     size = min(core + 2 * halo, n)
+    if size == n:  # one box spans the axis: one window, never the same box computed twice
+        return [(start, n, 0, n)]
     windows = []
     for c0 in range(start, n, core):
         c1 = min(c0 + core, n)

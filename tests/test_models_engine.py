@@ -110,6 +110,22 @@ def test_choose_core_fits_budget():
     core = choose_core((200, 200, 200), 10, per_voxel, 512 << 20)
     assert (core + 20) ** 3 * per_voxel <= 512 << 20 < (core + 28) ** 3 * per_voxel
     assert choose_core((20, 20, 20), 5, 1, 1 << 40) == 20
+    # boxes are clipped to the volume: a budget for the whole 128³ volume means one tile
+    assert choose_core((128, 128, 128), 20, 100, 128**3 * 100) == 128
+
+
+def test_windows_cover_once_and_keep_halo():
+    from mrsr_cli.engine import tile_windows
+
+    assert tile_windows(128, 88, 20) == [(0, 128, 0, 128)]  # box spans the axis: no duplicate work
+    for n, core, halo in [(100, 16, 5), (37, 8, 3), (9, 4, 6), (50, 49, 0)]:
+        wins = tile_windows(n, core, halo)
+        covered = np.zeros(n, int)
+        for c0, c1, b0, b1 in wins:
+            covered[c0:c1] += 1
+            assert 0 <= b0 <= c0 < c1 <= b1 <= n
+            assert b1 - b0 == min(core + 2 * halo, n)
+        assert (covered == 1).all()
     assert parse_bytes("1G") == 1 << 30 and parse_bytes("512M") == 512 << 20
     with pytest.raises(UsageError):
         parse_bytes("lots")
