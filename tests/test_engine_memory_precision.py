@@ -32,9 +32,10 @@ def test_memory_limit_bounds_peak_rss(tmp_path):
     whole = _peak_mib(["upscale", src, tmp_path / "w.nii.gz", *common, "--tile-size", "0"])
     limited = _peak_mib(["upscale", src, tmp_path / "l.nii.gz", *common, "--memory-limit", "100M"])
     # whole-volume activations of a 96³ output at 32 channels cost hundreds of MiB; the limit keeps
-    # the run within the budget above the runtime (measured with small 16³ tiles)
+    # the run near the runtime floor (measured with small 16³ tiles).  Seen: floor 329-464 MiB
+    # (it differs between environments), whole 605-686 MiB, limited 316-464 MiB.
     print(f"peak RSS MiB: baseline {baseline:.0f}, whole {whole:.0f}, limited {limited:.0f}")
-    assert whole > baseline + 250, (whole, baseline)
+    assert whole > limited + 150, (whole, limited)
     assert limited < baseline + 100, (limited, baseline)
     a, b = nib.load(tmp_path / "w.nii.gz").get_fdata(), nib.load(tmp_path / "l.nii.gz").get_fdata()
     assert np.abs(a - b).max() <= 1e-5 * np.abs(a).max()
