@@ -24,7 +24,7 @@ import logging
 import os
 import tempfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,6 @@ class Volume:
     affine: np.ndarray
     codes: tuple[int, int] = (1, 1)  # (qform_code, sform_code) of the source file
     path: Path | None = None
-    header_info: dict = field(default_factory=dict)
 
     @property
     def grid(self) -> Grid:
@@ -114,7 +113,6 @@ def load_volume(path: str | os.PathLike, what: str = "input") -> Volume:
         affine=affine,
         codes=(int(qcode or 0), int(scode or 0)),
         path=path,
-        header_info={"dtype": str(header.get_data_dtype()), "nan_replaced": n_bad},
     )
 
 
