@@ -5,7 +5,6 @@ docs/benchmarks.md.   Usage: python benchmarks/training_report.py
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 

@@ -134,7 +134,6 @@ def test_added_reference_channel_starts_as_the_old_model():
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_interrupt_saves_checkpoint(tmp_path, train_volume, sig):
-    import os
     import signal
     import subprocess
     import sys
