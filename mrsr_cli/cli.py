@@ -120,9 +120,9 @@ def _target_grid(volume, factor: Optional[str], voxel_size: Optional[str], like:
         return upscaled_grid(volume.grid, f) if upscale else scaled_grid(volume.grid, f)
     if voxel_size is not None:
         return resized_grid(volume.grid, parse_voxel_size(voxel_size))
-    from .io import load_volume
+    from .io import load_grid
 
-    return load_volume(like, what="--like reference").grid
+    return load_grid(like, what="--like reference")
 
 
 # ----------------------------------------------------------------------------- simulate

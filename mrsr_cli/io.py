@@ -66,8 +66,8 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return path.with_name(nifti_stem(path) + ".json")
 
 
-def load_volume(path: str | os.PathLike, what: str = "input") -> Volume:
-    """Read a 3-D NIfTI image as float32; raise :class:`MrsrError` with a one-line reason."""
+def _open_nifti(path: str | os.PathLike, what: str):
+    """Open a NIfTI file and check its header: ``(image, path, 3-D shape, affine)``; no voxel data read."""
     import nibabel as nib
 
     path = Path(path)
@@ -92,6 +92,21 @@ def load_volume(path: str | os.PathLike, what: str = "input") -> Volume:
             f"{path} is 4-D with {int(np.prod(shape[3:]))} volumes (shape {shape}); "
             "split it first (e.g. fslsplit) and process each 3-D volume"
         )
+    affine = np.asarray(img.affine, dtype=np.float64)
+    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise MrsrError(f"{path} has an invalid (singular or non-finite) affine")
+    return img, path, shape, affine
+
+
+def load_grid(path: str | os.PathLike, what: str = "grid reference") -> Grid:
+    """The voxel grid of a NIfTI file (e.g. for ``--like``), read from its header alone."""
+    _, _, shape, affine = _open_nifti(path, what)
+    return Grid(shape[:3], affine)
+
+
+def load_volume(path: str | os.PathLike, what: str = "input") -> Volume:
+    """Read a 3-D NIfTI image as float32; raise :class:`MrsrError` with a one-line reason."""
+    img, path, shape, affine = _open_nifti(path, what)
     try:
         data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape[:3])
     except Exception as exc:
@@ -102,18 +117,9 @@ def load_volume(path: str | os.PathLike, what: str = "input") -> Volume:
     if n_bad:
         log.warning("%s: %d NaN/inf voxels replaced by 0", path, n_bad)
         data[bad] = 0.0
-    header = img.header
-    _, qcode = header.get_qform(coded=True)
-    _, scode = header.get_sform(coded=True)
-    affine = np.asarray(img.affine, dtype=np.float64)
-    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        raise MrsrError(f"{path} has an invalid (singular or non-finite) affine")
-    return Volume(
-        data=data,
-        affine=affine,
-        codes=(int(qcode or 0), int(scode or 0)),
-        path=path,
-    )
+    _, qcode = img.header.get_qform(coded=True)
+    _, scode = img.header.get_sform(coded=True)
+    return Volume(data=data, affine=affine, codes=(int(qcode or 0), int(scode or 0)), path=path)
 
 
 def _reason(exc: BaseException) -> str:

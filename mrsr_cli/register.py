@@ -163,7 +163,7 @@ def register_files(moving, fixed, out_file, *, transform="rigid", like=None, sav
     import SimpleITK as sitk
 
     from .bids import write_sidecar
-    from .io import _atomic_write, check_output_path, load_volume, save_volume
+    from .io import _atomic_write, check_output_path, load_grid, load_volume, save_volume
 
     check_output_path(out_file, [moving, fixed, like], force)
     if save_transform is not None:
@@ -171,7 +171,7 @@ def register_files(moving, fixed, out_file, *, transform="rigid", like=None, sav
     if apply is not None and not Path(apply).is_file():
         raise MrsrError(f"transform file not found: {apply}")
     mov, fix = load_volume(moving, what="moving image"), load_volume(fixed, what="fixed image")
-    grid = load_volume(like, what="--like grid").grid if like else fix.grid
+    grid = load_grid(like, what="--like grid") if like else fix.grid
     if apply is not None:
         try:
             tx = sitk.ReadTransform(str(apply))

@@ -153,3 +153,20 @@ def test_version_and_help_fast():
 
     code = "import sys, mrsr_cli.cli; sys.argv=['mrsr','--help'];\ntry: mrsr_cli.cli.run()\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip().endswith("False")
+
+
+def test_like_grid_is_read_from_the_header_alone(tmp_path, oblique_head):
+    from mrsr_cli.errors import MrsrError
+    from mrsr_cli.io import load_grid, load_volume
+
+    raw = oblique_head.read_bytes()
+    cut = tmp_path / "cut.nii.gz"
+    cut.write_bytes(raw[: len(raw) // 3])  # header intact, voxel data truncated
+    grid = load_grid(cut)
+    assert grid.same_as(load_volume(oblique_head).grid)
+    with pytest.raises(MrsrError, match="corrupt or truncated"):
+        load_volume(cut)
+    lr = tmp_path / "lr.nii.gz"
+    run_cli("simulate", oblique_head, lr, "--factor", "2", check=0)
+    run_cli("upscale", lr, tmp_path / "out.nii.gz", "--like", cut, "--method", "spline", check=0)
+    assert nib.load(tmp_path / "out.nii.gz").shape == nib.load(oblique_head).shape
