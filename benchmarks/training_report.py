@@ -11,7 +11,8 @@ import numpy as np
 from _common import DATA, ROOT, write_section
 from mrsr_cli.models.store import read_header
 
-models = [("default", ROOT / "share/models/mrsr-recnn-t1w.safetensors"),
+models = [("default, stage 1 (×2; .data, not shipped)", DATA / "models/recnn-x2-stage1.safetensors"),
+          ("default (stage 2: multiscale fine-tune)", ROOT / "share/models/mrsr-recnn-t1w.safetensors"),
           ("guided", ROOT / "share/models/mrsr-recnn-guided.safetensors"),
           ("SRCNN3D baseline", DATA / "models/srcnn3d.safetensors")]
 lines = ["## Training (issue 3)", "",

@@ -279,15 +279,44 @@ def normalization_scale(data: np.ndarray) -> float:
     return robust_max(data, NORMALIZATION_PERCENTILE)
 
 
+class ConstantField:
+    """A constant image on a grid of ``shape``, read box by box like a resampler (zeros outside,
+    as the network's zero padding sees a volume border)."""
+
+    def __init__(self, shape, value: float):
+        self.shape, self.value = tuple(shape), float(value)
+
+    def read(self, box) -> np.ndarray:
+        out = np.zeros(tuple(s.stop - s.start for s in box), dtype=np.float32)
+        inside = tuple(slice(max(0, s.start) - s.start, min(n, s.stop) - s.start) for s, n in zip(box, self.shape))
+        out[inside] = self.value
+        return out
+
+
+def factor_fields(shape, factor) -> list[ConstantField]:
+    """The factor-input channels of a model (``log2`` of the per-axis upscaling factor)."""
+    return [ConstantField(shape, np.log2(max(float(f), 1.0))) for f in factor]
+
+
+def model_channels(meta: dict) -> tuple[int, int]:
+    """``(factor channels, reference channels)`` of a model from its metadata."""
+    params = meta["params"]
+    n_factor = int(params.get("factor_channels", 0))
+    return n_factor, int(params.get("in_channels", 1)) - 1 - n_factor
+
+
 def super_resolve(volume, target, *, model=None, reference=None, register=False, options: EngineOptions | None = None):
     """CNN super-resolution of ``volume`` onto ``target`` (a :class:`~mrsr_cli.geometry.Grid`).
 
     Spline-interpolates the input onto the target grid tile by tile, normalises intensities by
     the input's 99.5th percentile, runs the network (residual on the interpolated channel) and
-    restores the input's intensity scale.  ``reference`` (path) adds a registered HR image of
-    another contrast as an extra channel (guided models); ``register`` aligns it first.
+    restores the input's intensity scale.  Models trained with factor input also get the
+    per-axis upscaling factor (:func:`~mrsr_cli.geometry.scale_factor`, LR voxel / target voxel)
+    as constant channels.  ``reference`` (path) adds a registered HR image of another contrast
+    as an extra channel (guided models); ``register`` aligns it first.
     Returns ``(output float32, info dict for the sidecar)``.
     """
+    from .geometry import scale_factor
     from .interpolate import make_resampler
     from .models.store import load_model, sha256_file
     from .zoo import resolve_model
@@ -295,7 +324,7 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
     options = options or EngineOptions()
     path, name = resolve_model(model, guided=reference is not None)
     net, meta = load_model(path)
-    n_refs = int(meta["params"].get("in_channels", 1)) - 1
+    n_factor, n_refs = model_channels(meta)
     if n_refs > 0 and reference is None:
         raise UsageError(f"model {name} is guided ({n_refs} reference channel): give --reference REF")
     if n_refs == 0 and reference is not None:
@@ -303,6 +332,10 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
     scale = normalization_scale(volume.data)
     sources = [make_resampler(volume.data / scale, volume.grid, target, order=3)]
     info: dict = {}
+    if n_factor:
+        factor = scale_factor(volume.grid, target)
+        sources += factor_fields(target.shape, factor)
+        info["ScaleFactor"] = [round(float(f), 4) for f in factor]
     if reference is not None:
         ref_data, ref_grid, reg_info = _prepare_reference(reference, volume, target, register)
         info.update(reg_info)

@@ -164,3 +164,16 @@ def axis_aligned_mapping(mapping: np.ndarray, atol: float = 1e-6) -> tuple[np.nd
     if np.abs(linear - np.diag(np.diag(linear))).max() > atol * max(1.0, np.abs(linear).max()):
         return None
     return np.diag(linear).copy(), mapping[:3, 3].copy()
+
+
+def scale_factor(source: Grid, target: Grid) -> np.ndarray:
+    """Upscaling factor from ``source`` (LR) voxels to ``target`` voxels, per target array axis.
+
+    ``factor[j] = 1 / ||M e_j||`` with ``M`` = :func:`voxel_mapping` (target → source indices):
+    one target voxel step along axis j spans ``1/factor[j]`` source voxels.  For axis-aligned
+    grids this is simply LR voxel size / target voxel size (mm / mm); values below 1 (a coarser
+    target) are clipped to 1.  Example: a 1×1×4 mm LR image upscaled onto a 1 mm grid gives
+    ``[1, 1, 4]``.
+    """
+    steps = np.linalg.norm(voxel_mapping(source, target)[:3, :3], axis=0)
+    return np.maximum(1.0 / steps, 1.0)

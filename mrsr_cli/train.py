@@ -31,7 +31,8 @@ from . import __version__
 from .errors import MrsrError, UsageError
 
 log = logging.getLogger("mrsr")
-AUGMENTATIONS = ("flip", "permute", "intensity", "noise", "bias")
+AUGMENTATIONS = ("flip", "permute", "intensity", "noise", "bias", "affine", "sharpness")
+AFFINE_EVERY = 50  # iterations between fresh random affine warps of the training volumes
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -45,6 +46,7 @@ class TrainConfig:
     kernel: int = 3
     residual: bool = True
     init: str = "msra"
+    factor_input: bool = True  # the per-axis factor as constant input channels (log2)
     scales: list = field(default_factory=lambda: [[2.0, 2.0, 2.0]])
     scale_range: list | None = None  # [lo, hi] per axis
     unit_fraction: float = 0.0
@@ -54,13 +56,14 @@ class TrainConfig:
     epochs: int = 10
     max_minutes: float | None = None
     lr: float = 1e-4
+    loss: str = "psnr"  # per-patch dB gain over the ILR input (see loss_fn), or "mse" (Pham)
     lr_decay: list | None = None  # [gamma, every_epochs]
     augment: list = field(default_factory=lambda: ["flip", "permute", "intensity"])
     references: list | None = None
     synthetic_reference: bool = False
     tissue_maps: list | None = None
     val: list | None = None
-    val_factor: list = field(default_factory=lambda: [2.0, 2.0, 2.0])
+    val_factors: list = field(default_factory=lambda: [[2.0, 2.0, 2.0]])  # best epoch = best mean PSNR over these
     init_from: str | None = None
     checkpoint: str | None = None
     checkpoint_every: int = 200
@@ -115,24 +118,32 @@ class TrainConfig:
             raise UsageError("--unit-fraction must be in [0, 1)")
         if rest["lr"] <= 0:
             raise UsageError("--lr must be > 0")
+        if rest["loss"] not in ("mse", "psnr"):
+            raise UsageError(f"--loss must be mse or psnr, got {rest['loss']!r}")
         return cls(
             inputs=[str(p) for p in in_files], output=str(output), residual=not no_residual, scales=factors,
             scale_range=rng, lr_decay=decay, augment=aug, references=[str(p) for p in reference] if reference else None,
             tissue_maps=[str(p) for p in tissue_maps] if tissue_maps else None, val=[str(p) for p in val] if val else None,
-            val_factor=list(parse_factor(val_factor, "--val-factor")), checkpoint=str(checkpoint) if checkpoint else None,
+            val_factors=[list(parse_factor(f, "--val-factor")) for f in val_factor.split(";") if f.strip()] or [[2.0] * 3],
+            checkpoint=str(checkpoint) if checkpoint else None,
             resume=str(resume) if resume else None, log_file=str(log_file) if log_file else None, init_from=init_from, **rest,
         )
 
     @property
+    def factor_channels(self) -> int:
+        return 3 if self.factor_input else 0
+
+    @property
     def in_channels(self) -> int:
-        return 2 if (self.references or self.synthetic_reference) else 1
+        """ILR image + factor channels + reference channel (guided)."""
+        return 1 + self.factor_channels + (1 if (self.references or self.synthetic_reference) else 0)
 
     def model_params(self) -> dict:
+        common = {"in_channels": self.in_channels, "init": self.init, "factor_channels": self.factor_channels}
         if self.arch == "recnn":
-            return {"layers": self.layers, "filters": self.filters, "kernel": self.kernel,
-                    "in_channels": self.in_channels, "residual": self.residual, "init": self.init}
+            return {"layers": self.layers, "filters": self.filters, "kernel": self.kernel, "residual": self.residual, **common}
         if self.arch == "srcnn3d":
-            return {"in_channels": self.in_channels, "residual": False, "init": self.init}
+            return {"residual": False, **common}
         raise UsageError(f"--arch must be recnn or srcnn3d, got {self.arch!r}")
 
 
@@ -192,12 +203,47 @@ def synthetic_reference(hr: np.ndarray, tissue: np.ndarray | None, rng: np.rando
     return (mapped + rng.normal(0, rng.uniform(0, 0.03), mapped.shape)).astype(np.float32)
 
 
+def warp_volume(vol: TrainingVolume, rng: np.random.Generator) -> TrainingVolume:
+    """A randomly rotated (±10° per axis) and scaled (0.9–1.1 per axis) copy of a training
+    volume, about its centre, on the same voxel grid (cubic spline), with its reference and
+    tissue maps: other head shapes and sizes, so that a network trained on one template
+    cannot memorise its anatomy."""
+    from scipy import ndimage
+    from scipy.spatial.transform import Rotation
+
+    from .metrics import head_mask
+
+    matrix = Rotation.from_euler("xyz", rng.uniform(-10, 10, 3), degrees=True).as_matrix() @ np.diag(rng.uniform(0.9, 1.1, 3))
+    centre = (np.array(vol.data.shape) - 1) / 2
+    offset = centre - matrix @ centre
+
+    def warp(a):
+        return ndimage.affine_transform(a, matrix, offset=offset, order=3, mode="constant", cval=0.0, output=np.float32)
+
+    data = np.clip(warp(vol.data), 0, None)
+    ref = np.clip(warp(vol.reference), 0, None) if vol.reference is not None else None
+    tissue = np.stack([np.clip(warp(t), 0, 1) for t in vol.tissue]) if vol.tissue is not None else None
+    return TrainingVolume(data, vol.voxel_size, np.argwhere(head_mask(data)), ref, tissue, vol.source, vol.sha256)
+
+
 class PatchSampler:
     """Draws (ILR, HR[, reference]) patch batches with a random scale factor per patch."""
 
     def __init__(self, volumes: list[TrainingVolume], cfg: TrainConfig):
         self.volumes = volumes
         self.cfg = cfg
+        self._warped: tuple[int, list[TrainingVolume]] | None = None
+
+    def _current(self, iteration: int) -> list[TrainingVolume]:
+        """The volumes to draw from: with the ``affine`` augmentation, a random warp of each,
+        renewed every AFFINE_EVERY iterations (a function of seed and iteration: resumable)."""
+        if "affine" not in self.cfg.augment:
+            return self.volumes
+        block = iteration // AFFINE_EVERY
+        if self._warped is None or self._warped[0] != block:
+            rng = np.random.default_rng([self.cfg.seed, 7, block])
+            self._warped = (block, [warp_volume(v, rng) for v in self.volumes])
+        return self._warped[1]
 
     def factor(self, rng: np.random.Generator) -> np.ndarray:
         cfg = self.cfg
@@ -208,11 +254,14 @@ class PatchSampler:
             return rng.uniform(cfg.scale_range[0], cfg.scale_range[1], size=3)
         return np.asarray(cfg.scales[rng.integers(len(cfg.scales))], dtype=np.float64)
 
-    def patch(self, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    def patch(self, rng: np.random.Generator, iteration: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """``(ILR, HR, reference or None, factor)``: patches of ``cfg.patch``³ voxels and the
+        per-axis factor along the patch's (augmented) array axes."""
         from .simulate import lowres_on_hr_grid
 
         cfg = self.cfg
-        vol = self.volumes[rng.integers(len(self.volumes))]
+        volumes = self._current(iteration)
+        vol = volumes[rng.integers(len(volumes))]
         factor = self.factor(rng)
         p = cfg.patch
         # margin: PSF tails (≈1.7 F voxels) plus the spline's reach on the LR grid (≈4 F voxels)
@@ -223,6 +272,12 @@ class PatchSampler:
         box = tuple(slice(s, s + size) for s in start)
         hr = _pad_to(vol.data[box], size)
         ref = _pad_to(vol.reference[box], size) if vol.reference is not None else None
+        if "sharpness" in cfg.augment:
+            # the HR image's own sharpness varies (Gaussian σ 0-1 voxel): how blurred an input looks
+            # then no longer tells the factor, and the network has to read its factor channels
+            from scipy import ndimage
+
+            hr = ndimage.gaussian_filter(hr, rng.uniform(0, 1.0), mode="nearest", output=np.float32)
         if "bias" in cfg.augment:
             hr = hr * _bias_field(hr.shape, rng)
         if "intensity" in cfg.augment:
@@ -241,14 +296,23 @@ class PatchSampler:
         if "permute" in cfg.augment:
             order = rng.permutation(3)
             arrays = [np.transpose(a, order) for a in arrays]
-        return tuple(np.ascontiguousarray(a, dtype=np.float32) for a in arrays)
+            factor = factor[order]  # the anisotropy moves with the axes
+        ilr, hr, *rest = (np.ascontiguousarray(a, dtype=np.float32) for a in arrays)
+        return ilr, hr, (rest[0] if rest else None), factor
 
-    def batch(self, rng: np.random.Generator):
-        """``(inputs (B, C, p, p, p), targets (B, 1, p, p, p))`` as numpy arrays."""
-        patches = [self.patch(rng) for _ in range(self.cfg.batch)]
-        inputs = np.stack([np.stack([pt[0]] + list(pt[2:])) for pt in patches])
-        targets = np.stack([pt[1][None] for pt in patches])
-        return inputs, targets
+    def batch(self, rng: np.random.Generator, iteration: int = 0):
+        """``(inputs (B, C, p, p, p), targets (B, 1, p, p, p))`` as numpy arrays; channels as
+        in :mod:`mrsr_cli.models.recnn` (ILR, factor maps, reference)."""
+        inputs, targets = [], []
+        for ilr, hr, ref, factor in (self.patch(rng, iteration) for _ in range(self.cfg.batch)):
+            channels = [ilr]
+            if self.cfg.factor_input:
+                channels += [np.full_like(ilr, np.log2(f)) for f in factor]
+            if ref is not None:
+                channels.append(ref)
+            inputs.append(np.stack(channels))
+            targets.append(hr[None])
+        return np.stack(inputs), np.stack(targets)
 
 
 def _pad_to(a: np.ndarray, size: int) -> np.ndarray:
@@ -312,25 +376,31 @@ def load_checkpoint(path, net, optimizer) -> tuple[dict, dict]:
 
 
 # ----------------------------------------------------------------------------- validation
-def validate(net, volumes: list, factor, precision: str) -> tuple[float, float]:
-    """Mean PSNR (head mask) of the network and of spline on simulated validation volumes."""
-    from .engine import EngineOptions, run_tiled
+def validate(net, volumes: list, factors: list, precision: str) -> tuple[float, float, list]:
+    """Mean PSNR (head mask) of the network and of spline on the validation volumes, each
+    simulated at each of ``factors``, and the per-factor gains (dB, averaged over volumes)."""
+    from .engine import EngineOptions, factor_fields, run_tiled
     from .interpolate import make_resampler
     from .metrics import head_mask, psnr
     from .simulate import simulate_lowres
 
     net_psnr, spline_psnr = [], []
-    for hr, grid, ref in volumes:
+    for (hr, grid, ref), factor in ((v, f) for v in volumes for f in factors):
         lr, lr_grid, _ = simulate_lowres(hr, grid, factor=factor)
         resampler = make_resampler(lr, lr_grid, grid, order=3)
         spline = resampler.full()
-        channels = [resampler] + ([_Const(ref)] if ref is not None else [])
+        channels = [resampler]
+        if net.params.get("factor_channels", 0):
+            channels += factor_fields(grid.shape, factor)
+        if ref is not None:
+            channels.append(_Const(ref))
         out, _ = run_tiled(net, lambda box: np.stack([c.read(box) for c in channels]), grid.shape,
                            EngineOptions(device=str(next(net.parameters()).device.type), precision=precision, progress=False))
         mask = head_mask(hr)
         net_psnr.append(psnr(hr, out, mask))
         spline_psnr.append(psnr(hr, spline, mask))
-    return float(np.mean(net_psnr)), float(np.mean(spline_psnr))
+    gains = (np.array(net_psnr) - np.array(spline_psnr)).reshape(len(volumes), len(factors)).mean(axis=0)
+    return float(np.mean(net_psnr)), float(np.mean(spline_psnr)), [round(float(g), 3) for g in gains]
 
 
 class _Const:
@@ -347,26 +417,47 @@ class _Const:
         return out
 
 
-def add_input_channels(net, arch: str, params: dict, channels: int):
-    """Same network with more input channels; new channels start with zero weights, so the
-    result is exactly the old model until training teaches it to use the reference (transfer
-    learning, Pham §6)."""
+def add_input_channels(net, arch: str, params: dict, channels: int, insert_at: int | None = None):
+    """Same network with more input channels inserted at ``insert_at`` (default: after the
+    existing ones); new channels start with zero weights, so the result is exactly the old model
+    until training teaches it to use the new input (transfer learning, Pham §6).  Channel order:
+    see :mod:`mrsr_cli.models.recnn`; ``params`` are the new model's parameters except
+    ``in_channels``, which still gives the old count."""
     import torch
 
     from .models import build_model
 
+    old = int(params.get("in_channels", 1))
+    at = old if insert_at is None else insert_at
     bigger = build_model(arch, {**params, "in_channels": channels})
     state = net.state_dict()
     first = next(k for k in state if k.endswith("weight"))
     with torch.no_grad():
         weight = torch.zeros_like(bigger.state_dict()[first])
-        weight[:, : state[first].shape[1]] = state[first]
+        weight[:, :at] = state[first][:, :at]
+        weight[:, at + channels - old :] = state[first][:, at:]
         state[first] = weight
     bigger.load_state_dict(state)
     return bigger
 
 
 # ----------------------------------------------------------------------------- the loop
+PSNR_LOSS_EPS = 1e-4  # normalised intensity² : keeps near-flat patches from dominating the psnr loss
+
+
+def loss_fn(kind: str, pred, target, ilr):
+    """``mse``: mean squared error over the batch (Pham).  ``psnr``: mean over patches of
+    ``10·log10((MSE(pred) + ε) / (MSE(ILR) + ε))``, the (negative) PSNR gain over the spline
+    input in dB, so a ×4 patch with a large spline error does not outweigh a ×2 patch."""
+    import torch
+
+    err = ((pred.float() - target) ** 2).flatten(1).mean(1)
+    if kind == "mse":
+        return err.mean()
+    base = ((ilr.float() - target) ** 2).flatten(1).mean(1)
+    return 10 * (torch.log10(err + PSNR_LOSS_EPS) - torch.log10(base + PSNR_LOSS_EPS)).mean()
+
+
 def train(cfg: TrainConfig) -> dict:
     """Train a model as configured; returns a summary dict (also logged)."""
     import torch
@@ -395,7 +486,7 @@ def train(cfg: TrainConfig) -> dict:
 
         v = load_volume(p, what="validation image")
         ref = None
-        if cfg.in_channels > 1:  # validate guided models with a synthetic reference of the val image
+        if cfg.references or cfg.synthetic_reference:  # validate guided models with a synthetic reference of the val image
             ref = synthetic_reference(v.data / normalization_scale(v.data), None, np.random.default_rng([cfg.seed, 999]))
         val_volumes.append((v.data / normalization_scale(v.data), v.grid, ref))
 
@@ -407,6 +498,12 @@ def train(cfg: TrainConfig) -> dict:
         init_path, init_name = resolve_model(cfg.init_from)
         net, init_meta = load_model(init_path)
         arch, params = init_meta["architecture"], dict(init_meta["params"])
+        if params.get("factor_channels", 0) and not cfg.factor_input:
+            raise UsageError(f"--init-from {init_name} takes the scale factor as input; drop --blind")
+        if cfg.factor_input and not params.get("factor_channels", 0):  # a blind model learns to use the factor
+            net = add_input_channels(net, arch, {**params, "factor_channels": 3}, int(params.get("in_channels", 1)) + 3, insert_at=1)
+            params = dict(net.params)
+            log.info("--init-from %s: added 3 zero-initialised factor channels", init_name)
         have = int(params.get("in_channels", 1))
         if have > cfg.in_channels:
             raise UsageError(f"--init-from {init_name} has {have} input channels, training needs {cfg.in_channels}")
@@ -454,13 +551,13 @@ def train(cfg: TrainConfig) -> dict:
                     break
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(it)
-                x_np, y_np = sampler.batch(np.random.default_rng([cfg.seed, it]))
+                x_np, y_np = sampler.batch(np.random.default_rng([cfg.seed, it]), it)
                 x = torch.from_numpy(x_np).to(device).to(memory_format=torch.channels_last_3d)
                 y = torch.from_numpy(y_np).to(device)
                 net.train()
                 with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                     pred = net(x)
-                loss = torch.mean((pred.float() - y) ** 2)
+                loss = loss_fn(cfg.loss, pred, y, x[:, :1])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -477,14 +574,14 @@ def train(cfg: TrainConfig) -> dict:
                     window_loss, window_patches, window_start = 0.0, 0, time.perf_counter()
                 if state["iteration"] % iters_per_epoch == 0 and val_volumes:
                     net.eval()
-                    model_psnr, spline_psnr = validate(net, val_volumes, cfg.val_factor, precision)
+                    model_psnr, spline_psnr, gains = validate(net, val_volumes, cfg.val_factors, precision)
                     epoch = state["iteration"] // iters_per_epoch
-                    record = {"epoch": epoch, "val_psnr": model_psnr, "val_psnr_spline": spline_psnr}
+                    record = {"epoch": epoch, "val_psnr": model_psnr, "val_psnr_spline": spline_psnr, "val_gain_per_factor": gains}
                     log_fh.write(json.dumps(record) + "\n")
                     log_fh.flush()
                     state["history"].append(record)
                     progress.update(state["iteration"], record)
-                    log.info("epoch %d: val PSNR %.3f dB (spline %.3f dB)", epoch, model_psnr, spline_psnr)
+                    log.info("epoch %d: val PSNR %.3f dB (spline %.3f dB; gain per factor %s dB)", epoch, model_psnr, spline_psnr, gains)
                     if state["best_psnr"] is None or model_psnr > state["best_psnr"]:
                         state["best_psnr"], state["best_epoch"] = model_psnr, epoch
                         best_weights = {k: v.detach().clone() for k, v in net.state_dict().items()}

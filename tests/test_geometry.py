@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import make_affine, run_cli, save_nifti
-from mrsr_cli.geometry import Grid, parse_factor, resized_grid, scaled_grid, upscaled_grid
+from mrsr_cli.geometry import Grid, parse_factor, resized_grid, scale_factor, scaled_grid, upscaled_grid
 from mrsr_cli.errors import UsageError
 
 
@@ -103,3 +103,15 @@ def test_cli_like_resamples_onto_reference_grid_any_orientation(tmp_path):
     lr_vox = np.linalg.solve(lr_aff, np.c_[world(ref_aff, oijk), np.ones(len(oijk))].T)[:3]
     assert lr_vox.min() > 2 and (lr_vox.max(axis=1) < np.array(shape) - 3).all()  # test design: well inside the FOV
     np.testing.assert_allclose(out.get_fdata().reshape(-1), expected, atol=5e-3)
+
+
+@pytest.mark.parametrize("oblique,radiological", [(False, False), (True, True)])
+def test_scale_factor_is_lr_voxel_over_target_voxel_along_target_axes(oblique, radiological):
+    hr = Grid((40, 40, 40), make_affine((0.9, 1.1, 1.0), oblique, radiological))
+    lr = resized_grid(hr, (0.9, 2.2, 4.0))  # mm
+    np.testing.assert_allclose(scale_factor(lr, hr), [1, 2, 4], rtol=1e-6)
+    np.testing.assert_allclose(scale_factor(hr, lr), [1, 1, 1])  # downsampling is not upscaling
+    # the target's axes swapped (0 <-> 2): the factor follows the target's array axes
+    swap = np.eye(4)[[2, 1, 0, 3]]
+    swapped = Grid((40, 40, 40), hr.affine @ swap)
+    np.testing.assert_allclose(scale_factor(lr, swapped), [4, 2, 1], rtol=1e-6)

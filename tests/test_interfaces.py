@@ -52,6 +52,13 @@ def test_cmdline_and_xor(tmp_path):
     assert "--factor 2.0,2.0,3.0" in up.cmdline and "sub-01_T1w_desc-superres.nii.gz" in up.cmdline
     with pytest.raises(Exception):
         ifaces.Upscale(in_file=str(src), factor=[2.0], voxel_size=[1.0]).cmdline
+    # factor lists contain ';': Nipype runs the command through a shell, so they must stay one word
+    import shlex
+
+    words = shlex.split(ifaces.Train(in_files=[str(src)], scales="2,2,2;1,1,4", val_factor="2;1,1,4", blind=True).cmdline)
+    assert words[words.index("--scales") + 1] == "2,2,2;1,1,4" and words[words.index("--val-factor") + 1] == "2;1,1,4"
+    with pytest.raises(Exception):
+        ifaces.Train(in_files=[str(src)], blind=True, factor_input=True).cmdline
 
 
 def test_two_node_workflow_multiproc(tmp_path):

@@ -175,3 +175,20 @@ def test_registry_rebuilds_architectures():
     assert build_model("srcnn3d", {"in_channels": 2}).in_channels == 2
     with pytest.raises(ValueError):
         build_model("unet", {})
+
+
+def test_factor_input_models_get_the_upscaling_factor(tmp_path):
+    """A factor-input model gets 3 constant channels (log2 of LR voxel / target voxel per axis;
+    a 4-channel network fails without them); the sidecar records the factor."""
+    from conftest import make_affine, phantom, run_cli, save_nifti
+
+    torch.manual_seed(0)
+    net = build_model("recnn", {"layers": 3, "filters": 4, "in_channels": 4, "factor_channels": 3})
+    model = save_model(tmp_path / "f.safetensors", net, {"name": "f", "architecture": "recnn", "normalization": {}})
+    hr = save_nifti(tmp_path / "hr.nii.gz", phantom((24, 24, 24)), make_affine(oblique=True))
+    for factor in ("1,1,4", "2,2,2"):
+        lr = tmp_path / f"lr{factor}.nii.gz"
+        run_cli("simulate", hr, lr, "--factor", factor, check=0)
+        out = tmp_path / f"sr{factor}.nii.gz"
+        run_cli("upscale", lr, out, "--like", hr, "--model", model, "--precision", "fp32", check=0)
+        assert json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())["ScaleFactor"] == [float(f) for f in factor.split(",")]

@@ -37,15 +37,19 @@ def test_resume_equals_uninterrupted(tmp_path, train_volume):
         np.testing.assert_allclose(resumed[k], full[k], rtol=1e-5, atol=1e-7)
 
 
-def test_loss_decreases_and_overfit_beats_spline(tmp_path, train_volume):
+@pytest.mark.parametrize("setup", [("--blind", "--loss", "mse"), ("--loss", "psnr")], ids=["paper", "factor-psnr"])
+def test_loss_decreases_and_overfit_beats_spline(tmp_path, train_volume, setup):
     proc = run_cli("train", train_volume, "-o", tmp_path / "m.safetensors", "--layers", "4", "--filters", "8",
                    "--patch", "16", "--batch", "4", "--patches-per-epoch", "160", "--epochs", "3", "--lr", "2e-3",
-                   "--augment", "", "--scales", "2,2,2", "--val", train_volume, "--seed", "0", "--threads", "2", "--json")
+                   "--augment", "", "--scales", "2,2,2", "--val", train_volume, "--seed", "0", "--threads", "2", "--json", *setup)
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(l) for l in (tmp_path / "m.log.jsonl").read_text().splitlines()]
     losses = [l["loss"] for l in lines if "loss" in l]
     vals = [l for l in lines if "val_psnr" in l]
-    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    if "mse" in setup:
+        assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    else:  # dB relative to the spline input: at least 1 dB better by the end
+        assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 1.0
     assert max(v["val_psnr"] for v in vals) > vals[0]["val_psnr_spline"] + 0.3
     meta = json.loads(_meta(tmp_path / "m.safetensors"))
     assert meta["training"]["scales"] == [[2.0, 2.0, 2.0]] and meta["training"]["data"][0]["sha256"]
@@ -81,8 +85,27 @@ def test_sampler_patches_shapes(train_volume):
 
     cfg = TrainConfig(inputs=[], output="x", patch=10, batch=3, scales=[[2, 2, 3]])
     x, y = PatchSampler([load_training_volume(train_volume)], cfg).batch(np.random.default_rng(0))
-    assert x.shape == y.shape == (3, 1, 10, 10, 10)
-    assert 0 < np.abs(x - y).mean() < 0.2 * np.abs(y).mean()  # blurred, not unrelated
+    assert x.shape == (3, 4, 10, 10, 10) and y.shape == (3, 1, 10, 10, 10)  # ILR + 3 factor channels
+    assert 0 < np.abs(x[:, :1] - y).mean() < 0.2 * np.abs(y).mean()  # blurred, not unrelated
+    blind = TrainConfig(inputs=[], output="x", patch=10, batch=3, scales=[[2, 2, 3]], factor_input=False)
+    assert PatchSampler([load_training_volume(train_volume)], blind).batch(np.random.default_rng(0))[0].shape == (3, 1, 10, 10, 10)
+
+
+def test_factor_channels_follow_the_permuted_axes(tmp_path):
+    """Each patch's factor maps name the axis that was actually blurred, after axis permutation."""
+    from mrsr_cli.train import load_training_volume
+
+    noise = save_nifti(tmp_path / "noise.nii.gz", np.random.default_rng(1).uniform(50, 150, (48, 48, 48)), make_affine())
+    cfg = TrainConfig(inputs=[], output="x", patch=16, batch=12, scales=[[1, 1, 4]], augment=["flip", "permute"])
+    x, y = PatchSampler([load_training_volume(noise)], cfg).batch(np.random.default_rng(3))
+    blurred_axes = set()
+    for ilr, maps in zip(x[:, 0], x[:, 1:4]):
+        levels = [float(np.unique(m)[0]) for m in maps]
+        assert sorted(levels) == [0.0, 0.0, 2.0] and all(np.unique(m).size == 1 for m in maps)
+        roughness = [np.mean(np.diff(ilr, axis=a) ** 2) for a in range(3)]
+        assert int(np.argmin(roughness)) == levels.index(2.0)  # smoothest along the ×4 axis
+        blurred_axes.add(levels.index(2.0))
+    assert blurred_axes == {0, 1, 2}
 
 
 def test_train_usage_errors(tmp_path, train_volume):
@@ -98,7 +121,7 @@ def test_guided_training_and_channel_mismatch(tmp_path, train_volume):
     run_cli("train", train_volume, "-o", tmp_path / "g.safetensors", "--layers", "3", "--filters", "4", "--patch", "12",
             "--batch", "2", "--patches-per-epoch", "8", "--epochs", "1", "--synthetic-reference", "--precision", "fp32", check=0)
     meta = json.loads(_meta(tmp_path / "g.safetensors"))
-    assert meta["params"]["in_channels"] == 2 and meta["references"]
+    assert meta["params"]["in_channels"] == 5 and meta["params"]["factor_channels"] == 3 and meta["references"]
     run_cli("train", train_volume, "-o", tmp_path / "p.safetensors", "--layers", "3", "--filters", "4", "--patch", "12",
             "--batch", "2", "--patches-per-epoch", "8", "--epochs", "1", "--precision", "fp32", check=0)
     run_cli("simulate", train_volume, tmp_path / "lr.nii.gz", "--factor", "2", check=0)
@@ -130,6 +153,15 @@ def test_added_reference_channel_starts_as_the_old_model():
     with torch.no_grad():
         torch.testing.assert_close(guided(torch.cat([x, ref], 1)), net(x))
     assert guided.in_channels == 2
+    # factor channels go in at 1, before the reference: a trained guided model keeps its output
+    with torch.no_grad():
+        guided.convs[0].weight[:, 1].normal_(0, 0.5)
+        before = guided(torch.cat([x, ref], 1))
+    factor = torch.full((1, 3, 9, 9, 9), 1.0)
+    aware = add_input_channels(guided, "recnn", {**guided.params, "factor_channels": 3}, 5, insert_at=1).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(aware(torch.cat([x, factor, ref], 1)), before)
+    assert aware.params["factor_channels"] == 3 and aware.in_channels == 5
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
@@ -155,3 +187,35 @@ def test_interrupt_saves_checkpoint(tmp_path, train_volume, sig):
     assert ckpt.exists() and not out.exists()
     with safe_open(str(ckpt), framework="np") as fh:
         assert json.loads(fh.metadata()["mrsr-checkpoint"])["iteration"] >= 10
+
+
+def test_psnr_loss_is_minus_the_gain_over_the_input_in_db():
+    import torch
+
+    from mrsr_cli.train import PSNR_LOSS_EPS, loss_fn
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 1, 8, 8, 8, generator=g)
+    ilr = target + 0.1 * torch.randn(2, 1, 8, 8, 8, generator=g)
+    pred = target + 0.05 * (ilr - target)  # error 20x smaller: about -26 dB
+    per_patch = [10 * np.log10((float(((p - t) ** 2).mean()) + PSNR_LOSS_EPS) / (float(((i - t) ** 2).mean()) + PSNR_LOSS_EPS))
+                 for p, t, i in zip(pred, target, ilr)]
+    assert float(loss_fn("psnr", pred, target, ilr)) == pytest.approx(np.mean(per_patch), rel=1e-5)
+    assert -27 < np.mean(per_patch) < -24
+    assert float(loss_fn("mse", pred, target, ilr)) == pytest.approx(float(((pred - target) ** 2).mean()), rel=1e-6)
+
+
+def test_affine_warp_moves_anatomy_and_its_reference_together():
+    from mrsr_cli.train import TrainingVolume, warp_volume
+
+    data = phantom((40, 44, 36), seed=2).astype(np.float32)
+    data /= data.max()
+    vol = TrainingVolume(data, (1.0, 1.0, 1.0), np.argwhere(data > 0.1), reference=data.copy(), tissue=data[None].copy())
+    warped = warp_volume(vol, np.random.default_rng(0))
+    assert warped.data.shape == data.shape and np.abs(warped.data - data).mean() > 0.01  # really moved
+    np.testing.assert_allclose(warped.reference, warped.data, atol=1e-5)  # same transform for the reference
+    np.testing.assert_allclose(warped.tissue[0], np.clip(warped.data, 0, 1), atol=1e-5)
+    # scale 0.9-1.1 per axis: the head's volume changes by at most ~1.1^3
+    ratio = (warped.data > 0.2).sum() / (data > 0.2).sum()
+    assert 0.7 < ratio < 1.4
+    assert len(warped.centres) > 0.5 * len(vol.centres)
