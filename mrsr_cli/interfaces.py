@@ -172,7 +172,7 @@ class TrainInputSpec(_GpuThreads):
     lr = traits.Float(argstr="--lr %g", desc="Adam learning rate")
     loss = traits.Enum("psnr", "mse", argstr="--loss %s", desc="psnr (per-patch dB gain over the spline input) or mse")
     augment = traits.Str(argstr="--augment %s", desc="comma list: flip,permute,intensity,noise,bias,affine,sharpness")
-    factor_input = traits.Bool(argstr="--factor-input", desc="give the network the scale factor (default)")
+    factor_input = traits.Bool(argstr="--factor-input", xor=["blind"], desc="give the network the scale factor (default)")
     blind = traits.Bool(argstr="--blind", xor=["factor_input"], desc="train blind to the factor (paper)")
     val_factor = traits.Str(argstr="--val-factor '%s'", desc="validation factor(s), e.g. '2,2,2;1,1,4'")
     seed = traits.Int(argstr="--seed %d", desc="random seed")

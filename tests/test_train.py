@@ -197,11 +197,11 @@ def test_psnr_loss_is_minus_the_gain_over_the_input_in_db():
     g = torch.Generator().manual_seed(0)
     target = torch.rand(2, 1, 8, 8, 8, generator=g)
     ilr = target + 0.1 * torch.randn(2, 1, 8, 8, 8, generator=g)
-    pred = target + 0.05 * (ilr - target)  # error 20x smaller: about -26 dB
+    pred = target + 0.05 * (ilr - target)  # error 400x smaller in MSE, but ε = 1e-4 caps it near -19 dB
     per_patch = [10 * np.log10((float(((p - t) ** 2).mean()) + PSNR_LOSS_EPS) / (float(((i - t) ** 2).mean()) + PSNR_LOSS_EPS))
                  for p, t, i in zip(pred, target, ilr)]
     assert float(loss_fn("psnr", pred, target, ilr)) == pytest.approx(np.mean(per_patch), rel=1e-5)
-    assert -27 < np.mean(per_patch) < -24
+    assert -20 < np.mean(per_patch) < -18
     assert float(loss_fn("mse", pred, target, ilr)) == pytest.approx(float(((pred - target) ** 2).mean()), rel=1e-6)
 
 
