@@ -2,12 +2,15 @@
 
 Read top to bottom: :class:`TrainConfig` (every knob, recorded in the model metadata),
 :class:`PatchSampler` (HR crop → observation model → spline back = ILR input Z; one random
-scale factor per patch), then :func:`train` (Adam, optional step decay, validation with the
-engine, best-model keeping, checkpoints that resume to the same result).
+scale factor per patch, given to the network as constant channels unless ``--blind``), then
+:func:`loss_fn` (``psnr``: per-patch dB gain over the ILR input, or ``mse``) and :func:`train`
+(Adam, optional step decay, validation with the engine at one or more factors, best-model
+keeping, checkpoints that resume to the same result).
 
 Determinism: patch batch ``i`` is drawn from ``numpy.random.default_rng([seed, i])`` and the
 weights are initialised from ``torch.manual_seed(seed)``, so a resumed run repeats exactly
-what the uninterrupted one would have done.
+what the uninterrupted one would have done (the ``affine`` warps are drawn from
+``[seed, 7, i // AFFINE_EVERY]``, so they repeat too).
 
 Example::
 
