@@ -279,6 +279,13 @@ def normalization_scale(data: np.ndarray) -> float:
     return robust_max(data, NORMALIZATION_PERCENTILE)
 
 
+def box_overlap(box, shape) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """``(inside, within_box)``: the part of ``box`` (slices that may reach beyond a volume of
+    ``shape``) inside the volume, in volume indices and in box-relative indices."""
+    inside = tuple(slice(max(0, s.start), min(n, s.stop)) for s, n in zip(box, shape))
+    return inside, tuple(slice(a.start - s.start, a.stop - s.start) for a, s in zip(inside, box))
+
+
 class ConstantField:
     """A constant image on a grid of ``shape``, read box by box like a resampler (zeros outside,
     as the network's zero padding sees a volume border)."""
@@ -288,14 +295,24 @@ class ConstantField:
 
     def read(self, box) -> np.ndarray:
         out = np.zeros(tuple(s.stop - s.start for s in box), dtype=np.float32)
-        inside = tuple(slice(max(0, s.start) - s.start, min(n, s.stop) - s.start) for s, n in zip(box, self.shape))
-        out[inside] = self.value
+        out[box_overlap(box, self.shape)[1]] = self.value
         return out
 
 
-def factor_fields(shape, factor) -> list[ConstantField]:
-    """The factor-input channels of a model (``log2`` of the per-axis upscaling factor)."""
-    return [ConstantField(shape, np.log2(max(float(f), 1.0))) for f in factor]
+def factor_encoding(factor) -> list[float]:
+    """The values of a model's factor channels: ``log2`` of the per-axis upscaling factor (≥ 1)."""
+    return [float(np.log2(max(float(f), 1.0))) for f in factor]
+
+
+def network_inputs(params: dict, shape, image, factor, reference=None) -> list:
+    """Box readers in a model's channel order (:mod:`mrsr_cli.models.recnn`): the spline-
+    interpolated image, the factor maps when the model takes them, the reference if any."""
+    sources = [image]
+    if params.get("factor_channels", 0):
+        sources += [ConstantField(shape, v) for v in factor_encoding(factor)]
+    if reference is not None:
+        sources.append(reference)
+    return sources
 
 
 def model_channels(meta: dict) -> tuple[int, int]:
@@ -330,16 +347,15 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
     if n_refs == 0 and reference is not None:
         raise UsageError(f"model {name} takes no reference channel; drop --reference or use a guided model")
     scale = normalization_scale(volume.data)
-    sources = [make_resampler(volume.data / scale, volume.grid, target, order=3)]
-    info: dict = {}
-    if n_factor:
-        factor = scale_factor(volume.grid, target)
-        sources += factor_fields(target.shape, factor)
-        info["ScaleFactor"] = [round(float(f), 4) for f in factor]
+    factor = scale_factor(volume.grid, target)
+    info: dict = {"ScaleFactor": [round(float(f), 4) for f in factor]} if n_factor else {}
+    ref_source = None
     if reference is not None:
         ref_data, ref_grid, reg_info = _prepare_reference(reference, volume, target, register)
         info.update(reg_info)
-        sources.append(make_resampler(ref_data / normalization_scale(ref_data), ref_grid, target, order=3))
+        ref_source = make_resampler(ref_data / normalization_scale(ref_data), ref_grid, target, order=3)
+    sources = network_inputs(meta["params"], target.shape, make_resampler(volume.data / scale, volume.grid, target, order=3),
+                             factor, ref_source)
 
     def read_input(box):
         return np.stack([s.read(box) for s in sources])

@@ -306,11 +306,13 @@ class PatchSampler:
     def batch(self, rng: np.random.Generator, iteration: int = 0):
         """``(inputs (B, C, p, p, p), targets (B, 1, p, p, p))`` as numpy arrays; channels as
         in :mod:`mrsr_cli.models.recnn` (ILR, factor maps, reference)."""
+        from .engine import factor_encoding
+
         inputs, targets = [], []
         for ilr, hr, ref, factor in (self.patch(rng, iteration) for _ in range(self.cfg.batch)):
             channels = [ilr]
             if self.cfg.factor_input:
-                channels += [np.full_like(ilr, np.log2(f)) for f in factor]
+                channels += [np.full_like(ilr, v) for v in factor_encoding(factor)]
             if ref is not None:
                 channels.append(ref)
             inputs.append(np.stack(channels))
@@ -382,26 +384,23 @@ def load_checkpoint(path, net, optimizer) -> tuple[dict, dict]:
 def validate(net, volumes: list, factors: list, precision: str) -> tuple[float, float, list]:
     """Mean PSNR (head mask) of the network and of spline on the validation volumes, each
     simulated at each of ``factors``, and the per-factor gains (dB, averaged over volumes)."""
-    from .engine import EngineOptions, factor_fields, run_tiled
+    from .engine import EngineOptions, network_inputs, run_tiled
     from .interpolate import make_resampler
     from .metrics import head_mask, psnr
     from .simulate import simulate_lowres
 
     net_psnr, spline_psnr = [], []
-    for (hr, grid, ref), factor in ((v, f) for v in volumes for f in factors):
-        lr, lr_grid, _ = simulate_lowres(hr, grid, factor=factor)
-        resampler = make_resampler(lr, lr_grid, grid, order=3)
-        spline = resampler.full()
-        channels = [resampler]
-        if net.params.get("factor_channels", 0):
-            channels += factor_fields(grid.shape, factor)
-        if ref is not None:
-            channels.append(_Const(ref))
-        out, _ = run_tiled(net, lambda box: np.stack([c.read(box) for c in channels]), grid.shape,
-                           EngineOptions(device=str(next(net.parameters()).device.type), precision=precision, progress=False))
+    for hr, grid, ref in volumes:
         mask = head_mask(hr)
-        net_psnr.append(psnr(hr, out, mask))
-        spline_psnr.append(psnr(hr, spline, mask))
+        for factor in factors:
+            lr, lr_grid, _ = simulate_lowres(hr, grid, factor=factor)
+            resampler = make_resampler(lr, lr_grid, grid, order=3)
+            spline = resampler.full()
+            channels = network_inputs(net.params, grid.shape, resampler, factor, _Const(ref) if ref is not None else None)
+            out, _ = run_tiled(net, lambda box: np.stack([c.read(box) for c in channels]), grid.shape,
+                               EngineOptions(device=str(next(net.parameters()).device.type), precision=precision, progress=False))
+            net_psnr.append(psnr(hr, out, mask))
+            spline_psnr.append(psnr(hr, spline, mask))
     gains = (np.array(net_psnr) - np.array(spline_psnr)).reshape(len(volumes), len(factors)).mean(axis=0)
     return float(np.mean(net_psnr)), float(np.mean(spline_psnr)), [round(float(g), 3) for g in gains]
 
@@ -413,10 +412,11 @@ class _Const:
         self.array = array
 
     def read(self, box):
+        from .engine import box_overlap
+
         out = np.zeros(tuple(s.stop - s.start for s in box), dtype=np.float32)
-        src = tuple(slice(max(0, s.start), min(n, s.stop)) for s, n in zip(box, self.array.shape))
-        dst = tuple(slice(a.start - s.start, a.stop - s.start) for a, s in zip(src, box))
-        out[dst] = self.array[src]
+        inside, within_box = box_overlap(box, self.array.shape)
+        out[within_box] = self.array[inside]
         return out
 
 
