@@ -609,7 +609,7 @@ def train(cfg: TrainConfig) -> dict:
         "version": __version__,
         "architecture": arch,
         "contrasts": ["T1w"],
-        "references": ["any (guided; synthetic references in training)" if cfg.synthetic_reference else "registered HR reference"] if cfg.in_channels > 1 else [],
+        "references": ["any (guided; synthetic references in training)" if cfg.synthetic_reference else "registered HR reference"] if (cfg.references or cfg.synthetic_reference) else [],
         "normalization": {"method": "percentile", "percentile": 99.5, "of": "non-zero voxels of the input volume"},
         "training": {
             **{k: v for k, v in asdict(cfg).items() if k not in ("inputs", "output", "force", "quiet", "references", "tissue_maps", "val", "checkpoint", "log_file", "resume")},

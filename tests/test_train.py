@@ -53,6 +53,7 @@ def test_loss_decreases_and_overfit_beats_spline(tmp_path, train_volume, setup):
     assert max(v["val_psnr"] for v in vals) > vals[0]["val_psnr_spline"] + 0.3
     meta = json.loads(_meta(tmp_path / "m.safetensors"))
     assert meta["training"]["scales"] == [[2.0, 2.0, 2.0]] and meta["training"]["data"][0]["sha256"]
+    assert meta["references"] == []  # factor channels are inputs, not references
     # upscaling with the trained model keeps the input's intensity scale
     run_cli("simulate", train_volume, tmp_path / "lr.nii.gz", "--factor", "2", check=0)
     run_cli("upscale", tmp_path / "lr.nii.gz", tmp_path / "sr.nii.gz", "--factor", "2", "--model", tmp_path / "m.safetensors", check=0)

@@ -1,0 +1,46 @@
+"""Score a model the way `mrsr train --val` does: PSNR gain over spline (head mask) per factor.
+
+    python benchmarks/validate_model.py MODEL VAL.nii.gz [--val-factor "2,2,2;2,2,3;3,3,3;1,1,4"]
+
+Used to score a starting model (epoch 0) on the same validation volume as its fine-tunes
+(docs/benchmarks.md, "How the default recipe was chosen").  Never point it at Colin27 to
+choose anything: that volume is the held-out test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("val")
+    parser.add_argument("--val-factor", default="2,2,2;2,2,3;3,3,3;1,1,4")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    import torch
+
+    from mrsr_cli.engine import model_channels, normalization_scale, resolve_precision
+    from mrsr_cli.io import load_volume
+    from mrsr_cli.models.store import load_model
+    from mrsr_cli.train import synthetic_reference, validate
+    from mrsr_cli.zoo import resolve_model
+
+    torch.set_num_threads(args.threads)
+    net, meta = load_model(resolve_model(args.model)[0])
+    factors = [np.array([float(x) for x in f.split(",")] * (3 if f.count(",") == 0 else 1)) for f in args.val_factor.split(";")]
+    volume = load_volume(args.val, what="validation image")
+    data = volume.data / normalization_scale(volume.data)
+    guided = model_channels(meta)[1] > 0
+    reference = synthetic_reference(data, None, np.random.default_rng([0, 999])) if guided else None
+    mean_net, mean_spline, gains = validate(net, [(data, volume.grid, reference)], factors, resolve_precision("auto", torch.device("cpu")))
+    print(json.dumps({"model": args.model, "val": args.val, "val_factor": args.val_factor,
+                      "val_psnr": round(mean_net, 3), "val_psnr_spline": round(mean_spline, 3), "val_gain_per_factor": gains}))
+
+
+if __name__ == "__main__":
+    main()
