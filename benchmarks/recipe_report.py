@@ -18,15 +18,9 @@ FACTORS = [[2, 2, 2], [2, 2, 3], [3, 3, 3], [1, 1, 4]]
 
 def four_factor_gains(model_path: Path) -> list[float]:
     """Gains of a model at the four validation factors, with the training's own validation code."""
-    from mrsr_cli.engine import normalization_scale
-    from mrsr_cli.io import load_volume
-    from mrsr_cli.models.store import load_model
-    from mrsr_cli.train import validate
+    from validate_model import score
 
-    net, _ = load_model(model_path)
-    vol = load_volume(DATA / "mni152nlin6asym_t1_1mm.nii.gz")
-    volumes = [(vol.data / normalization_scale(vol.data), vol.grid, None)]
-    return validate(net.eval(), volumes, FACTORS, "bf16")[2]
+    return score(str(model_path), str(DATA / "mni152nlin6asym_t1_1mm.nii.gz"), FACTORS)["val_gain_per_factor"]
 
 RUNS = {
     "A": "×2 only, blind, MSE (stage 1 of the default)",

@@ -14,14 +14,8 @@ import json
 import numpy as np
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model")
-    parser.add_argument("val")
-    parser.add_argument("--val-factor", default="2,2,2;2,2,3;3,3,3;1,1,4")
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-
+def score(model: str, val: str, factors: list, threads: int = 2) -> dict:
+    """Mean PSNR of ``model`` and of spline on ``val`` at each factor, and the per-factor gains (dB)."""
     import torch
 
     from mrsr_cli.engine import model_channels, normalization_scale, resolve_precision
@@ -30,16 +24,27 @@ def main() -> None:
     from mrsr_cli.train import synthetic_reference, validate
     from mrsr_cli.zoo import resolve_model
 
-    torch.set_num_threads(args.threads)
-    net, meta = load_model(resolve_model(args.model)[0])
-    factors = [np.array([float(x) for x in f.split(",")] * (3 if f.count(",") == 0 else 1)) for f in args.val_factor.split(";")]
-    volume = load_volume(args.val, what="validation image")
+    torch.set_num_threads(threads)
+    net, meta = load_model(resolve_model(model)[0])
+    volume = load_volume(val, what="validation image")
     data = volume.data / normalization_scale(volume.data)
     guided = model_channels(meta)[1] > 0
     reference = synthetic_reference(data, None, np.random.default_rng([0, 999])) if guided else None
-    mean_net, mean_spline, gains = validate(net, [(data, volume.grid, reference)], factors, resolve_precision("auto", torch.device("cpu")))
+    mean_net, mean_spline, gains = validate(net, [(data, volume.grid, reference)], [np.asarray(f, float) for f in factors],
+                                            resolve_precision("auto", torch.device("cpu")))
+    return {"val_psnr": round(mean_net, 3), "val_psnr_spline": round(mean_spline, 3), "val_gain_per_factor": gains}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("val")
+    parser.add_argument("--val-factor", default="2,2,2;2,2,3;3,3,3;1,1,4")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    factors = [[float(x) for x in f.split(",")] * (3 if f.count(",") == 0 else 1) for f in args.val_factor.split(";")]
     print(json.dumps({"model": args.model, "val": args.val, "val_factor": args.val_factor,
-                      "val_psnr": round(mean_net, 3), "val_psnr_spline": round(mean_spline, 3), "val_gain_per_factor": gains}))
+                      **score(args.model, args.val, factors, args.threads)}))
 
 
 if __name__ == "__main__":
