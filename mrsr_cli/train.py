@@ -137,9 +137,14 @@ class TrainConfig:
         return 3 if self.factor_input else 0
 
     @property
+    def guided(self) -> bool:
+        """Whether the network takes a reference channel (given or synthetic references)."""
+        return bool(self.references or self.synthetic_reference)
+
+    @property
     def in_channels(self) -> int:
         """ILR image + factor channels + reference channel (guided)."""
-        return 1 + self.factor_channels + (1 if (self.references or self.synthetic_reference) else 0)
+        return 1 + self.factor_channels + (1 if self.guided else 0)
 
     def model_params(self) -> dict:
         common = {"in_channels": self.in_channels, "init": self.init, "factor_channels": self.factor_channels}
@@ -489,7 +494,7 @@ def train(cfg: TrainConfig) -> dict:
 
         v = load_volume(p, what="validation image")
         ref = None
-        if cfg.references or cfg.synthetic_reference:  # validate guided models with a synthetic reference of the val image
+        if cfg.guided:  # validate guided models with a synthetic reference of the val image
             ref = synthetic_reference(v.data / normalization_scale(v.data), None, np.random.default_rng([cfg.seed, 999]))
         val_volumes.append((v.data / normalization_scale(v.data), v.grid, ref))
 
@@ -609,7 +614,7 @@ def train(cfg: TrainConfig) -> dict:
         "version": __version__,
         "architecture": arch,
         "contrasts": ["T1w"],
-        "references": ["any (guided; synthetic references in training)" if cfg.synthetic_reference else "registered HR reference"] if (cfg.references or cfg.synthetic_reference) else [],
+        "references": ["any (guided; synthetic references in training)" if cfg.synthetic_reference else "registered HR reference"] if cfg.guided else [],
         "normalization": {"method": "percentile", "percentile": 99.5, "of": "non-zero voxels of the input volume"},
         "training": {
             **{k: v for k, v in asdict(cfg).items() if k not in ("inputs", "output", "force", "quiet", "references", "tissue_maps", "val", "checkpoint", "log_file", "resume")},
