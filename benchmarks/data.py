@@ -3,7 +3,8 @@
 
 Training (MNI templates only):
   * ICBM152 2009a T1 + GM/WM maps   — nilearn wheel, nilearn/datasets/data/
-  * MNI152NLin6Asym T1 1 mm         — nimare wheel, nimare/resources/templates/
+  * MNI152NLin6Asym T1 1 mm (+ its brain mask, for benchmarks/region_gain.py)
+                                    — nimare wheel, nimare/resources/templates/
 Held-out test (never trained or tuned on):
   * Colin27 ch2.nii.gz 1 mm         — Debian package mricron-data, /usr/share/mricron/templates/
 
@@ -34,6 +35,7 @@ WHEELS = {
     },
     "nimare==0.22.1": {
         "nimare/resources/templates/tpl-MNI152NLin6Asym_res-01_T1w.nii.gz": "mni152nlin6asym_t1_1mm.nii.gz",
+        "nimare/resources/templates/tpl-MNI152NLin6Asym_res-01_desc-brain_mask.nii.gz": "mni152nlin6asym_brainmask_1mm.nii.gz",
     },
 }
 COLIN = "colin27_ch2.nii.gz"

@@ -1,11 +1,12 @@
-"""Split the ICBM152 2009a T1 into a left and a right hemisphere crop (world x < -4 mm, x > +4 mm).
+"""Split a template into a left and a right hemisphere crop (world x < -4 mm, x > +4 mm).
 
-A validation volume as sharp as a single-subject scan, without touching the test subject:
-train on one hemisphere, validate on the other (docs/models.md, "Choosing the recipe").
-MNI152NLin6Asym, the other template, is much smoother than a single scan (spline x2 PSNR
-33.6 dB vs 28.1 dB on 2009a and 29.0 dB on Colin27), so on its own it rewards timid models.
+    python benchmarks/split_hemispheres.py [IMAGE ...]   # default: .data/icbm152_2009a_{t1,gm,wm}.nii.gz
+                                                         # writes IMAGE_left.nii.gz and IMAGE_right.nii.gz
 
-    python benchmarks/split_hemispheres.py            # writes .data/icbm152_2009a_{t1,gm,wm}_{left,right}.nii.gz
+Round 3 of the recipe (benchmarks/recipe_fullhead.sh) trains on the left half of MNI152NLin6Asym,
+the only full-head training volume, and validates on its right half.  Round 2 split ICBM152 2009a
+this way, but that template is the symmetric one: its right half is the mirror image of its
+left, so with flip augmentation it is not held out at all (docs/benchmarks.md, round 2).
 
 The crops keep world coordinates: nibabel's slicer shifts the affine's translation, so a voxel
 keeps its RAS+ position in mm.  The 8 mm gap keeps the two halves' patches apart.
@@ -21,6 +22,19 @@ import numpy as np
 GAP_MM = 4.0
 
 
+def mirror_correlation(image) -> float:
+    """Correlation between the image and its left-right mirror (world x -> -x) over the head:
+    1.0 for a symmetric template such as ICBM152 2009a sym."""
+    data = np.asarray(image.dataobj, dtype=np.float64)
+    affine = image.affine
+    x_mm = affine[0, 0] * np.arange(image.shape[0]) + affine[0, 3]
+    mirror = np.round((-x_mm - affine[0, 3]) / affine[0, 0]).astype(int)
+    ok = (mirror >= 0) & (mirror < image.shape[0])
+    a, b = data[ok], data[mirror[ok]]
+    head = (a > 0.1 * data.max()) | (b > 0.1 * data.max())
+    return float(np.corrcoef(a[head], b[head])[0, 1])
+
+
 def split(path: Path) -> tuple[Path, Path]:
     image = nib.load(path)
     affine = image.affine
@@ -30,6 +44,7 @@ def split(path: Path) -> tuple[Path, Path]:
     x_mm = affine[0, 0] * np.arange(image.shape[0]) + affine[0, 3]
     left = np.nonzero(x_mm < -GAP_MM)[0]
     right = np.nonzero(x_mm > GAP_MM)[0]
+    print(f"{path}: left-right mirror correlation {mirror_correlation(image):.3f}")
     outputs = []
     for name, columns in (("left", left), ("right", right)):
         crop = image.slicer[columns[0] : columns[-1] + 1]
@@ -41,6 +56,6 @@ def split(path: Path) -> tuple[Path, Path]:
 
 
 if __name__ == "__main__":
-    # the T1 and its tissue maps share one grid, so their crops match voxel for voxel
+    # a T1 and its tissue maps or brain mask share one grid, so their crops match voxel for voxel
     for name in sys.argv[1:] or [f".data/icbm152_2009a_{kind}.nii.gz" for kind in ("t1", "gm", "wm")]:
         split(Path(name))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SRCNN3D baseline with the same training budget as the default model (share/models/README.md):
-# same training image, factor mix, inputs (factor channels), loss, augmentation, patch size and
+# same training images (ICBM152 2009a + the left half of MNI152NLin6Asym), factor mix, inputs (factor channels), loss, augmentation, patch size and
 # batch, and as many iterations as the default's two stages together, capped at MAX_MINUTES
 # (default 20) of wall time.  Output: .data/models/srcnn3d.safetensors (not shipped).
 set -euo pipefail
@@ -16,7 +16,8 @@ PY
 )}
 EPOCHS=$(( (ITERS + 199) / 200 ))  # 200 iterations (3200 patches) per epoch
 mkdir -p .data/models
-.venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz \
+.venv/bin/python benchmarks/split_hemispheres.py .data/mni152nlin6asym_t1_1mm.nii.gz
+.venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz .data/mni152nlin6asym_t1_1mm_left.nii.gz \
   -o .data/models/srcnn3d.safetensors --name srcnn3d --arch srcnn3d --patch 25 --batch 16 \
   --scales "2,2,2;2,2,2;2,2,3;3,3,3;1,1,4;1,1,4;2,2.5,2" \
   --patches-per-epoch 3200 --epochs $EPOCHS --lr 1e-4 --loss psnr \

@@ -18,8 +18,8 @@ models = [("default, stage 1 (×2; .data, not shipped)", DATA / "models/recnn-x2
 lines = ["## Training (issue 3)", "",
          "`python benchmarks/training_report.py` — from each model's metadata and `*.log.jsonl`; "
          "trained with `mrsr train` on the machine named in `share/models/README.md` (2 cores, bf16).", "",
-         "| model | architecture | iterations × batch | wall (s) | patches/s (iterations only) | best val PSNR (dB) | stopped |",
-         "|---|---|---|---|---|---|---|"]
+         "| model | architecture | training data | iterations × batch | wall (s) | patches/s (iterations only) | best val PSNR (dB) | validated on | stopped |",
+         "|---|---|---|---|---|---|---|---|---|"]
 for label, path in models:
     if not path.exists():
         continue
@@ -32,5 +32,7 @@ for label, path in models:
         rate = f"{np.median(rates):.1f}" if rates else "—"
     arch = f"{meta['architecture']} {meta['params']}"
     best = f"{t['best_val_psnr']:.2f}" if t.get("best_val_psnr") else "—"
-    lines.append(f"| {label} | {arch} | {t['iterations']} × {t['batch']} | {t['seconds']:.0f} | {rate} | {best} | {t['stopped']} |")
+    data = ", ".join(d["file"] for d in t.get("data", []))
+    val = ", ".join(t.get("validation") or []) or "—"
+    lines.append(f"| {label} | {arch} | {data} | {t['iterations']} × {t['batch']} | {t['seconds']:.0f} | {rate} | {best} | {val} | {t['stopped']} |")
 write_section("training", "\n".join(lines))
