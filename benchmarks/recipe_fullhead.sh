@@ -6,7 +6,8 @@
 # with the default's stage-2 recipe, and validates on the right half of MNI152NLin6Asym
 # (x > +4 mm; that template is not left-right symmetric, unlike 2009a).  Colin27 plays no part.
 # Then benchmarks/region_gain.py splits the x2 gain on the right half into brain and the rest
-# of the head, for the previous default (trained on 2009a only) and for M.  About 15 min on 2 CPU cores.
+# of the head, for the previous default (trained on 2009a only) and for M.  Run N (not shipped)
+# also pre-trains stage 1 on both volumes.  About 45 min on 2 CPU cores.
 # Logs: .data/fullhead/; `python benchmarks/recipe_report.py` writes the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,3 +30,11 @@ if [ -f .data/sharpval/L.safetensors ]; then
   .venv/bin/python benchmarks/region_gain.py .data/mni152nlin6asym_t1_1mm.nii.gz .data/mni152nlin6asym_brainmask_1mm.nii.gz \
     $PREVIOUS .data/sharpval/L.safetensors --factor 2 > $OUT/regions-round2.jsonl
 fi
+# run N (not shipped): stage 1 on the same two volumes too, then M's stage 2 from it
+.venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz $LEFT -o $OUT/S1both.safetensors --blind --loss mse --layers 10 --filters 32 \
+  --scales 2,2,2 --patches-per-epoch 1600 --epochs 50 --max-minutes 12 --val $RIGHT --val-factor 2 --seed 1 --threads 2 --force -q \
+  --log $OUT/S1both.log.jsonl
+.venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz $LEFT -o $OUT/N.safetensors --val $RIGHT --init-from $OUT/S1both.safetensors \
+  --patch 25 --batch 16 --scales "2,2,2;2,2,2;2,2,3;3,3,3;1,1,4;1,1,4;2,2.5,2" --patches-per-epoch 1600 --epochs 6 \
+  --lr 5e-5 --loss psnr --augment flip,permute,intensity,affine,sharpness --val-factor "$VF" \
+  --seed 2 --threads 2 --force -q --log $OUT/N.log.jsonl
