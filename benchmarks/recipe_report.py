@@ -41,11 +41,27 @@ SHARPVAL_RUNS = {
 }
 
 
+def gains_cell(gains) -> str:
+    return "[" + ", ".join(f"{g:+.2f}" for g in gains) + "]"
+
+
+def validation_rows(path: Path) -> list[dict]:
+    return [r for r in map(json.loads, path.read_text().splitlines()) if "val_psnr" in r]
+
+
+def region_table(path: Path) -> list[str]:
+    """Markdown table of benchmarks/region_gain.py's output: gain over spline per region."""
+    lines = ["| model | head | brain | rest of the head |", "|---|---|---|---|"]
+    for row in map(json.loads, path.read_text().splitlines()):
+        lines.append(f"| {Path(row['model']).stem} | {row['head']['gain']:+.2f} | {row['brain']['gain']:+.2f} | {row['head_not_brain']['gain']:+.2f} |")
+    return lines
+
+
 def curve(path: Path) -> str:
     cells = []
-    for r in (r for r in map(json.loads, path.read_text().splitlines()) if "val_psnr" in r):
+    for r in validation_rows(path):
         if "val_gain_per_factor" in r:
-            cells.append("[" + ", ".join(f"{g:+.2f}" for g in r["val_gain_per_factor"]) + "]")
+            cells.append(gains_cell(r["val_gain_per_factor"]))
         else:
             cells.append(f"{r['val_psnr'] - r['val_psnr_spline']:+.2f}")
     return " → ".join(cells)
@@ -69,8 +85,8 @@ for run, what in RUNS.items():
     lines.append(f"| {run} | {what} | {curve(path)} |")
 stage1 = DATA / "models" / "recnn-x2-stage1.safetensors"
 if stage1.exists():
-    gains = ", ".join(f"{g:+.2f}" for g in four_factor_gains(stage1))
-    lines += ["", f"A's final weights (stage 1 of the default, `{stage1.relative_to(ROOT)}`) at the four factors: [{gains}] dB."]
+    lines += ["", f"A's final weights (stage 1 of the default, `{stage1.relative_to(ROOT)}`) at the four factors: "
+              f"{gains_cell(four_factor_gains(stage1))} dB."]
 lines += ["", "### Round 2 (rejected): validated on the other hemisphere of the training template", "",
           "`bash benchmarks/recipe_sharpval.sh && python benchmarks/recipe_report.py benchmarks/results/ablation .data/sharpval` — "
           "an attempt to validate on a volume as sharp as a single-subject scan: fine-tune A on the left hemisphere of "
@@ -81,16 +97,16 @@ lines += ["", "### Round 2 (rejected): validated on the other hemisphere of the 
 start = sharp_logs / "stage1.json"
 if start.exists():
     gains = json.loads(start.read_text())["val_gain_per_factor"]
-    lines.append("| A | stage 1, before any fine-tune (`benchmarks/validate_model.py`) | [" + ", ".join(f"{g:+.2f}" for g in gains) + "] |")
+    lines.append(f"| A | stage 1, before any fine-tune (`benchmarks/validate_model.py`) | {gains_cell(gains)} |")
 for run, what in SHARPVAL_RUNS.items():
     path = sharp_logs / f"{run}.log.jsonl"
     if path.exists():
         lines.append(f"| {run} | {what} | {curve(path)} |")
 cross = sharp_logs / "L-on-nlin6.json"
 if cross.exists():
-    gains = ", ".join(f"{g:+.2f}" for g in json.loads(cross.read_text())["val_gain_per_factor"])
+    gains = gains_cell(json.loads(cross.read_text())["val_gain_per_factor"])
     lines += ["", f"On its own validation volume L looked best (every factor up, epoch after epoch). On the other template "
-              f"(round 1's validation volume, `benchmarks/validate_model.py`) its best epoch scores [{gains}] dB, against "
+              f"(round 1's validation volume, `benchmarks/validate_model.py`) its best epoch scores {gains} dB, against "
               "[+4.68, +3.77, +2.61, −0.54] for the default shipped then (H, epoch 1): a hemisphere of the training template "
               "measures how well a model fits that template, not how it generalises to another brain, and the `affine` "
               "and `sharpness` augmentations that round 2 removed are, it seems, what made the default generalise."]
@@ -104,11 +120,6 @@ if colin.exists():
 lines += ["", "Why round 2 misled (found in round 3): the ICBM152 2009a template is the *symmetric* one "
           "(`tal_nlin_sym_09a`); its right hemisphere is exactly the mirror image of its left (correlation 1.0), so with "
           "flip augmentation the 'held-out' half was training data. Round 2 measured fit, by construction."]
-
-
-def gains_cell(gains) -> str:
-    return "[" + ", ".join(f"{g:+.2f}" for g in gains) + "]"
-
 
 lines += ["", "### Round 3 (shipped): a full head in the training data", "",
           "`bash benchmarks/recipe_fullhead.sh && python benchmarks/recipe_report.py benchmarks/results/ablation "
@@ -125,18 +136,14 @@ baselines = fullhead_logs / "baselines.jsonl"
 if baselines.exists():
     for row in map(json.loads, baselines.read_text().splitlines()):
         lines.append(f"| {Path(row['model']).stem} | {base_names.get(Path(row['model']).stem, '')} | {gains_cell(row['val_gain_per_factor'])} |")
-if (fullhead_logs / "M.log.jsonl").exists():
-    lines.append(f"| M | stage 1 fine-tuned on 2009a + left half of MNI152NLin6Asym (the new default's stage 2) | {curve(fullhead_logs / 'M.log.jsonl')} |")
-for run, what in (("S1both", "as stage 1 (×2, blind, MSE, 12 min), but on 2009a + left half of MNI152NLin6Asym"),
+for run, what in (("M", "stage 1 fine-tuned on 2009a + left half of MNI152NLin6Asym (the new default's stage 2)"),
+                  ("S1both", "as stage 1 (×2, blind, MSE, 12 min), but on 2009a + left half of MNI152NLin6Asym"),
                   ("N", "S1both fine-tuned as M; **not shipped**, see below")):
     if (fullhead_logs / f"{run}.log.jsonl").exists():
         lines.append(f"| {run} | {what} | {curve(fullhead_logs / f'{run}.log.jsonl')} |")
-def best_mean(path: Path) -> float:
-    return max(r["val_psnr"] for r in map(json.loads, path.read_text().splitlines()) if "val_psnr" in r)
-
-
 if (fullhead_logs / "N.log.jsonl").exists() and (fullhead_logs / "M.log.jsonl").exists():
-    margin = best_mean(fullhead_logs / "N.log.jsonl") - best_mean(fullhead_logs / "M.log.jsonl")
+    margin = max(r["val_psnr"] for r in validation_rows(fullhead_logs / "N.log.jsonl")) - \
+        max(r["val_psnr"] for r in validation_rows(fullhead_logs / "M.log.jsonl"))
     lines += ["", f"N's best epoch beats M's by {margin:.2f} dB in mean PSNR over the four factors (more at ×2, less at (1,1,4)), "
               "although N trained twice as long on the validation template's other half: within what that extra fit "
               "explains, so the shipped default stays M (which also keeps stage 1 as in the paper)."]
@@ -144,10 +151,8 @@ regions = fullhead_logs / "regions.jsonl"
 if regions.exists():
     lines += ["", "Where the ×2 gain comes from on the validation half (`benchmarks/region_gain.py`, the CLI path, brain mask "
               "shipped with the template; PSNR gain over spline, dB):", "",
-              "| model | head | brain | rest of the head |", "|---|---|---|---|"]
+              *region_table(regions)]
     rows = [json.loads(line) for line in regions.read_text().splitlines()]
-    for row in rows:
-        lines.append(f"| {Path(row['model']).stem} | {row['head']['gain']:+.2f} | {row['brain']['gain']:+.2f} | {row['head_not_brain']['gain']:+.2f} |")
     # share of the spline's squared error outside the brain: fraction × MSE ratio (same data range everywhere)
     rest = rows[0]["fraction_of_head"]["head_not_brain"]
     share = rest * 10 ** ((rows[0]["head"]["spline"] - rows[0]["head_not_brain"]["spline"]) / 10)
@@ -155,10 +160,7 @@ if regions.exists():
     round2 = fullhead_logs / "regions-round2.jsonl"
     if round2.exists():
         lines += ["", "The same split on the whole MNI152NLin6Asym, for round 2's model L (trained on 2009a only, without the "
-                  "smoothing augmentations) and the previous default:", "",
-                  "| model | head | brain | rest of the head |", "|---|---|---|---|"]
-        for row in map(json.loads, round2.read_text().splitlines()):
-            lines.append(f"| {Path(row['model']).stem} | {row['head']['gain']:+.2f} | {row['brain']['gain']:+.2f} | {row['head_not_brain']['gain']:+.2f} |")
+                  "smoothing augmentations) and the previous default:", "", *region_table(round2)]
     lines += ["", "Caveat: M's validation half comes from a template it trained on (other hemisphere, other anatomy), so its "
               "figures above measure fit more than generalisation; the held-out test is Colin27 (quality section)."]
 write_section("recipe", "\n".join(lines))

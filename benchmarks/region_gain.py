@@ -22,12 +22,8 @@ import numpy as np
 from _common import MRSR, timed
 
 
-def region_psnr(reference: np.ndarray, test: np.ndarray, region: np.ndarray, drange: float) -> float:
-    return float(10 * np.log10(drange**2 / np.mean((test[region] - reference[region]) ** 2)))
-
-
 def main() -> None:
-    from mrsr_cli.metrics import data_range, head_mask
+    from mrsr_cli.metrics import data_range, head_mask, psnr
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("hr")
@@ -46,15 +42,16 @@ def main() -> None:
             raise SystemExit(f"{args.brain_mask}: shape {brain.shape} is not the HR image's {hr.shape}")
         regions = {"head": head, "brain": head & brain, "head_not_brain": head & ~brain}
         drange = data_range(hr, head)
-        base = {name: region_psnr(hr, np.asarray(nib.load(spline).dataobj, np.float64), m, drange) for name, m in regions.items()}
+        spline_data = np.asarray(nib.load(spline).dataobj, np.float64)
+        base = {name: psnr(hr, spline_data, m, drange) for name, m in regions.items()}
         for model in args.models:
             out = Path(tmp) / "sr.nii.gz"
             timed(MRSR + ["upscale", lr, out, "--like", args.hr, "--model", model, "--force"])
             sr = np.asarray(nib.load(out).dataobj, np.float64)
             row = {"model": model, "factor": args.factor, "fraction_of_head": {n: round(float(m.sum() / head.sum()), 3) for n, m in regions.items()}}
             for name, m in regions.items():
-                psnr = region_psnr(hr, sr, m, drange)
-                row[name] = {"spline": round(base[name], 2), "model": round(psnr, 2), "gain": round(psnr - base[name], 2)}
+                value = psnr(hr, sr, m, drange)
+                row[name] = {"spline": round(base[name], 2), "model": round(value, 2), "gain": round(value - base[name], 2)}
             print(json.dumps(row), flush=True)
 
 
