@@ -16,6 +16,17 @@ DOC = ROOT / "docs" / "benchmarks.md"
 MRSR = [sys.executable, "-m", "mrsr_cli.cli"]
 
 
+def flair_like(t1):
+    """A FLAIR-like remapping of a T1 image (dark CSF, grey brighter than white matter, dark
+    background): the validation contrast for guided models and registration, used by no
+    training run and not by the held-out benchmark (which has its own T2-like contrast)."""
+    import numpy as np
+
+    x = t1 / np.percentile(t1[t1 > 0], 99.5)
+    y = np.exp(-((x - 0.55) / 0.25) ** 2) + 0.3 * x
+    return (np.where(x > 0.05, y, 0) * 400).astype(np.float32)
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:

@@ -1,10 +1,13 @@
 """Score a model the way `mrsr train --val` does: PSNR gain over spline (head mask) per factor.
 
-    python benchmarks/validate_model.py MODEL VAL.nii.gz [--val-factor "2,2,2;2,2,3;3,3,3;1,1,4"]
+    python benchmarks/validate_model.py MODEL VAL.nii.gz [--val-factor "2,2,2;2,2,3;3,3,3;1,1,4"] [--reference flair]
 
 Used to score a starting model (epoch 0) on the same validation volume as its fine-tunes
 (docs/benchmarks.md, "How the default recipe was chosen").  Never point it at Colin27 to
-choose anything: that volume is the held-out test.
+choose anything: that volume is the held-out test.  Guided models get a synthetic reference
+of the kind they trained on (`--reference synthetic`, as `mrsr train --val` does) or the
+FLAIR-like remapping of the validation image defined in `_common.py` (`--reference flair`), a
+contrast no model trains on and the held-out benchmark does not use.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import json
 import numpy as np
 
 
-def score(model: str, val: str, factors: list, threads: int = 2) -> dict:
+def score(model: str, val: str, factors: list, threads: int = 2, reference: str = "synthetic") -> dict:
     """Mean PSNR of ``model`` and of spline on ``val`` at each factor, and the per-factor gains (dB)."""
     import torch
 
@@ -29,7 +32,15 @@ def score(model: str, val: str, factors: list, threads: int = 2) -> dict:
     volume = load_volume(val, what="validation image")
     data = volume.data / normalization_scale(volume.data)
     guided = model_channels(meta)[1] > 0
-    reference = synthetic_reference(data, None, np.random.default_rng([0, 999])) if guided else None
+    if not guided:
+        reference = None
+    elif reference == "flair":
+        from _common import flair_like
+
+        remapped = flair_like(volume.data)
+        reference = remapped / normalization_scale(remapped)  # as upscale normalises a reference
+    else:
+        reference = synthetic_reference(data, None, np.random.default_rng([0, 999]))
     mean_net, mean_spline, gains = validate(net, [(data, volume.grid, reference)], [np.asarray(f, float) for f in factors],
                                             resolve_precision("auto", torch.device("cpu")))
     return {"val_psnr": round(mean_net, 3), "val_psnr_spline": round(mean_spline, 3), "val_gain_per_factor": gains}
@@ -41,10 +52,12 @@ def main() -> None:
     parser.add_argument("val")
     parser.add_argument("--val-factor", default="2,2,2;2,2,3;3,3,3;1,1,4")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reference", choices=["synthetic", "flair"], default="synthetic",
+                        help="reference given to guided models (ignored for others)")
     args = parser.parse_args()
     factors = [[float(x) for x in f.split(",")] * (3 if f.count(",") == 0 else 1) for f in args.val_factor.split(";")]
-    print(json.dumps({"model": args.model, "val": args.val, "val_factor": args.val_factor,
-                      **score(args.model, args.val, factors, args.threads)}))
+    print(json.dumps({"model": args.model, "val": args.val, "val_factor": args.val_factor, "reference": args.reference,
+                      **score(args.model, args.val, factors, args.threads, args.reference)}))
 
 
 if __name__ == "__main__":
