@@ -23,7 +23,7 @@ AUG=flip,permute,intensity,affine,sharpness
 .venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz $LEFT -o $OUT/M24.safetensors --name default --val $RIGHT \
   --init-from $STAGE1 --patch 25 --batch 16 --scales "$SCALES" --patches-per-epoch 1600 --epochs 24 --lr-decay 0.5@8 \
   --lr 5e-5 --loss psnr --augment $AUG --val-factor "$VF" --seed 2 --threads 2 --force -q --log $OUT/M24.log.jsonl
-# the guided fine-tune at round 3's learning rate, and at stage 2's (shipped)
+# the guided fine-tune at round 3's learning rate (shipped: both validations rank it first) and at stage 2's
 for run in "guided-lr1e-4 1e-4" "guided-lr5e-5 5e-5"; do
   set -- $run
   .venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz $LEFT -o $OUT/$1.safetensors --name guided --val $RIGHT \

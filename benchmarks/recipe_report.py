@@ -174,11 +174,15 @@ if (longer_logs / "M24.log.jsonl").exists():
               "learning rate halved every 8 (its first 6 epochs are M's, bit for bit). Same data, validation half and "
               f"factors as round 3; Colin27 plays no part. {stamp()}", "",
               "| epoch | learning rate | (2,2,2) | (2,2,3) | (3,3,3) | (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|---|---|---|"]
-    rows = validation_rows(longer_logs / "M24.log.jsonl")
+    rows, lr = [], None
+    for r in map(json.loads, (longer_logs / "M24.log.jsonl").read_text().splitlines()):
+        lr = r.get("lr", lr)  # iteration rows carry the learning rate; validation rows follow them
+        if "val_psnr" in r:
+            rows.append(dict(r, lr=lr))
     best = max(rows, key=lambda r: r["val_psnr"])
     for r in rows:
         mark = " (best)" if r is best else ""
-        lines.append(f"| {r['epoch']}{mark} | {5e-5 * 0.5 ** ((r['epoch'] - 1) // 8):.2e} | "
+        lines.append(f"| {r['epoch']}{mark} | {r['lr']:.2e} | "
                      + " | ".join(f"{g:+.2f}" for g in r["val_gain_per_factor"]) + f" | {r['val_psnr']:.2f} |")
     flair = longer_logs / "guided-flair.jsonl"
     if flair.exists():

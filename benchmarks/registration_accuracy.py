@@ -27,8 +27,8 @@ from mrsr_cli.train import REFERENCE_SHIFT_VOXELS
 
 
 def random_motion(rng, centre_lps, angle_deg=3.0, shift_mm=2.5):
-    import SimpleITK as sitk
-
+    """A rigid motion about ``centre_lps`` (ITK's LPS mm) of ``angle_deg`` about a random axis and
+    ``shift_mm`` in a random direction."""
     tx = sitk.Euler3DTransform()
     tx.SetCenter([float(v) for v in centre_lps])
     axis_angles = rng.normal(size=3)
