@@ -2,7 +2,7 @@
 # SRCNN3D baseline with the same training budget as the default model (share/models/README.md):
 # same training images (ICBM152 2009a + the left half of MNI152NLin6Asym), factor mix, inputs (factor channels), loss, augmentation, patch size and
 # batch, and as many iterations as the default's two stages together, capped at MAX_MINUTES
-# (default 20) of wall time.  Output: .data/models/srcnn3d.safetensors (not shipped).
+# (default 44) of wall time.  Output: .data/models/srcnn3d.safetensors (not shipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITERS=${ITERS:-$(.venv/bin/python - <<'PY'
@@ -21,4 +21,4 @@ mkdir -p .data/models
   -o .data/models/srcnn3d.safetensors --name srcnn3d --arch srcnn3d --patch 25 --batch 16 \
   --scales "2,2,2;2,2,2;2,2,3;3,3,3;1,1,4;1,1,4;2,2.5,2" \
   --patches-per-epoch 3200 --epochs $EPOCHS --lr 1e-4 --loss psnr \
-  --augment flip,permute,intensity,affine,sharpness --seed 1 --threads 2 --max-minutes ${MAX_MINUTES:-20} --force -v
+  --augment flip,permute,intensity,affine,sharpness --seed 1 --threads 2 --max-minutes ${MAX_MINUTES:-44} --force -v
