@@ -33,15 +33,16 @@ def displaced(data, affine, angle_deg, shift_mm, rng):
     import SimpleITK as sitk
 
     from mrsr_cli.geometry import Grid
-    from mrsr_cli.register import from_sitk, grid_image, to_sitk
+    from mrsr_cli.io import Volume
+    from mrsr_cli.register import RAS_TO_LPS, resample
 
     tx = sitk.Euler3DTransform()
     centre = affine[:3, :3] @ (np.array(data.shape) / 2) + affine[:3, 3]
-    tx.SetCenter([float(v) for v in np.diag([-1, -1, 1]) @ centre])
+    tx.SetCenter([float(v) for v in RAS_TO_LPS @ centre])
     a = math.radians(angle_deg)
     tx.SetRotation(a, -a / 2, a / 3)
     tx.SetTranslation((shift_mm, -shift_mm / 2, shift_mm / 3))
-    out = from_sitk(sitk.Resample(to_sitk(data, affine), grid_image(Grid(data.shape, affine)), tx, sitk.sitkBSpline, 0.0))
+    out = resample(Volume(data, affine), Grid(data.shape, affine), tx)
     return out + rng.normal(0, 3, out.shape).astype(np.float32) * (out > 0)
 
 

@@ -18,10 +18,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from _common import DATA, flair_like, stamp, write_section
-from mrsr_cli.geometry import Grid
 from mrsr_cli.io import Volume, load_volume
 from mrsr_cli.metrics import head_mask
-from mrsr_cli.register import from_sitk, grid_image, register, to_sitk
+from mrsr_cli.register import RAS_TO_LPS, register, resample
 from mrsr_cli.simulate import simulate_lowres
 from mrsr_cli.train import REFERENCE_SHIFT_VOXELS
 
@@ -47,16 +46,15 @@ rng = np.random.default_rng(0)
 hr = load_volume(DATA / "mni152nlin6asym_t1_1mm.nii.gz")
 reference = flair_like(hr.data)
 head = np.argwhere(head_mask(hr.data))[::503]
-points_lps = ((hr.affine[:3, :3] @ head.T).T + hr.affine[:3, 3]) * np.array([-1, -1, 1])
-centre_lps = np.diag([-1, -1, 1]) @ (hr.affine[:3, :3] @ (np.array(hr.data.shape) / 2) + hr.affine[:3, 3])
+points_lps = ((hr.affine[:3, :3] @ head.T).T + hr.affine[:3, 3]) @ RAS_TO_LPS
+centre_lps = RAS_TO_LPS @ (hr.affine[:3, :3] @ (np.array(hr.data.shape) / 2) + hr.affine[:3, 3])
 rows = []
 for factor in ((2, 2, 2), (2, 2, 3)):
     lr_data, lr_grid, _ = simulate_lowres(hr.data, hr.grid, factor=factor)
     lr = Volume(lr_data, lr_grid.affine)
     for trial in range(3):
         true = random_motion(rng, centre_lps)
-        moved = from_sitk(sitk.Resample(to_sitk(reference, hr.affine), grid_image(Grid(hr.data.shape, hr.affine)), true,
-                                        sitk.sitkBSpline, 0.0))
+        moved = resample(Volume(reference, hr.affine), hr.grid, true)
         est, _ = register(Volume(moved, hr.affine), lr, "rigid")
         err = transform_error_mm(est, true.GetInverse(), points_lps)
         rows.append((factor, trial, float(err.mean()), float(np.percentile(err, 95)), float(err.max())))
