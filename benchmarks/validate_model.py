@@ -1,6 +1,6 @@
 """Score a model the way `mrsr train --val` does: PSNR gain over spline (head mask) per factor.
 
-    python benchmarks/validate_model.py MODEL VAL.nii.gz [--val-factor "2,2,2;2,2,3;3,3,3;1,1,4"] [--reference flair]
+    python benchmarks/validate_model.py MODEL VAL.nii.gz [--val-factor "2,2,2;2,2,3;3,3,3;1,1,4"] [--reference flair] [--ensemble 8]
 
 Used to score a starting model (epoch 0) on the same validation volume as its fine-tunes
 (docs/benchmarks.md, "How the default recipe was chosen").  Never point it at Colin27 to
@@ -17,7 +17,7 @@ import json
 import numpy as np
 
 
-def score(model: str, val: str, factors: list, threads: int = 2, reference: str = "synthetic") -> dict:
+def score(model: str, val: str, factors: list, threads: int = 2, reference: str = "synthetic", ensemble: int = 1) -> dict:
     """Mean PSNR of ``model`` and of spline on ``val`` at each factor, and the per-factor gains (dB)."""
     import torch
 
@@ -42,7 +42,7 @@ def score(model: str, val: str, factors: list, threads: int = 2, reference: str 
     else:
         reference = synthetic_reference(data, None, np.random.default_rng([0, 999]))
     mean_net, mean_spline, gains = validate(net, [(data, volume.grid, reference)], [np.asarray(f, float) for f in factors],
-                                            resolve_precision("auto", torch.device("cpu")))
+                                            resolve_precision("auto", torch.device("cpu")), ensemble)
     return {"val_psnr": round(mean_net, 3), "val_psnr_spline": round(mean_spline, 3), "val_gain_per_factor": gains}
 
 
@@ -54,10 +54,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reference", choices=["synthetic", "flair"], default="synthetic",
                         help="reference given to guided models (ignored for others)")
+    parser.add_argument("--ensemble", type=int, default=1, choices=[1, 2, 4, 8], help="flip self-ensemble passes (upscale --ensemble)")
     args = parser.parse_args()
     factors = [[float(x) for x in f.split(",")] * (3 if f.count(",") == 0 else 1) for f in args.val_factor.split(";")]
     print(json.dumps({"model": args.model, "val": args.val, "val_factor": args.val_factor, "reference": args.reference,
-                      **score(args.model, args.val, factors, args.threads, args.reference)}))
+                      "ensemble": args.ensemble, **score(args.model, args.val, factors, args.threads, args.reference, args.ensemble)}))
 
 
 if __name__ == "__main__":

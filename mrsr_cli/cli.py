@@ -181,6 +181,8 @@ def upscale_cmd(
     tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Force tile cores of N^3 voxels (0 = whole volume)."),
     memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="Memory budget, e.g. 4G (default: auto)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all)."),
+    ensemble: Optional[int] = typer.Option(None, "--ensemble", help="Average the network over 1, 2, 4 or 8 mirrored copies "
+                                           "(default 2; more: better and slower)."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a PNG of three orthogonal slices (input vs output)."),
     force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
 ) -> None:
@@ -195,8 +197,8 @@ def upscale_cmd(
         raise UsageError(f"--order must be 1..5, got {order}")
     if register and reference is None:
         raise UsageError("--register needs --reference")
-    if method == "spline" and (model or reference):
-        raise UsageError("--model/--reference only apply to --method cnn")
+    if method == "spline" and (model or reference or ensemble is not None):
+        raise UsageError("--model/--reference/--ensemble only apply to --method cnn")
     check_output_path(out_file, [in_file, like, reference], force)
     volume = load_volume(in_file)
     target = _target_grid(volume, factor, voxel_size, like, upscale=True)
@@ -218,7 +220,7 @@ def upscale_cmd(
         from .engine import EngineOptions, super_resolve
 
         options = EngineOptions.from_cli(device=device, precision=precision, tile_size=tile_size,
-                                         memory_limit=memory_limit, threads=threads, progress=not quiet)
+                                         memory_limit=memory_limit, threads=threads, progress=not quiet, ensemble=ensemble)
         out, info = super_resolve(volume, target, model=model, reference=reference, register=register, options=options)
         payload.update(info)
     save_volume(out_file, out, target.affine, volume.codes)

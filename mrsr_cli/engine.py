@@ -15,6 +15,9 @@ How it works (all sizes in voxels of the output grid):
   available RAM on CPU, 80 % of free device memory on CUDA) after the output buffer; bytes per
   tile voxel are estimated from the widest layer, the precision and the input channels.  On an
   out-of-memory error the core is halved and work resumes at the current slab.
+* Flip self-ensemble (``--ensemble N``, default 2): the network also runs on copies of the input
+  mirrored along voxel axes, each output is mirrored back and the N passes are averaged
+  (:func:`run_self_ensemble`); N times the inference time, a better estimate.
 * Precision ``auto`` = bf16 on CPUs with avx512_bf16/AMX and on CUDA compute capability ≥ 8,
   else fp32.  The residual addition and the output are always fp32.
 
@@ -36,6 +39,11 @@ from .errors import MrsrError, UsageError
 log = logging.getLogger("mrsr")
 
 NORMALIZATION_PERCENTILE = 99.5
+# Voxel axes flipped by each pass of the flip self-ensemble, in the order passes are added.
+ENSEMBLE_FLIPS = ((), (0,), (1,), (0, 1), (2,), (0, 2), (1, 2), (0, 1, 2))
+ENSEMBLE_SIZES = (1, 2, 4, 8)
+# The most passes that keep a whole brain at ×2 well under a minute on 2 CPU cores (docs/benchmarks.md).
+DEFAULT_ENSEMBLE = 2
 
 
 @dataclass
@@ -49,9 +57,11 @@ class EngineOptions:
     threads: int | None = None
     progress: bool = True
     channels_last: bool = True
+    ensemble: int = DEFAULT_ENSEMBLE  # flip self-ensemble passes (1 = off, 2, 4, 8): see run_self_ensemble
 
     @classmethod
-    def from_cli(cls, *, device="auto", precision="auto", tile_size=None, memory_limit=None, threads=None, progress=True):
+    def from_cli(cls, *, device="auto", precision="auto", tile_size=None, memory_limit=None, threads=None, progress=True,
+                 ensemble=None):
         if precision not in ("auto", "fp32", "bf16", "fp16"):
             raise UsageError(f"--precision must be auto, fp32, bf16 or fp16, got {precision!r}")
         if tile_size is not None and tile_size < 0:
@@ -60,8 +70,12 @@ class EngineOptions:
             raise UsageError("--threads must be >= 1")
         if not (device in ("auto", "cpu", "mps", "cuda") or device.startswith("cuda:")):
             raise UsageError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+        ensemble = DEFAULT_ENSEMBLE if ensemble is None else ensemble
+        if ensemble not in ENSEMBLE_SIZES:
+            raise UsageError(f"--ensemble must be 1, 2, 4 or 8, got {ensemble}")
         return cls(device=device, precision=precision, tile_size=tile_size,
-                   memory_limit=parse_bytes(memory_limit) if memory_limit else None, threads=threads, progress=progress)
+                   memory_limit=parse_bytes(memory_limit) if memory_limit else None, threads=threads, progress=progress,
+                   ensemble=ensemble)
 
 
 def parse_bytes(text: str) -> int:
@@ -180,13 +194,15 @@ def tile_windows(n: int, core: int, halo: int, start: int = 0) -> list[tuple[int
     return windows
 
 
-def run_tiled(net, read_input, shape, options: EngineOptions, out: np.ndarray | None = None, fault_injector=None) -> tuple[np.ndarray, dict]:
+def run_tiled(net, read_input, shape, options: EngineOptions, out: np.ndarray | None = None, fault_injector=None,
+              reserved_bytes: int = 0, label: str = "super-resolving") -> tuple[np.ndarray, dict]:
     """Run ``net`` over a volume of ``shape`` (output voxels) by exact halo tiling.
 
     ``read_input(box)`` returns the float32 network input ``(C, *box shape)`` for a box of
     slices inside the volume.  Returns the float32 output and a dict with the device,
     precision, core and tile counts.  ``fault_injector(tile_shape)`` is a test hook that may
-    raise an out-of-memory error.
+    raise an out-of-memory error.  ``reserved_bytes``: host memory the caller holds besides
+    ``out``, taken off ``--memory-limit`` too.  ``label`` names the work on the progress bar.
     """
     import torch
     from rich.progress import TextColumn, TimeRemainingColumn
@@ -214,7 +230,7 @@ def run_tiled(net, read_input, shape, options: EngineOptions, out: np.ndarray | 
     else:
         if options.memory_limit:
             # the output buffer lives on the host: take it (and some slack) off the budget
-            host_fixed = out.nbytes if device.type == "cpu" else 0
+            host_fixed = out.nbytes + reserved_bytes if device.type == "cpu" else 0
             budget = options.memory_limit - host_fixed - 64 * 1024 * 1024
             if budget < per_voxel * (8 + 2 * halo) ** 3:
                 raise MrsrError(f"--memory-limit is too small for this volume: the output alone needs {out.nbytes / 2**20:.0f} MiB")
@@ -226,7 +242,7 @@ def run_tiled(net, read_input, shape, options: EngineOptions, out: np.ndarray | 
     started = time.perf_counter()
     n_tiles = 0
     z = 0
-    progress = ProgressBar("super-resolving", 1, TextColumn("{task.completed}/{task.total} tiles"), TimeRemainingColumn(),
+    progress = ProgressBar(label, 1, TextColumn("{task.completed}/{task.total} tiles"), TimeRemainingColumn(),
                            enabled=options.progress)
     try:
         while z < shape[0]:
@@ -270,6 +286,43 @@ def run_tiled(net, read_input, shape, options: EngineOptions, out: np.ndarray | 
     }
     log.info("engine: %s, %s, core %d^3 (+%d halo), %d tiles, %.1f s", device, precision, core, halo, n_tiles, info["InferenceSeconds"])
     return out, info
+
+
+def run_self_ensemble(net, read_input, shape, options: EngineOptions) -> tuple[np.ndarray, dict]:
+    """:func:`run_tiled`, averaged over ``options.ensemble`` flipped copies of the input.
+
+    Pass *k* mirrors the voxel axes ``ENSEMBLE_FLIPS[k]`` of the input, runs the network and
+    mirrors its output back; the passes are averaged (the "self-ensemble" of Lim et al. 2017,
+    EDSR+).  The networks are trained with random flips, so each pass is an equally valid
+    estimate and their mean has less error.  Cost: ``ensemble`` × the inference time, one more
+    output-sized buffer (taken off ``--memory-limit``).  Mirroring happens in voxel space, so the output grid (affine, field
+    of view) is the same as without the ensemble; ``ensemble=1`` is exactly :func:`run_tiled`.
+
+    Example::
+
+        out, info = run_self_ensemble(net, read_input, (180, 216, 180), EngineOptions(ensemble=8))
+    """
+    flips = ENSEMBLE_FLIPS[:options.ensemble]
+    if len(flips) == 1:
+        out, info = run_tiled(net, read_input, shape, options)
+        return out, {**info, "SelfEnsemble": 1}
+    shape = tuple(int(n) for n in shape)
+    total = np.zeros(shape, dtype=np.float32)
+    buffer = np.empty(shape, dtype=np.float32)
+    seconds, tiles = 0.0, 0
+    for k, axes in enumerate(flips, 1):
+        def read_mirrored(box, axes=axes):
+            mirrored = tuple(slice(n - s.stop, n - s.start) if a in axes else s for a, (s, n) in enumerate(zip(box, shape)))
+            return np.flip(read_input(mirrored), axis=tuple(a + 1 for a in axes))  # +1: channel axis first
+
+        # writing the mirrored problem's output through a mirrored view un-mirrors it
+        mirrored_view = buffer[tuple(slice(None, None, -1) if a in axes else slice(None) for a in range(3))]
+        _, info = run_tiled(net, read_mirrored, shape, options, out=mirrored_view, reserved_bytes=total.nbytes,
+                            label=f"super-resolving, pass {k}/{len(flips)}")
+        total += buffer
+        seconds, tiles = seconds + info["InferenceSeconds"], tiles + info["Tiles"]
+    total /= len(flips)
+    return total, {**info, "Tiles": tiles, "InferenceSeconds": round(seconds, 3), "SelfEnsemble": len(flips)}
 
 
 def normalization_scale(data: np.ndarray) -> float:
@@ -360,7 +413,7 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
     def read_input(box):
         return np.stack([s.read(box) for s in sources])
 
-    out, engine_info = run_tiled(net, read_input, target.shape, options)
+    out, engine_info = run_self_ensemble(net, read_input, target.shape, options)
     out *= scale
     info.update({"Model": name, "ModelSha256": sha256_file(path), "ModelArchitecture": meta["architecture"], **engine_info})
     return out, info

@@ -394,10 +394,11 @@ def load_checkpoint(path, net, optimizer) -> tuple[dict, dict]:
 
 
 # ----------------------------------------------------------------------------- validation
-def validate(net, volumes: list, factors: list, precision: str) -> tuple[float, float, list]:
+def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 1) -> tuple[float, float, list]:
     """Mean PSNR (head mask) of the network and of spline on the validation volumes, each
-    simulated at each of ``factors``, and the per-factor gains (dB, averaged over volumes)."""
-    from .engine import EngineOptions, network_inputs, run_tiled
+    simulated at each of ``factors``, and the per-factor gains (dB, averaged over volumes).
+    ``ensemble``: flip self-ensemble passes, as ``upscale --ensemble``."""
+    from .engine import EngineOptions, network_inputs, run_self_ensemble
     from .interpolate import make_resampler
     from .metrics import head_mask, psnr
     from .simulate import simulate_lowres
@@ -410,8 +411,9 @@ def validate(net, volumes: list, factors: list, precision: str) -> tuple[float, 
             resampler = make_resampler(lr, lr_grid, grid, order=3)
             spline = resampler.full()
             channels = network_inputs(net.params, grid.shape, resampler, factor, _Const(ref) if ref is not None else None)
-            out, _ = run_tiled(net, lambda box: np.stack([c.read(box) for c in channels]), grid.shape,
-                               EngineOptions(device=str(next(net.parameters()).device.type), precision=precision, progress=False))
+            out, _ = run_self_ensemble(net, lambda box: np.stack([c.read(box) for c in channels]), grid.shape,
+                                       EngineOptions(device=str(next(net.parameters()).device.type), precision=precision,
+                                                     progress=False, ensemble=ensemble))
             net_psnr.append(psnr(hr, out, mask))
             spline_psnr.append(psnr(hr, spline, mask))
     gains = (np.array(net_psnr) - np.array(spline_psnr)).reshape(len(volumes), len(factors)).mean(axis=0)

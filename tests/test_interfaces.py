@@ -22,6 +22,7 @@ EXPECTED = {
                 "voxel_size": {"xor": ["factor", "voxel_size", "like_file"]}, "like_file": {"argstr": "--like %s"},
                 "method": {"argstr": "--method %s"}, "model": {"argstr": "--model %s"},
                 "reference_file": {"argstr": "--reference %s"}, "register": {"requires": ["reference_file"]},
+                "ensemble": {"argstr": "--ensemble %d"},
                 "num_threads": {"nohash": True, "argstr": "--threads %d"}, "use_gpu": {"nohash": True, "argstr": "--device cuda"}},
     "Register": {"in_file": {"position": 0, "mandatory": True}, "fixed_file": {"position": 1, "mandatory": True},
                  "transform_file": {"argstr": "--save-transform %s", "name_template": "%s_xfm.tfm"},
@@ -50,6 +51,9 @@ def test_cmdline_and_xor(tmp_path):
     src = save_nifti(tmp_path / "sub-01_T1w.nii.gz", phantom(), make_affine())
     up = ifaces.Upscale(in_file=str(src), factor=[2.0, 2.0, 3.0], method="spline")
     assert "--factor 2.0,2.0,3.0" in up.cmdline and "sub-01_T1w_desc-superres.nii.gz" in up.cmdline
+    assert "--ensemble 8" in ifaces.Upscale(in_file=str(src), factor=[2.0], ensemble=8).cmdline
+    with pytest.raises(Exception):
+        ifaces.Upscale(in_file=str(src), factor=[2.0], ensemble=3)
     with pytest.raises(Exception):
         ifaces.Upscale(in_file=str(src), factor=[2.0], voxel_size=[1.0]).cmdline
     # factor lists contain ';': Nipype runs the command through a shell, so they must stay one word
@@ -116,6 +120,7 @@ def test_failing_node_fails_workflow(tmp_path):
     bad = tmp_path / "bad.nii.gz"
     bad.write_text("not an image")
     wf = Workflow(name="fails", base_dir=str(tmp_path / "work"))
+    wf.config["execution"]["crashdump_dir"] = str(tmp_path)  # not the current directory
     wf.add_nodes([Node(ifaces.Upscale(in_file=str(bad), factor=[2.0], method="spline"), name="upscale")])
     with pytest.raises(RuntimeError):
         wf.run(plugin="MultiProc", plugin_args={"n_procs": 1})

@@ -192,3 +192,58 @@ def test_factor_input_models_get_the_upscaling_factor(tmp_path):
         out = tmp_path / f"sr{factor}.nii.gz"
         run_cli("upscale", lr, out, "--like", hr, "--model", model, "--precision", "fp32", check=0)
         assert json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())["ScaleFactor"] == [float(f) for f in factor.split(",")]
+
+
+@pytest.mark.parametrize("passes", [1, 2, 4, 8])
+def test_self_ensemble_averages_mirrored_passes(passes):
+    """Each pass mirrors the input along voxel axes, runs the net and mirrors the output back;
+    the result is their mean, on the unmirrored grid, for any tiling."""
+    from mrsr_cli.engine import ENSEMBLE_FLIPS, run_self_ensemble
+
+    net = _random_net("recnn", 3, 3, passes)
+    x = np.random.default_rng(passes).random((13, 10, 7)).astype(np.float32)
+    src = _Const(x)
+    out, info = run_self_ensemble(net, lambda box: src.read(box)[None], x.shape,
+                                  EngineOptions(device="cpu", precision="fp32", tile_size=4, progress=False, ensemble=passes))
+    expected = np.mean([np.flip(_whole(net, np.ascontiguousarray(np.flip(x, axes))), axes) for axes in ENSEMBLE_FLIPS[:passes]], axis=0)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    assert info["SelfEnsemble"] == passes
+    if passes > 1:  # the passes really differ: a random net is not mirror-symmetric
+        assert np.abs(out - _whole(net, x)).max() > 1e-3
+
+
+def test_eight_pass_ensemble_is_mirror_equivariant():
+    """Averaging over all 8 mirrorings makes any net exactly equivariant to axis flips."""
+    from mrsr_cli.engine import run_self_ensemble
+
+    net = _random_net("recnn", 2, 3, 7)
+    x = np.random.default_rng(7).random((9, 11, 8)).astype(np.float32)
+    options = EngineOptions(device="cpu", precision="fp32", tile_size=0, progress=False, ensemble=8)
+
+    def ensemble(volume):
+        src = _Const(np.ascontiguousarray(volume))
+        return run_self_ensemble(net, lambda box: src.read(box)[None], volume.shape, options)[0]
+
+    for axes in [(0,), (1, 2)]:
+        np.testing.assert_allclose(ensemble(np.flip(x, axes)), np.flip(ensemble(x), axes), atol=1e-5)
+
+
+def test_cli_ensemble_option(tmp_path):
+    """--ensemble is recorded in the sidecar, keeps the output grid and refuses bad values."""
+    import nibabel as nib
+    from conftest import make_affine, phantom, run_cli, save_nifti
+
+    torch.manual_seed(0)
+    model = save_model(tmp_path / "m.safetensors", _random_net("recnn", 3, 3, 3), {"name": "m", "architecture": "recnn", "normalization": {}})
+    src = save_nifti(tmp_path / "lr.nii.gz", phantom((12, 14, 10)), make_affine((2, 2, 2), oblique=True))
+    for passes in ("1", "8"):
+        out = tmp_path / f"e{passes}.nii.gz"
+        run_cli("upscale", src, out, "--factor", "2", "--model", model, "--precision", "fp32", "--ensemble", passes, check=0)
+        assert json.loads((tmp_path / f"e{passes}.json").read_text())["SelfEnsemble"] == int(passes)
+    one, eight = nib.load(tmp_path / "e1.nii.gz"), nib.load(tmp_path / "e8.nii.gz")
+    np.testing.assert_allclose(one.affine, eight.affine)
+    assert one.shape == eight.shape == (24, 28, 20)
+    for bad in (["--ensemble", "3"], ["--ensemble", "2", "--method", "spline"]):
+        proc = run_cli("upscale", src, tmp_path / "bad.nii.gz", "--factor", "2", "--model", model, *bad)
+        assert proc.returncode == 2 and "--ensemble" in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "bad.nii.gz").exists()
