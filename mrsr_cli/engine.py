@@ -295,8 +295,9 @@ def run_self_ensemble(net, read_input, shape, options: EngineOptions) -> tuple[n
     mirrors its output back; the passes are averaged (the "self-ensemble" of Lim et al. 2017,
     EDSR+).  The networks are trained with random flips, so each pass is an equally valid
     estimate and their mean has less error.  Cost: ``ensemble`` × the inference time, one more
-    output-sized buffer (taken off ``--memory-limit``).  Mirroring happens in voxel space, so the output grid (affine, field
-    of view) is the same as without the ensemble; ``ensemble=1`` is exactly :func:`run_tiled`.
+    output-sized buffer (taken off ``--memory-limit``).  Mirroring happens in voxel space, so
+    the output grid (affine, field of view) is the same as without the ensemble;
+    ``ensemble=1`` is exactly :func:`run_tiled`.
 
     Example::
 
