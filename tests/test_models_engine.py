@@ -243,7 +243,7 @@ def test_cli_ensemble_option(tmp_path):
     one, eight = nib.load(tmp_path / "e1.nii.gz"), nib.load(tmp_path / "e8.nii.gz")
     np.testing.assert_allclose(one.affine, eight.affine)
     assert one.shape == eight.shape == (24, 28, 20)
-    for bad in (["--ensemble", "3"], ["--ensemble", "2", "--method", "spline"]):
-        proc = run_cli("upscale", src, tmp_path / "bad.nii.gz", "--factor", "2", "--model", model, *bad)
+    for bad in (["--model", model, "--ensemble", "3"], ["--ensemble", "2", "--method", "spline"]):
+        proc = run_cli("upscale", src, tmp_path / "bad.nii.gz", "--factor", "2", *bad)
         assert proc.returncode == 2 and "--ensemble" in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / "bad.nii.gz").exists()
