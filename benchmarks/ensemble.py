@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import DATA, MRSR, ROOT, stamp, timed, write_section
+from mrsr_cli.engine import DEFAULT_ENSEMBLE, ENSEMBLE_SIZES
 from validate_model import score
 
 FACTORS = "2,2,2;2,2,3;3,3,3;1,1,4"
@@ -30,7 +31,7 @@ factors = [[float(x) for x in f.split(",")] for f in FACTORS.split(";")]
 with tempfile.TemporaryDirectory() as tmp:
     lr = Path(tmp) / "lr.nii.gz"
     timed(MRSR + ["simulate", WHOLE, lr, "--factor", "2", "--force"])
-    for passes in (1, 2, 4, 8):
+    for passes in ENSEMBLE_SIZES:
         started = time.perf_counter()
         scores = score("default", str(VAL), factors, threads=2, ensemble=passes)
         val_seconds = time.perf_counter() - started
@@ -53,7 +54,7 @@ lines = [
 ]
 for passes, r in results.items():
     gains = ", ".join(f"{g:+.2f}" for g in r["val_gain_per_factor"])
-    default = " (default)" if passes == 2 else ""
+    default = " (default)" if passes == DEFAULT_ENSEMBLE else ""
     lines.append(f"| {passes}{default} | [{gains}] | {r['val_psnr']:.2f} | {r['upscale_seconds']:.1f} | {r['upscale_peak_mib']} |")
 single = np.array(results[1]["val_gain_per_factor"])
 best = np.array(results[8]["val_gain_per_factor"])

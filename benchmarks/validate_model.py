@@ -47,6 +47,8 @@ def score(model: str, val: str, factors: list, threads: int = 2, reference: str 
 
 
 def main() -> None:
+    from mrsr_cli.engine import ENSEMBLE_SIZES
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
     parser.add_argument("val")
@@ -54,7 +56,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reference", choices=["synthetic", "flair"], default="synthetic",
                         help="reference given to guided models (ignored for others)")
-    parser.add_argument("--ensemble", type=int, default=1, choices=[1, 2, 4, 8], help="flip self-ensemble passes (upscale --ensemble)")
+    parser.add_argument("--ensemble", type=int, default=1, choices=ENSEMBLE_SIZES, help="flip self-ensemble passes (upscale --ensemble)")
     args = parser.parse_args()
     factors = [[float(x) for x in f.split(",")] * (3 if f.count(",") == 0 else 1) for f in args.val_factor.split(";")]
     print(json.dumps({"model": args.model, "val": args.val, "val_factor": args.val_factor, "reference": args.reference,

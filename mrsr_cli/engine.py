@@ -72,7 +72,7 @@ class EngineOptions:
             raise UsageError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
         ensemble = DEFAULT_ENSEMBLE if ensemble is None else ensemble
         if ensemble not in ENSEMBLE_SIZES:
-            raise UsageError(f"--ensemble must be 1, 2, 4 or 8, got {ensemble}")
+            raise UsageError(f"--ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, got {ensemble}")
         return cls(device=device, precision=precision, tile_size=tile_size,
                    memory_limit=parse_bytes(memory_limit) if memory_limit else None, threads=threads, progress=progress,
                    ensemble=ensemble)

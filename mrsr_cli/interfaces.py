@@ -29,6 +29,8 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from .engine import ENSEMBLE_SIZES  # light: the engine imports torch only when it runs
+
 
 def mrsr_executable() -> str:
     env = os.environ.get("MRSR_EXECUTABLE")
@@ -121,7 +123,7 @@ class UpscaleInputSpec(_GpuThreads):
     precision = traits.Enum("auto", "fp32", "bf16", "fp16", argstr="--precision %s", desc="compute precision")
     tile_size = traits.Int(argstr="--tile-size %d", desc="tile core edge (voxels), 0 = whole volume")
     memory_limit = traits.Str(argstr="--memory-limit %s", desc="memory budget, e.g. 4G")
-    ensemble = traits.Enum(1, 2, 4, 8, argstr="--ensemble %d", desc="flip self-ensemble passes (N times slower)")
+    ensemble = traits.Enum(*ENSEMBLE_SIZES, argstr="--ensemble %d", desc="flip self-ensemble passes (N times slower)")
 
 
 class Upscale(_ImageCommand):
