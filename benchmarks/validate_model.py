@@ -1,13 +1,15 @@
 """Score a model the way `mrsr train --val` does: PSNR gain over spline (head mask) per factor.
 
-    python benchmarks/validate_model.py MODEL VAL.nii.gz [--val-factor "2,2,2;2,2,3;3,3,3;1,1,4"] [--reference flair] [--ensemble 8]
+    python benchmarks/validate_model.py MODEL VAL.nii.gz [--val-factor "2,2,2;2,2,3;3,3,3;1,1,4"] [--reference flair|noise] [--ensemble 8]
 
 Used to score a starting model (epoch 0) on the same validation volume as its fine-tunes
 (docs/benchmarks.md, "How the default recipe was chosen").  Never point it at Colin27 to
 choose anything: that volume is the held-out test.  Guided models get a synthetic reference
 of the kind they trained on (`--reference synthetic`, as `mrsr train --val` does) or the
 FLAIR-like remapping of the validation image defined in `_common.py` (`--reference flair`), a
-contrast no model trains on and the held-out benchmark does not use.
+contrast no model trains on and the held-out benchmark does not use.  `--reference noise`
+(uniform noise, fixed seed) measures how much of a guided model's score does not come from its
+reference at all.
 """
 from __future__ import annotations
 
@@ -39,6 +41,8 @@ def score(model: str, val: str, factors: list, threads: int = 2, reference: str 
 
         remapped = flair_like(volume.data)
         reference = remapped / normalization_scale(remapped)  # as upscale normalises a reference
+    elif reference == "noise":
+        reference = np.random.default_rng([0, 998]).uniform(0, 1, data.shape).astype(np.float32)
     else:
         reference = synthetic_reference(data, None, np.random.default_rng([0, 999]))
     mean_net, mean_spline, gains = validate(net, [(data, volume.grid, reference)], [np.asarray(f, float) for f in factors],
@@ -54,7 +58,7 @@ def main() -> None:
     parser.add_argument("val")
     parser.add_argument("--val-factor", default="2,2,2;2,2,3;3,3,3;1,1,4")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--reference", choices=["synthetic", "flair"], default="synthetic",
+    parser.add_argument("--reference", choices=["synthetic", "flair", "noise"], default="synthetic",
                         help="reference given to guided models (ignored for others)")
     parser.add_argument("--ensemble", type=int, default=1, choices=ENSEMBLE_SIZES, help="flip self-ensemble passes (upscale --ensemble)")
     args = parser.parse_args()
