@@ -4,10 +4,11 @@ round 1 (benchmarks/recipe_ablation.sh): trained on ICBM152 2009a, validated on 
 round 2 (benchmarks/recipe_sharpval.sh): trained on 2009a's left hemisphere, validated on its right;
 round 3 (benchmarks/recipe_fullhead.sh): trained on 2009a + the left half of MNI152NLin6Asym, validated on its right half;
 round 4 (benchmarks/recipe_longer.sh): round 3's stage 2 for longer, and the guided model with better-aligned references;
-round 5 (benchmarks/recipe_guided_longer.sh): the guided fine-tune for longer.
+round 5 (benchmarks/recipe_guided_longer.sh): the guided fine-tune for longer;
+round 6 (benchmarks/recipe_lr.sh): the default's stage 2 at a higher learning rate.
 Writes the 'recipe' section of docs/benchmarks.md.
-Usage: python benchmarks/recipe_report.py [ABLATION_LOG_DIR [SHARPVAL_LOG_DIR [FULLHEAD_LOG_DIR [LONGER_LOG_DIR [GUIDED20_LOG_DIR]]]]]
-       (default: benchmarks/results/{ablation,sharpval,fullhead,longer,guided20})
+Usage: python benchmarks/recipe_report.py [ABLATION_LOG_DIR [SHARPVAL [FULLHEAD [LONGER [GUIDED20 [LR1E4]]]]]]
+       (default: benchmarks/results/{ablation,sharpval,fullhead,longer,guided20,lr1e4})
 """
 
 import json
@@ -17,6 +18,7 @@ from pathlib import Path
 from _common import DATA, ROOT, stamp, write_section
 
 FACTORS = [[2, 2, 2], [2, 2, 3], [3, 3, 3], [1, 1, 4]]
+SHIP_MARGIN_DB = 0.10  # round 6: a new default must beat the old one's mean validation PSNR by this much
 
 
 def four_factor_gains(model_path: Path) -> list[float]:
@@ -91,6 +93,7 @@ sharp_logs = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "benchmarks" / "
 fullhead_logs = Path(sys.argv[3]) if len(sys.argv) > 3 else ROOT / "benchmarks" / "results" / "fullhead"
 longer_logs = Path(sys.argv[4]) if len(sys.argv) > 4 else ROOT / "benchmarks" / "results" / "longer"
 guided_logs = Path(sys.argv[5]) if len(sys.argv) > 5 else ROOT / "benchmarks" / "results" / "guided20"
+lr_logs = Path(sys.argv[6]) if len(sys.argv) > 6 else ROOT / "benchmarks" / "results" / "lr1e4"
 lines = ["## How the default recipe was chosen (issue 3)", "",
          "### Round 1: validated on the other template", "",
          "`bash benchmarks/recipe_ablation.sh && python benchmarks/recipe_report.py .data/ablation` — every run trains on "
@@ -185,7 +188,7 @@ if regions.exists():
               "figures above measure fit more than generalisation; the held-out test is Colin27 (quality section)."]
 
 if (longer_logs / "M24.log.jsonl").exists():
-    lines += ["", "### Round 4 (the shipped default): a longer stage 2; guided references aligned as registration aligns them", "",
+    lines += ["", "### Round 4: a longer stage 2; guided references aligned as registration aligns them", "",
               "`bash benchmarks/recipe_longer.sh && python benchmarks/recipe_report.py benchmarks/results/ablation "
               "benchmarks/results/sharpval benchmarks/results/fullhead .data/longer` — M was still improving when its 6 epochs "
               "ended, and stage 1 + M had used 26 minutes of the CPU hour issue 3 allows. Run M24 is M for 24 epochs, the "
@@ -227,7 +230,7 @@ if (guided_logs / "guided-e20.log.jsonl").exists() and (longer_logs / "M24.log.j
               "guided model (guided-lr1e-4 above) stopped after 5 epochs with its curve unsettled. Run guided-e20 repeats that "
               "fine-tune for up to 20 epochs, the learning rate halved every 8 (its first 5 epochs are the shipped run's, bit "
               "for bit), stopped after 46 minutes. Validation with a synthetic reference, as `mrsr train --val` does; the "
-              f"unguided default scores {gains_cell(best['val_gain_per_factor'])} there. Colin27 plays no part. {stamp()}", "",
+              f"unguided default of round 4 (M24) scores {gains_cell(best['val_gain_per_factor'])} there. Colin27 plays no part. {stamp()}", "",
               "| epoch | learning rate | (2,2,2) | (2,2,3) | (3,3,3) | (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|---|---|---|",
               *epoch_table(guided_logs / "guided-e20.log.jsonl")]
     scored = {(Path(r["model"]).stem, r["reference"]): r for name in ("guided-flair", "guided-noise", "round4-guided-noise")
@@ -239,13 +242,30 @@ if (guided_logs / "guided-e20.log.jsonl").exists() and (longer_logs / "M24.log.j
         lines += ["", "Each guided model with a FLAIR-like reference (no model trained on it) and with uniform noise in place of "
                   "the reference (`benchmarks/validate_model.py --reference flair|noise`), gain over spline (dB):", "",
                   "| model | reference | (2,2,2) / (2,2,3) / (3,3,3) / (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|",
-                  f"| default (unguided) | — | {gains_cell(best['val_gain_per_factor'])} | {best['val_psnr']:.2f} |"]
+                  f"| M24, round 4's default (unguided) | — | {gains_cell(best['val_gain_per_factor'])} | {best['val_psnr']:.2f} |"]
         for (name, reference), row in sorted(scored.items()):
             lines.append(f"| {name} | {reference} | {gains_cell(row['val_gain_per_factor'])} | {row['val_psnr']:.2f} |")
         spread = max(abs(a - b) for name in ("guided-e20", "guided-round4") if (name, "noise") in scored and (name, "flair") in scored
                      for a, b in zip(scored[name, "flair"]["val_gain_per_factor"], scored[name, "noise"]["val_gain_per_factor"]))
         lines += ["", "Neither guided model uses its reference: each scores the same with noise as with the FLAIR-like image "
-                  f"(within {spread:.2f} dB at every factor). guided-e20 is better than the default because it trained 46 minutes "
-                  "longer, at a higher learning rate than the default's stage 2, not because of the reference. It replaces the "
+                  f"(within {spread:.2f} dB at every factor). guided-e20 is better than M24 because it trained 46 minutes "
+                  "longer, at a higher learning rate than M24, not because of the reference. It replaces the "
                   "round-4 guided model (better on both validations); the Colin27 benchmark (guided section) agrees."]
+
+if (lr_logs / "D24.log.jsonl").exists() and (longer_logs / "M24.log.jsonl").exists():
+    d24, m24 = best_row(lr_logs / "D24.log.jsonl"), best_row(longer_logs / "M24.log.jsonl")
+    shipped = d24["val_psnr"] >= m24["val_psnr"] + SHIP_MARGIN_DB
+    lines += ["", f"### Round 6 ({'shipped' if shipped else 'rejected'}): the default's stage 2 at a higher learning rate", "",
+              "`bash benchmarks/recipe_lr.sh && python benchmarks/recipe_report.py benchmarks/results/ablation "
+              "benchmarks/results/sharpval benchmarks/results/fullhead benchmarks/results/longer benchmarks/results/guided20 "
+              ".data/lr1e4` — round 5's guided model ignores its reference, so it measures what 46 more minutes of training at "
+              "learning rate 1e-4, then 5e-5, do to the default network: +0.6 dB at ×2 on the validation half. Run D24 is M24 "
+              "(the default's stage 2) started at 1e-4 instead of 5e-5, in M24's time (stopped after 53 minutes). Rule fixed "
+              f"before the run: ship D24 if its best epoch beats M24's best mean PSNR by at least {SHIP_MARGIN_DB:.2f} dB. "
+              f"Colin27 plays no part. {stamp()}", "",
+              "| epoch | learning rate | (2,2,2) | (2,2,3) | (3,3,3) | (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|---|---|---|",
+              *epoch_table(lr_logs / "D24.log.jsonl"), "",
+              f"Best epoch {d24['epoch']}: {gains_cell(d24['val_gain_per_factor'])}, mean {d24['val_psnr']:.2f} dB; M24's best "
+              f"(epoch {m24['epoch']}): {gains_cell(m24['val_gain_per_factor'])}, mean {m24['val_psnr']:.2f} dB. "
+              + ("D24 is the shipped default." if shipped else "The default stays M24.")]
 write_section("recipe", "\n".join(lines))
