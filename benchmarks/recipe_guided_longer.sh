@@ -3,7 +3,7 @@
 # the guided model of round 4 is a 5-epoch fine-tune of the default M24, and its validation
 # curve had not settled.  Run guided-e20 is the same fine-tune (same data, seed, references,
 # learning rate 1e-4) for up to 20 epochs, the learning rate halved every 8 (its first 5 epochs
-# are the shipped run's, bit for bit), stopped after 46 minutes.  Its best epoch is then scored
+# are round 4's, bit for bit), stopped after 46 minutes.  Its best epoch is then scored
 # with the FLAIR-like reference (benchmarks/_common.py), like the round-4 models, and with pure
 # noise as the reference (as is the round-4 guided model): how much of the score the reference
 # brings.  Colin27 plays no part.  About 50 min on 2 CPU cores.
