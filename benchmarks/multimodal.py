@@ -64,11 +64,11 @@ with tempfile.TemporaryDirectory() as tmp:
         "pure noise": (rng.uniform(0, 300, hr_data.shape).astype(np.float32), []),
     }
     mni = nib.load(DATA / "mni152nlin6asym_t1_1mm.nii.gz")
-    outputs = {}
+    outputs, ref_files = {}, {}
     wall, _, _ = timed(MRSR + ["upscale", lr, tmp / "unguided.nii.gz", "--like", hr])
     outputs["unguided default model"] = (tmp / "unguided.nii.gz", wall, None)
     for i, (label, (data, opts)) in enumerate(refs.items()):
-        ref = tmp / f"ref{i}.nii.gz"
+        ref = ref_files[label] = tmp / f"ref{i}.nii.gz"
         if data is None:
             nib.save(mni, ref)  # a different person, its own grid; registration brings it over
         else:
@@ -90,7 +90,7 @@ with tempfile.TemporaryDirectory() as tmp:
         lr_f = tmp / f"lr_{factor}.nii.gz"
         timed(MRSR + ["simulate", hr, lr_f, "--factor", factor])
         runs = {"spline": ["--method", "spline"], "unguided": [], "guided, aligned T2-like": ["--reference", aligned],
-                "guided, pure noise": ["--reference", tmp / "ref3.nii.gz"]}
+                "guided, pure noise": ["--reference", ref_files["pure noise"]]}
         files = []
         for i, opts in enumerate(runs.values()):
             files.append(tmp / f"f{factor}_{i}.nii.gz")
