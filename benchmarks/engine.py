@@ -69,9 +69,9 @@ def worker(mode: str, precision: str, out_path: str) -> None:
     t0 = time.perf_counter()
     if mode.startswith("mrsr"):
         from mrsr_cli.engine import EngineOptions, run_tiled, parse_bytes
-        from mrsr_cli.train import _Const
+        from mrsr_cli.engine import ArrayField
 
-        src = _Const(vol)
+        src = ArrayField(vol)
         opts = EngineOptions(device="cpu", precision=precision, progress=False,
                              tile_size=0 if mode == "mrsr-whole" else None,
                              memory_limit=parse_bytes("1G") if mode == "mrsr-tiled" else None)

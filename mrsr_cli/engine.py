@@ -44,6 +44,10 @@ ENSEMBLE_FLIPS = ((), (0,), (1,), (0, 1), (2,), (0, 2), (1, 2), (0, 1, 2))
 ENSEMBLE_SIZES = (1, 2, 4, 8)
 # The most passes that keep a whole brain at ×2 well under a minute on 2 CPU cores (docs/benchmarks.md).
 DEFAULT_ENSEMBLE = 2
+# How a guided model reads its reference (model parameter ``reference_encoding``).
+REFERENCE_ENCODINGS = ("intensity", "edges")
+EDGE_SIGMA_VOXELS = 0.5  # Gaussian derivative scale: below the 1-voxel detail guidance is for
+EDGE_GAIN = 2.0  # a unit step gives ~0.86 on the two voxels beside it: inputs of order 1
 
 
 @dataclass
@@ -340,6 +344,44 @@ def box_overlap(box, shape) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     return inside, tuple(slice(a.start - s.start, a.stop - s.start) for a, s in zip(inside, box))
 
 
+class ArrayField:
+    """An array on the target grid, read box by box like a resampler (zeros outside)."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def read(self, box) -> np.ndarray:
+        out = np.zeros(tuple(s.stop - s.start for s in box), dtype=np.float32)
+        inside, within_box = box_overlap(box, self.array.shape)
+        out[within_box] = self.array[inside]
+        return out
+
+
+def encode_reference(reference: np.ndarray, encoding: str = "intensity") -> np.ndarray:
+    """The channel a guided model reads from a reference on its target grid (intensities
+    normalised by :func:`normalization_scale`, shape in voxels of that grid).
+
+    ``intensity``: the reference itself (Pham §5: concatenation).  ``edges``: the gradient
+    magnitude of the reference, Gaussian derivative of σ = ``EDGE_SIGMA_VOXELS`` voxels, times
+    ``EDGE_GAIN``, in units of normalised intensity per voxel: where tissue boundaries are,
+    whatever the contrast — an inverted or non-monotone remapping of the anatomy (T2, FLAIR)
+    has the same edges, so the network need not learn the contrast.  Flip-invariant, like
+    the self-ensemble needs.
+
+    >>> step = np.pad(np.ones((4, 8, 8), np.float32), ((4, 0), (0, 0), (0, 0)))  # 0 then 1 along axis 0
+    >>> encode_reference(step, "edges")[:, 4, 4].round(2)
+    array([0.  , 0.  , 0.  , 0.86, 0.86, 0.  , 0.  , 0.  ], dtype=float32)
+    """
+    if encoding == "intensity":
+        return reference
+    if encoding != "edges":
+        raise MrsrError(f"unknown reference encoding {encoding!r} (known: {', '.join(REFERENCE_ENCODINGS)})")
+    from scipy import ndimage
+
+    edges = ndimage.gaussian_gradient_magnitude(np.asarray(reference, np.float32), EDGE_SIGMA_VOXELS, mode="nearest")
+    return (edges * EDGE_GAIN).astype(np.float32)
+
+
 class ConstantField:
     """A constant image on a grid of ``shape``, read box by box like a resampler (zeros outside,
     as the network's zero padding sees a volume border)."""
@@ -408,6 +450,9 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
         ref_data, ref_grid, reg_info = _prepare_reference(reference, volume, target, register)
         info.update(reg_info)
         ref_source = make_resampler(ref_data / normalization_scale(ref_data), ref_grid, target, order=3)
+        encoding = meta["params"].get("reference_encoding", "intensity")
+        if encoding != "intensity":  # a whole-volume filter: encode once on the target grid, not per tile
+            ref_source = ArrayField(encode_reference(ref_source.full(), encoding))
     sources = network_inputs(meta["params"], target.shape, make_resampler(volume.data / scale, volume.grid, target, order=3),
                              factor, ref_source)
 

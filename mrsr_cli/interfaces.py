@@ -181,6 +181,10 @@ class TrainInputSpec(_GpuThreads):
     seed = traits.Int(argstr="--seed %d", desc="random seed")
     max_minutes = traits.Float(argstr="--max-minutes %g", desc="time limit")
     reference_files = InputMultiObject(File(exists=True), argstr="--reference %s...", desc="one HR reference per image")
+    synthetic_reference = traits.Bool(argstr="--synthetic-reference", xor=["reference_files"],
+                                      desc="guided model trained with domain-randomised references")
+    reference_encoding = traits.Enum("intensity", "edges", argstr="--reference-encoding %s",
+                                     desc="how a guided model reads its reference: intensity (paper) or edges")
     val_files = InputMultiObject(File(exists=True), argstr="--val %s...", desc="validation images")
     init_from = traits.Either(File(exists=True), traits.Str, argstr="--init-from %s", desc="fine-tune from this model")
 

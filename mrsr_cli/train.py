@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .engine import REFERENCE_ENCODINGS, encode_reference
 from .errors import MrsrError, UsageError
 
 log = logging.getLogger("mrsr")
@@ -64,6 +65,7 @@ class TrainConfig:
     augment: list = field(default_factory=lambda: ["flip", "permute", "intensity"])
     references: list | None = None
     synthetic_reference: bool = False
+    reference_encoding: str = "intensity"  # engine.encode_reference: "intensity" (Pham) or "edges"
     tissue_maps: list | None = None
     val: list | None = None
     val_factors: list = field(default_factory=lambda: [[2.0, 2.0, 2.0]])  # best epoch = best mean PSNR over these
@@ -121,6 +123,8 @@ class TrainConfig:
             raise UsageError("--unit-fraction must be in [0, 1)")
         if rest["lr"] <= 0:
             raise UsageError("--lr must be > 0")
+        if rest["reference_encoding"] not in REFERENCE_ENCODINGS:
+            raise UsageError(f"--reference-encoding must be one of {', '.join(REFERENCE_ENCODINGS)}, got {rest['reference_encoding']!r}")
         if rest["loss"] not in ("mse", "psnr"):
             raise UsageError(f"--loss must be mse or psnr, got {rest['loss']!r}")
         return cls(
@@ -147,7 +151,8 @@ class TrainConfig:
         return 1 + self.factor_channels + (1 if self.guided else 0)
 
     def model_params(self) -> dict:
-        common = {"in_channels": self.in_channels, "init": self.init, "factor_channels": self.factor_channels}
+        common = {"in_channels": self.in_channels, "init": self.init, "factor_channels": self.factor_channels,
+                  "reference_encoding": self.reference_encoding}
         if self.arch == "recnn":
             return {"layers": self.layers, "filters": self.filters, "kernel": self.kernel, "residual": self.residual, **common}
         if self.arch == "srcnn3d":
@@ -189,6 +194,11 @@ def load_training_volume(path, reference=None, tissue_maps=None) -> TrainingVolu
             raise MrsrError("tissue maps must be on the grid of the training image they belong to")
         tissue = np.stack([m / max(float(m.max()), 1e-6) for m in maps])
     return TrainingVolume(data, vol.grid.voxel_size, centres, ref, tissue, str(path), sha256_file(path))
+
+
+# Voxels around a patch that encode_reference reads: the "edges" Gaussian derivative (σ 0.5
+# voxel, truncated at 4σ) reaches 2; patch margins are at least 8.
+ENCODING_RIM = 3
 
 
 # Rigid MI registration of a reference of another contrast onto a x2 or x(2,2,3) input leaves
@@ -304,7 +314,10 @@ class PatchSampler:
         noise = rng.uniform(0, 0.03) if "noise" in cfg.augment else 0.0
         ilr = lowres_on_hr_grid(hr, vol.voxel_size, factor, noise_sigma=noise, rng=rng) if factor.max() > 1 + 1e-6 else hr.copy()
         inner = (slice(margin, margin + p),) * 3
-        arrays = [ilr[inner], hr[inner]] + ([ref[inner]] if ref is not None else [])
+        if ref is not None:  # encoded with a rim of ENCODING_RIM voxels: the filter's reach, so no patch border shows
+            with_rim = (slice(margin - ENCODING_RIM, margin + p + ENCODING_RIM),) * 3
+            ref = encode_reference(ref[with_rim], cfg.reference_encoding)[(slice(ENCODING_RIM, ENCODING_RIM + p),) * 3]
+        arrays = [ilr[inner], hr[inner]] + ([ref] if ref is not None else [])
         if "flip" in cfg.augment:
             for axis in range(3):
                 if rng.random() < 0.5:
@@ -398,7 +411,7 @@ def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 
     """Mean PSNR (head mask) of the network and of spline on the validation volumes, each
     simulated at each of ``factors``, and the per-factor gains (dB, averaged over volumes).
     ``ensemble``: flip self-ensemble passes, as ``upscale --ensemble``."""
-    from .engine import EngineOptions, network_inputs, run_self_ensemble
+    from .engine import ArrayField, EngineOptions, network_inputs, run_self_ensemble
     from .interpolate import make_resampler
     from .metrics import head_mask, psnr
     from .simulate import simulate_lowres
@@ -410,7 +423,8 @@ def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 
             lr, lr_grid, _ = simulate_lowres(hr, grid, factor=factor)
             resampler = make_resampler(lr, lr_grid, grid, order=3)
             spline = resampler.full()
-            channels = network_inputs(net.params, grid.shape, resampler, factor, _Const(ref) if ref is not None else None)
+            encoded = ArrayField(encode_reference(ref, net.params.get("reference_encoding", "intensity"))) if ref is not None else None
+            channels = network_inputs(net.params, grid.shape, resampler, factor, encoded)
             out, _ = run_self_ensemble(net, lambda box: np.stack([c.read(box) for c in channels]), grid.shape,
                                        EngineOptions(device=str(next(net.parameters()).device.type), precision=precision,
                                                      progress=False, ensemble=ensemble))
@@ -418,21 +432,6 @@ def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 
             spline_psnr.append(psnr(hr, spline, mask))
     gains = (np.array(net_psnr) - np.array(spline_psnr)).reshape(len(volumes), len(factors)).mean(axis=0)
     return float(np.mean(net_psnr)), float(np.mean(spline_psnr)), [round(float(g), 3) for g in gains]
-
-
-class _Const:
-    """An array exposed through the resampler ``read(box)`` interface (zeros outside)."""
-
-    def __init__(self, array: np.ndarray):
-        self.array = array
-
-    def read(self, box):
-        from .engine import box_overlap
-
-        out = np.zeros(tuple(s.stop - s.start for s in box), dtype=np.float32)
-        inside, within_box = box_overlap(box, self.array.shape)
-        out[within_box] = self.array[inside]
-        return out
 
 
 def add_input_channels(net, arch: str, params: dict, channels: int, insert_at: int | None = None):
@@ -526,9 +525,12 @@ def train(cfg: TrainConfig) -> dict:
         if have > cfg.in_channels:
             raise UsageError(f"--init-from {init_name} has {have} input channels, training needs {cfg.in_channels}")
         if have < cfg.in_channels:
-            net = add_input_channels(net, arch, params, cfg.in_channels)
+            net = add_input_channels(net, arch, {**params, "reference_encoding": cfg.reference_encoding}, cfg.in_channels)
             params = dict(net.params)
             log.info("--init-from %s: added %d zero-initialised reference channel(s)", init_name, cfg.in_channels - have)
+        elif cfg.guided and params.get("reference_encoding", "intensity") != cfg.reference_encoding:
+            raise UsageError(f"--init-from {init_name} reads its reference as {params.get('reference_encoding', 'intensity')!r}, "
+                             f"not {cfg.reference_encoding!r}")
     else:
         arch, params = cfg.arch, cfg.model_params()
         net = build_model(arch, params)

@@ -10,11 +10,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mrsr_cli.engine import EngineOptions, choose_core, parse_bytes, run_tiled
+from mrsr_cli.engine import ArrayField, EngineOptions, choose_core, parse_bytes, run_tiled
 from mrsr_cli.errors import MrsrError, UsageError
 from mrsr_cli.models import ReCNN, SRCNN3D, build_model
 from mrsr_cli.models.store import load_model, save_model
-from mrsr_cli.train import _Const
 
 torch.set_num_threads(1)
 
@@ -37,7 +36,7 @@ def _whole(net, x: np.ndarray) -> np.ndarray:
 
 
 def _tiled(net, x, tile, **kw):
-    src = _Const(x)
+    src = ArrayField(x)
     out, info = run_tiled(net, lambda box: src.read(box)[None], x.shape,
                           EngineOptions(device="cpu", precision="fp32", tile_size=tile, progress=False, **kw))
     return out, info
@@ -87,7 +86,7 @@ def test_simulated_oom_halves_tile_and_completes():
         if max(tile_shape) > 14:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    src = _Const(x)
+    src = ArrayField(x)
     out, info = run_tiled(net, lambda box: src.read(box)[None], x.shape,
                           EngineOptions(device="cpu", precision="fp32", tile_size=32, progress=False), fault_injector=injector)
     assert info["TileCore"] == 8 and max(calls[-1]) <= 14
@@ -202,7 +201,7 @@ def test_self_ensemble_averages_mirrored_passes(passes):
 
     net = _random_net("recnn", 3, 3, passes)
     x = np.random.default_rng(passes).random((13, 10, 7)).astype(np.float32)
-    src = _Const(x)
+    src = ArrayField(x)
     out, info = run_self_ensemble(net, lambda box: src.read(box)[None], x.shape,
                                   EngineOptions(device="cpu", precision="fp32", tile_size=4, progress=False, ensemble=passes))
     expected = np.mean([np.flip(_whole(net, np.ascontiguousarray(np.flip(x, axes))), axes) for axes in ENSEMBLE_FLIPS[:passes]], axis=0)
@@ -221,7 +220,7 @@ def test_eight_pass_ensemble_is_mirror_equivariant():
     options = EngineOptions(device="cpu", precision="fp32", tile_size=0, progress=False, ensemble=8)
 
     def ensemble(volume):
-        src = _Const(np.ascontiguousarray(volume))
+        src = ArrayField(np.ascontiguousarray(volume))
         return run_self_ensemble(net, lambda box: src.read(box)[None], volume.shape, options)[0]
 
     for axes in [(0,), (1, 2)]:

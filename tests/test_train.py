@@ -220,3 +220,56 @@ def test_affine_warp_moves_anatomy_and_its_reference_together():
     ratio = (warped.data > 0.2).sum() / (data > 0.2).sum()
     assert 0.7 < ratio < 1.4
     assert len(warped.centres) > 0.5 * len(vol.centres)
+
+
+def test_edge_encoding_is_contrast_agnostic():
+    from mrsr_cli.engine import encode_reference
+    from mrsr_cli.errors import MrsrError
+
+    labels = np.digitize(phantom((32, 32, 32), seed=2), [30.0, 80.0])  # background, "grey", "white"
+    t1 = np.array([0.0, 0.6, 1.0], np.float32)[labels]
+    other = np.array([0.0, 1.0, 0.2], np.float32)[labels]  # inverted and non-monotone: T2-like
+    edges_t1, edges_other = encode_reference(t1, "edges"), encode_reference(other, "edges")
+    assert (edges_t1 > 0.1).sum() > 1000 and np.corrcoef(edges_t1.ravel(), edges_other.ravel())[0, 1] > 0.9  # same boundaries
+    head = labels > 0
+    assert np.corrcoef(t1[head], other[head])[0, 1] < -0.9  # from intensities that disagree
+    # flip-equivariant, as the self-ensemble needs; intensity encoding is the identity
+    np.testing.assert_allclose(encode_reference(other[::-1], "edges"), edges_other[::-1], atol=1e-6)
+    assert encode_reference(other, "intensity") is other
+    with pytest.raises(MrsrError, match="unknown reference encoding"):
+        encode_reference(other, "gradient")
+
+
+def test_edge_guided_model_reads_the_edges_of_its_reference(tmp_path, train_volume):
+    import torch
+
+    from mrsr_cli.engine import ArrayField, EngineOptions, encode_reference, network_inputs, normalization_scale, run_self_ensemble, super_resolve
+    from mrsr_cli.geometry import Grid
+    from mrsr_cli.interpolate import make_resampler
+    from mrsr_cli.io import load_volume
+    from mrsr_cli.models.store import load_model
+
+    _train(tmp_path, train_volume, "e.safetensors", "--epochs", "1", "--synthetic-reference", "--reference-encoding", "edges", check=0)
+    meta = json.loads(_meta(tmp_path / "e.safetensors"))
+    assert meta["params"]["reference_encoding"] == "edges" and meta["training"]["reference_encoding"] == "edges"
+    run_cli("simulate", train_volume, tmp_path / "lr.nii.gz", "--factor", "2", check=0)
+    lr, ref = load_volume(tmp_path / "lr.nii.gz"), load_volume(train_volume)
+    target = Grid(ref.data.shape, ref.affine)
+    options = EngineOptions(device="cpu", precision="fp32", progress=False, ensemble=1)
+    out, _ = super_resolve(lr, target, model=str(tmp_path / "e.safetensors"), reference=str(train_volume), options=options)
+    net, meta = load_model(tmp_path / "e.safetensors")
+    factor = [2.0, 2.0, 2.0]
+    image = make_resampler(lr.data / normalization_scale(lr.data), lr.grid, target, order=3)
+    ref_n = ref.data / normalization_scale(ref.data)
+
+    def run(reference_channel):
+        torch.set_num_threads(1)
+        channels = network_inputs(meta["params"], target.shape, image, factor, ArrayField(reference_channel))
+        result, _ = run_self_ensemble(net, lambda box: np.stack([c.read(box) for c in channels]), target.shape, options)
+        return result * normalization_scale(lr.data)
+
+    np.testing.assert_allclose(out, run(encode_reference(ref_n, "edges")), rtol=1e-4, atol=1e-3)
+    assert np.abs(out - run(ref_n)).max() > 1e-2  # raw intensities would give another result
+    # a guided model that reads edges cannot be fine-tuned to read intensities (or the other way round)
+    proc = _train(tmp_path, train_volume, "i.safetensors", "--epochs", "1", "--synthetic-reference", "--init-from", tmp_path / "e.safetensors")
+    assert proc.returncode == 2 and "reads its reference as 'edges'" in proc.stderr
