@@ -5,8 +5,8 @@ For each factor, `mrsr simulate` makes the LR image (Gaussian PSF, FWHM = LR vox
 `mrsr upscale --like HR` brings each method back onto the HR grid and `mrsr evaluate` scores it
 inside the head mask (PSNR data range = reference 99.5th percentile).  ch2 is cropped to
 180×216×180 so that the integer factors divide.  SRCNN3D is trained by
-benchmarks/train_baselines.sh with the same data, factors and number of patches as the default
-model.  Writes the 'quality' section of docs/benchmarks.md.
+benchmarks/train_baselines.sh with the default model's data and factors, and as many patches as
+its stages together (capped at 44 minutes; see that script).  Writes the 'quality' section of docs/benchmarks.md.
 Usage: python benchmarks/quality.py [--factors "2,2,2;1,1,4"]
 """
 

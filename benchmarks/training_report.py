@@ -12,7 +12,8 @@ from _common import DATA, ROOT, write_section
 from mrsr_cli.models.store import read_header
 
 models = [("default, stage 1 (×2; .data, not shipped)", DATA / "models/recnn-x2-stage1.safetensors"),
-          ("default (stage 2: multiscale fine-tune)", ROOT / "share/models/mrsr-recnn-t1w.safetensors"),
+          ("default, stage 2 (multiscale fine-tune; .data, not shipped)", DATA / "lr1e4/D24.safetensors"),
+          ("default (stage 3: thick slices weighted up)", ROOT / "share/models/mrsr-recnn-t1w.safetensors"),
           ("guided", ROOT / "share/models/mrsr-recnn-guided.safetensors"),
           ("SRCNN3D baseline", DATA / "models/srcnn3d.safetensors")]
 lines = ["## Training (issue 3)", "",
