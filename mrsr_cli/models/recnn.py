@@ -4,9 +4,9 @@ ReCNN: ``L`` conv layers of ``n`` filters of size ``f³`` with ReLU, the last la
 channel, and a residual skip from the spline-interpolated input: ``X = Z + F(Z)``.  Extra input
 channels are concatenated and the residual stays on channel 0.  Channel order: the ILR image,
 then ``factor_channels`` constant maps of the per-axis upscaling factor (log2; 0 for blind
-multiscale networks as in the paper), then registered HR references (Pham §5).  ``reference_encoding`` records how the engine turns a
-reference into its channel (:func:`mrsr_cli.engine.encode_reference`); the network itself does
-not use it.
+multiscale networks as in the paper), then registered HR references (Pham §5).
+``reference_encoding`` records how the engine turns a reference into its channel
+(:func:`mrsr_cli.engine.encode_reference`); the network itself does not use it.
 SRCNN3D: 9³/1³/5³ convolutions with 64/32/1 filters, no residual (Pham's baseline).
 """
 
