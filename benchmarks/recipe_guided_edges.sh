@@ -13,8 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.data/edges; mkdir -p $OUT
-LEFT=.data/mni152nlin6asym_t1_1mm_left.nii.gz; RIGHT=.data/mni152nlin6asym_t1_1mm_right.nii.gz
-[ -f $LEFT ] || .venv/bin/python benchmarks/split_hemispheres.py .data/mni152nlin6asym_t1_1mm.nii.gz
+source benchmarks/_mni_halves.sh
 VF="2,2,2;2,2,3;3,3,3;1,1,4"
 BASE=.data/thick/T16.safetensors
 [ -f $BASE ] || bash benchmarks/recipe_thick.sh

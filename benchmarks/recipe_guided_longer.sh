@@ -11,8 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.data/guided20; mkdir -p $OUT
-LEFT=.data/mni152nlin6asym_t1_1mm_left.nii.gz; RIGHT=.data/mni152nlin6asym_t1_1mm_right.nii.gz
-[ -f $LEFT ] || .venv/bin/python benchmarks/split_hemispheres.py .data/mni152nlin6asym_t1_1mm.nii.gz
+source benchmarks/_mni_halves.sh
 VF="2,2,2;2,2,3;3,3,3;1,1,4"
 # the default of round 4 (M24; recipe_longer.sh makes it too), which the guided model starts from
 M24=.data/longer/M24.safetensors

@@ -12,8 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.data/longer; mkdir -p $OUT
-LEFT=.data/mni152nlin6asym_t1_1mm_left.nii.gz; RIGHT=.data/mni152nlin6asym_t1_1mm_right.nii.gz
-[ -f $LEFT ] || .venv/bin/python benchmarks/split_hemispheres.py .data/mni152nlin6asym_t1_1mm.nii.gz
+source benchmarks/_mni_halves.sh
 STAGE1=.data/models/recnn-x2-stage1.safetensors
 PREVIOUS_GUIDED=$OUT/guided-round3.safetensors  # the guided model before round 4, from git history
 [ -f $PREVIOUS_GUIDED ] || git show 3db18b4:share/models/mrsr-recnn-guided.safetensors > $PREVIOUS_GUIDED

@@ -9,8 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.data/lr1e4; mkdir -p $OUT
-LEFT=.data/mni152nlin6asym_t1_1mm_left.nii.gz; RIGHT=.data/mni152nlin6asym_t1_1mm_right.nii.gz
-[ -f $LEFT ] || .venv/bin/python benchmarks/split_hemispheres.py .data/mni152nlin6asym_t1_1mm.nii.gz
+source benchmarks/_mni_halves.sh
 .venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz $LEFT -o $OUT/D24.safetensors --name default --val $RIGHT \
   --init-from .data/models/recnn-x2-stage1.safetensors --patch 25 --batch 16 \
   --scales "2,2,2;2,2,2;2,2,3;3,3,3;1,1,4;1,1,4;2,2.5,2" --patches-per-epoch 1600 --epochs 24 --lr-decay 0.5@8 \

@@ -53,8 +53,17 @@ def gains_cell(gains) -> str:
     return "[" + ", ".join(f"{g:+.2f}" for g in gains) + "]"
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def model_row(path: Path, stem: str) -> dict:
+    """The row of a `validate_model.py` output (JSONL) that scores the model file named ``stem``."""
+    return next(r for r in read_jsonl(path) if Path(r["model"]).stem == stem)
+
+
 def validation_rows(path: Path) -> list[dict]:
-    return [r for r in map(json.loads, path.read_text().splitlines()) if "val_psnr" in r]
+    return [r for r in read_jsonl(path) if "val_psnr" in r]
 
 
 def best_row(path: Path) -> dict:
@@ -63,21 +72,22 @@ def best_row(path: Path) -> dict:
 
 
 def epoch_table(path: Path) -> list[str]:
-    """Markdown rows (epoch, learning rate, gain at the four factors, mean PSNR) of a training log."""
+    """Markdown table (epoch, learning rate, gain at the four factors, mean PSNR) of a training log."""
     rows, lr = [], None
-    for r in map(json.loads, path.read_text().splitlines()):
+    for r in read_jsonl(path):
         lr = r.get("lr", lr)  # iteration rows carry the learning rate; validation rows follow them
         if "val_psnr" in r:
             rows.append(dict(r, lr=lr))
     best = max(rows, key=lambda r: r["val_psnr"])
-    return [f"| {r['epoch']}{' (best)' if r is best else ''} | {r['lr']:.2e} | "
-            + " | ".join(f"{g:+.2f}" for g in r["val_gain_per_factor"]) + f" | {r['val_psnr']:.2f} |" for r in rows]
+    header = ["| epoch | learning rate | (2,2,2) | (2,2,3) | (3,3,3) | (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|---|---|---|"]
+    return header + [f"| {r['epoch']}{' (best)' if r is best else ''} | {r['lr']:.2e} | "
+                     + " | ".join(f"{g:+.2f}" for g in r["val_gain_per_factor"]) + f" | {r['val_psnr']:.2f} |" for r in rows]
 
 
 def region_table(path: Path) -> list[str]:
     """Markdown table of benchmarks/region_gain.py's output: gain over spline per region."""
     lines = ["| model | head | brain | rest of the head |", "|---|---|---|---|"]
-    for row in map(json.loads, path.read_text().splitlines()):
+    for row in read_jsonl(path):
         lines.append(f"| {Path(row['model']).stem} | {row['head']['gain']:+.2f} | {row['brain']['gain']:+.2f} | {row['head_not_brain']['gain']:+.2f} |")
     return lines
 
@@ -164,7 +174,7 @@ base_names = {"default-2009a-only": "previous default (2009a only; round 1's H, 
               "recnn-x2-stage1": "stage 1 (run A), before the fine-tune"}
 baselines = fullhead_logs / "baselines.jsonl"
 if baselines.exists():
-    for row in map(json.loads, baselines.read_text().splitlines()):
+    for row in read_jsonl(baselines):
         lines.append(f"| {Path(row['model']).stem} | {base_names.get(Path(row['model']).stem, '')} | {gains_cell(row['val_gain_per_factor'])} |")
 for run, what in (("M", "stage 1 fine-tuned on 2009a + left half of MNI152NLin6Asym (round 3's default, stage 2)"),
                   ("S1both", "as stage 1 (×2, blind, MSE, 12 min), but on 2009a + left half of MNI152NLin6Asym"),
@@ -181,7 +191,7 @@ if regions.exists():
     lines += ["", "Where the ×2 gain comes from on the validation half (`benchmarks/region_gain.py`, the CLI path, brain mask "
               "shipped with the template; PSNR gain over spline, dB):", "",
               *region_table(regions)]
-    rows = [json.loads(line) for line in regions.read_text().splitlines()]
+    rows = read_jsonl(regions)
     # share of the spline's squared error outside the brain: fraction × MSE ratio (same data range everywhere)
     rest = rows[0]["fraction_of_head"]["head_not_brain"]
     share = rest * 10 ** ((rows[0]["head"]["spline"] - rows[0]["head_not_brain"]["spline"]) / 10)
@@ -200,8 +210,7 @@ if (longer_logs / "M24.log.jsonl").exists():
               "ended, and stage 1 + M had used 26 minutes of the CPU hour issue 3 allows. Run M24 is M for 24 epochs, the "
               "learning rate halved every 8 (its first 6 epochs are M's, bit for bit). Same data, validation half and "
               f"factors as round 3; Colin27 plays no part. {stamp()}", "",
-              "| epoch | learning rate | (2,2,2) | (2,2,3) | (3,3,3) | (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|---|---|---|"]
-    lines += epoch_table(longer_logs / "M24.log.jsonl")
+              *epoch_table(longer_logs / "M24.log.jsonl")]
     best = best_row(longer_logs / "M24.log.jsonl")
     flair = longer_logs / "guided-flair.jsonl"
     if flair.exists():
@@ -213,7 +222,7 @@ if (longer_logs / "M24.log.jsonl").exists():
                   "| model | gains with a FLAIR-like reference | mean PSNR (dB) | unguided starting model | "
                   "best epoch with a synthetic reference (mean PSNR) |", "|---|---|---|---|---|"]
         best_m = best_row(fullhead_logs / "M.log.jsonl")
-        for row in map(json.loads, flair.read_text().splitlines()):
+        for row in read_jsonl(flair):
             name = Path(row["model"]).stem
             start = best_m if name == "guided-round3" else best
             log = longer_logs / f"{name}.log.jsonl"
@@ -221,7 +230,7 @@ if (longer_logs / "M24.log.jsonl").exists():
             lines.append(f"| {name} | {gains_cell(row['val_gain_per_factor'])} | {row['val_psnr']:.2f} | "
                          f"{gains_cell(start['val_gain_per_factor'])} ({'M' if start is best_m else 'M24'}, epoch {start['epoch']}) | "
                          + (f"{own['epoch']}: {gains_cell(own['val_gain_per_factor'])} ({own['val_psnr']:.2f}) |" if own else "— |"))
-        shipped = next(json.loads(r) for r in flair.read_text().splitlines() if "guided-lr1e-4" in r)
+        shipped = model_row(flair, "guided-lr1e-4")
         delta = [g - d for g, d in zip(shipped["val_gain_per_factor"], best["val_gain_per_factor"])]
         lines += ["", "Both validations rank the learning rate 1e-4 first by mean PSNR, so it became round 4's guided model. "
                   f"With the FLAIR-like reference it differs from the default by {gains_cell(delta)} dB at the four factors: "
@@ -237,13 +246,11 @@ if (guided_logs / "guided-e20.log.jsonl").exists() and (longer_logs / "M24.log.j
               "fine-tune for up to 20 epochs, the learning rate halved every 8 (its first 5 epochs are that run's, bit "
               "for bit), stopped after 46 minutes. Validation with a synthetic reference, as `mrsr train --val` does; the "
               f"unguided default of round 4 (M24) scores {gains_cell(best['val_gain_per_factor'])} there. Colin27 plays no part. {stamp()}", "",
-              "| epoch | learning rate | (2,2,2) | (2,2,3) | (3,3,3) | (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|---|---|---|",
               *epoch_table(guided_logs / "guided-e20.log.jsonl")]
     scored = {(Path(r["model"]).stem, r["reference"]): r for name in ("guided-flair", "guided-noise", "round4-guided-noise")
-              if (guided_logs / f"{name}.jsonl").exists() for r in map(json.loads, (guided_logs / f"{name}.jsonl").read_text().splitlines())}
+              if (guided_logs / f"{name}.jsonl").exists() for r in read_jsonl(guided_logs / f"{name}.jsonl")}
     if (longer_logs / "guided-flair.jsonl").exists():
-        round4 = next(json.loads(r) for r in (longer_logs / "guided-flair.jsonl").read_text().splitlines() if "guided-lr1e-4" in r)
-        scored[("guided-round4", "flair")] = round4
+        scored[("guided-round4", "flair")] = model_row(longer_logs / "guided-flair.jsonl", "guided-lr1e-4")
     if scored:
         lines += ["", "Each guided model with a FLAIR-like reference (no model trained on it) and with uniform noise in place of "
                   "the reference (`benchmarks/validate_model.py --reference flair|noise`), gain over spline (dB):", "",
@@ -270,7 +277,6 @@ if (lr_logs / "D24.log.jsonl").exists() and (longer_logs / "M24.log.jsonl").exis
               "(the default's stage 2) started at 1e-4 instead of 5e-5, in M24's time (stopped after 53 minutes). Rule fixed "
               f"before the run: ship D24 if its best epoch beats M24's best mean PSNR by at least {SHIP_MARGIN_DB:.2f} dB. "
               f"Colin27 plays no part. {stamp()}", "",
-              "| epoch | learning rate | (2,2,2) | (2,2,3) | (3,3,3) | (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|---|---|---|",
               *epoch_table(lr_logs / "D24.log.jsonl"), "",
               f"Best epoch {d24['epoch']}: {gains_cell(d24['val_gain_per_factor'])}, mean {d24['val_psnr']:.2f} dB; M24's best "
               f"(epoch {m24['epoch']}): {gains_cell(m24['val_gain_per_factor'])}, mean {m24['val_psnr']:.2f} dB. "
@@ -289,7 +295,6 @@ if (thick_logs / "T16.log.jsonl").exists() and (lr_logs / "D24.log.jsonl").exist
               "(1,1,3.5), (1,1,4) ×3 and (1,1,5) are 5 of 9 entries (2 of 7 before). Rule fixed before the run: ship T16's "
               f"best epoch if its (1,1,4) gain beats D24's by at least {THICK_MARGIN_DB:.2f} dB and its mean PSNR is at most "
               f"{SHIP_MARGIN_DB:.2f} dB below D24's. Colin27 plays no part. {stamp()}", "",
-              "| epoch | learning rate | (2,2,2) | (2,2,3) | (3,3,3) | (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|---|---|---|",
               *epoch_table(thick_logs / "T16.log.jsonl"), "",
               f"Best epoch {t16['epoch']}: {gains_cell(t16['val_gain_per_factor'])}, mean {t16['val_psnr']:.2f} dB; D24's best "
               f"(epoch {d24['epoch']}): {gains_cell(d24['val_gain_per_factor'])}, mean {d24['val_psnr']:.2f} dB; (1,1,4) "
@@ -298,7 +303,7 @@ if (thick_logs / "T16.log.jsonl").exists() and (lr_logs / "D24.log.jsonl").exist
 if (edges_logs / "E20.log.jsonl").exists() and (thick_logs / "T16.log.jsonl").exists():
     t16 = best_row(thick_logs / "T16.log.jsonl")
     scored = {r["reference"]: r for name in ("edges-flair", "edges-noise") if (edges_logs / f"{name}.jsonl").exists()
-              for r in map(json.loads, (edges_logs / f"{name}.jsonl").read_text().splitlines())}
+              for r in read_jsonl(edges_logs / f"{name}.jsonl")}
     shipped = {"flair", "noise"} <= scored.keys() and scored["flair"]["val_psnr"] >= max(
         t16["val_psnr"], scored["noise"]["val_psnr"]) + GUIDANCE_MARGIN_DB
     lines += ["", f"### Round 8 ({'shipped' if shipped else 'rejected'}): a guided model that reads its reference's edges", "",
@@ -311,7 +316,6 @@ if (edges_logs / "E20.log.jsonl").exists() and (thick_logs / "T16.log.jsonl").ex
               "stopped after 40 minutes. Validation with a synthetic reference, as `mrsr train --val` does. Rule fixed before "
               f"the run: ship E20 as `guided` if, with the FLAIR-like reference, its mean PSNR beats both T16's and its own with "
               f"noise as the reference by at least {GUIDANCE_MARGIN_DB:.2f} dB. Colin27 plays no part. {stamp()}", "",
-              "| epoch | learning rate | (2,2,2) | (2,2,3) | (3,3,3) | (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|---|---|---|",
               *epoch_table(edges_logs / "E20.log.jsonl"), "",
               "| model | reference | (2,2,2) / (2,2,3) / (3,3,3) / (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|",
               f"| T16, the default (unguided) | — | {gains_cell(t16['val_gain_per_factor'])} | {t16['val_psnr']:.2f} |",

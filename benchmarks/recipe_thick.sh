@@ -12,8 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.data/thick; mkdir -p $OUT
-LEFT=.data/mni152nlin6asym_t1_1mm_left.nii.gz; RIGHT=.data/mni152nlin6asym_t1_1mm_right.nii.gz
-[ -f $LEFT ] || .venv/bin/python benchmarks/split_hemispheres.py .data/mni152nlin6asym_t1_1mm.nii.gz
+source benchmarks/_mni_halves.sh
 D24=.data/lr1e4/D24.safetensors
 [ -f $D24 ] || bash benchmarks/recipe_lr.sh
 .venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz $LEFT -o $OUT/T16.safetensors --name default --val $RIGHT \

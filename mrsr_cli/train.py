@@ -419,11 +419,12 @@ def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 
     net_psnr, spline_psnr = [], []
     for hr, grid, ref in volumes:
         mask = head_mask(hr)
+        # the reference does not depend on the factor: encode it once per volume
+        encoded = ArrayField(encode_reference(ref, net.params.get("reference_encoding", "intensity"))) if ref is not None else None
         for factor in factors:
             lr, lr_grid, _ = simulate_lowres(hr, grid, factor=factor)
             resampler = make_resampler(lr, lr_grid, grid, order=3)
             spline = resampler.full()
-            encoded = ArrayField(encode_reference(ref, net.params.get("reference_encoding", "intensity"))) if ref is not None else None
             channels = network_inputs(net.params, grid.shape, resampler, factor, encoded)
             out, _ = run_self_ensemble(net, lambda box: np.stack([c.read(box) for c in channels]), grid.shape,
                                        EngineOptions(device=str(next(net.parameters()).device.type), precision=precision,
