@@ -7,10 +7,11 @@ round 4 (benchmarks/recipe_longer.sh): round 3's stage 2 for longer, and the gui
 round 5 (benchmarks/recipe_guided_longer.sh): the guided fine-tune for longer;
 round 6 (benchmarks/recipe_lr.sh): the default's stage 2 at a higher learning rate;
 round 7 (benchmarks/recipe_thick.sh): a stage 3 weighted towards thick slices;
-round 8 (benchmarks/recipe_guided_edges.sh): a guided model that reads its reference's edges.
+round 8 (benchmarks/recipe_guided_edges.sh): a guided model that reads its reference's edges;
+round 9 (benchmarks/recipe_guided_detail.sh): the same, trained on targets with added fine structure.
 Writes the 'recipe' section of docs/benchmarks.md.
-Usage: python benchmarks/recipe_report.py [ABLATION_LOG_DIR [SHARPVAL [FULLHEAD [LONGER [GUIDED20 [LR1E4 [THICK [EDGES]]]]]]]]
-       (default: benchmarks/results/{ablation,sharpval,fullhead,longer,guided20,lr1e4,thick,edges})
+Usage: python benchmarks/recipe_report.py [ABLATION_LOG_DIR [SHARPVAL [FULLHEAD [LONGER [GUIDED20 [LR1E4 [THICK [EDGES [DETAIL]]]]]]]]]
+       (default: benchmarks/results/{ablation,sharpval,fullhead,longer,guided20,lr1e4,thick,edges,detail})
 """
 
 import json
@@ -23,6 +24,8 @@ FACTORS = [[2, 2, 2], [2, 2, 3], [3, 3, 3], [1, 1, 4]]
 SHIP_MARGIN_DB = 0.10  # round 6: a new default must beat the old one's mean validation PSNR by this much
 THICK_MARGIN_DB = 0.25  # round 7: ... its (1,1,4) gain by this much, losing at most SHIP_MARGIN_DB of mean PSNR
 GUIDANCE_MARGIN_DB = 0.30  # round 8: a guided model must beat the unguided default, and itself with noise, by this much
+DETAIL_MARGIN_DB = 0.50  # round 9: ... by this much on the validation half with fine structure added
+NOISE_LOSS_DB = 0.50  # round 9: ... and with noise as its reference lose at most this much to the default (issue 6)
 
 
 def four_factor_gains(model_path: Path) -> list[float]:
@@ -110,6 +113,7 @@ guided_logs = Path(sys.argv[5]) if len(sys.argv) > 5 else ROOT / "benchmarks" / 
 lr_logs = Path(sys.argv[6]) if len(sys.argv) > 6 else ROOT / "benchmarks" / "results" / "lr1e4"
 thick_logs = Path(sys.argv[7]) if len(sys.argv) > 7 else ROOT / "benchmarks" / "results" / "thick"
 edges_logs = Path(sys.argv[8]) if len(sys.argv) > 8 else ROOT / "benchmarks" / "results" / "edges"
+detail_logs = Path(sys.argv[9]) if len(sys.argv) > 9 else ROOT / "benchmarks" / "results" / "detail"
 lines = ["## How the default recipe was chosen (issue 3)", "",
          "### Round 1: validated on the other template", "",
          "`bash benchmarks/recipe_ablation.sh && python benchmarks/recipe_report.py .data/ablation` — every run trains on "
@@ -327,4 +331,51 @@ if (edges_logs / "E20.log.jsonl").exists() and (thick_logs / "T16.log.jsonl").ex
                      f"{over_noise:+.2f} dB in mean PSNR: it uses its reference, unlike the intensity-reading models of "
                      "rounds 4–5, and noise in place of the reference costs it nothing. ")
     lines[-1] += "E20 is the shipped `guided` model." if shipped else "The builtin `guided` model stays round 5's guided-e20."
+
+if (detail_logs / "X20.log.jsonl").exists() and (thick_logs / "T16.log.jsonl").exists():
+    t16 = best_row(thick_logs / "T16.log.jsonl")
+    scored = {name: read_jsonl(detail_logs / f"{name}.jsonl")[0] for name in
+              ("default-detail", "detail-flair", "detail-noise", "e20-detail-flair", "e20-detail-noise", "plain-flair", "plain-noise")
+              if (detail_logs / f"{name}.jsonl").exists()}
+    complete = {"default-detail", "detail-flair", "detail-noise", "plain-noise"} <= scored.keys()
+    shipped = complete and scored["detail-flair"]["val_psnr"] >= max(
+        scored["default-detail"]["val_psnr"], scored["detail-noise"]["val_psnr"]) + DETAIL_MARGIN_DB and \
+        scored["plain-noise"]["val_psnr"] >= t16["val_psnr"] - NOISE_LOSS_DB
+    labels = {"default-detail": ("T16, the default (unguided)", "with fine structure", "—"),
+              "e20-detail-flair": ("E20 (round 8)", "with fine structure", "FLAIR-like"),
+              "e20-detail-noise": ("E20 (round 8)", "with fine structure", "noise"),
+              "detail-flair": ("X20, best epoch", "with fine structure", "FLAIR-like"),
+              "detail-noise": ("X20, best epoch", "with fine structure", "noise"),
+              "plain-flair": ("X20, best epoch", "plain", "FLAIR-like"),
+              "plain-noise": ("X20, best epoch", "plain", "noise")}
+    lines += ["", f"### Round 9 ({'shipped' if shipped else 'rejected'}): guidance trained on targets with fine structure", "",
+              "`bash benchmarks/recipe_guided_detail.sh && python benchmarks/recipe_report.py benchmarks/results/ablation "
+              "benchmarks/results/sharpval benchmarks/results/fullhead benchmarks/results/longer benchmarks/results/guided20 "
+              "benchmarks/results/lr1e4 benchmarks/results/thick benchmarks/results/edges .data/detail` — the templates are "
+              "averages of many brains: what they hold, the LR image mostly predicts, so a reference has little to add. "
+              "Run X20 continues E20 with `--augment ...,detail`: random thin sheets (`train.fine_detail`) added to each "
+              "training target before its synthetic reference is made from it, structure the LR image loses and only the "
+              "reference shows. It is validated on the validation half with such sheets added (fixed seed, "
+              "`benchmarks/add_fine_detail.py`). Rule fixed before the run: ship X20 as `guided` if on that volume, with the "
+              f"FLAIR-like reference, its mean PSNR beats both T16's and its own with noise by at least {DETAIL_MARGIN_DB:.2f} dB, "
+              f"and on the plain validation half with noise as its reference it is at most {NOISE_LOSS_DB:.2f} dB below T16. "
+              f"Colin27 plays no part. {stamp()}", "",
+              *epoch_table(detail_logs / "X20.log.jsonl"), "",
+              "| model | validation half | reference | (2,2,2) / (2,2,3) / (3,3,3) / (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|---|",
+              f"| T16, the default (unguided) | plain | — | {gains_cell(t16['val_gain_per_factor'])} | {t16['val_psnr']:.2f} |",
+              *(f"| {' | '.join(labels[name])} | {gains_cell(row['val_gain_per_factor'])} | {row['val_psnr']:.2f} |"
+                for name, row in sorted(scored.items(), key=lambda kv: list(labels).index(kv[0]))), ""]
+    if complete:
+        over_default, over_noise = (scored["detail-flair"]["val_psnr"] - scored[k]["val_psnr"] for k in ("default-detail", "detail-noise"))
+        lines.append(f"With fine structure in the target and the FLAIR-like reference, X20 beats T16 by {over_default:+.2f} dB and "
+                     f"itself with noise by {over_noise:+.2f} dB; with noise on the plain half it is "
+                     f"{scored['plain-noise']['val_psnr'] - t16['val_psnr']:+.2f} dB from T16. ")
+        e20 = {name: read_jsonl(edges_logs / f"edges-{name}.jsonl")[0]["val_psnr"] for name in ("flair", "noise")
+               if (edges_logs / f"edges-{name}.jsonl").exists()}
+        if "plain-flair" in scored and len(e20) == 2:
+            lines[-1] += (f"On the plain half it beats T16 by {scored['plain-flair']['val_psnr'] - t16['val_psnr']:+.2f} dB with the "
+                          f"FLAIR-like reference and itself with noise by "
+                          f"{scored['plain-flair']['val_psnr'] - scored['plain-noise']['val_psnr']:+.2f} dB "
+                          f"(E20: {e20['flair'] - t16['val_psnr']:+.2f} and {e20['flair'] - e20['noise']:+.2f}). ")
+        lines[-1] += "X20 is the shipped `guided` model." if shipped else "X20 was not shipped."
 write_section("recipe", "\n".join(lines))

@@ -310,7 +310,7 @@ def train_cmd(
     lr: float = typer.Option(1e-4, "--lr", help="Adam learning rate."),
     loss: str = typer.Option("psnr", "--loss", help="psnr (per-patch dB gain over the spline input) or mse (paper)."),
     lr_decay: Optional[str] = typer.Option(None, "--lr-decay", help="Step decay 'GAMMA@EPOCHS', e.g. 0.5@4."),
-    augment: str = typer.Option("flip,permute,intensity", "--augment", help="Comma list of flip,permute,intensity,noise,bias,affine,sharpness."),
+    augment: str = typer.Option("flip,permute,intensity", "--augment", help="Comma list of flip,permute,intensity,noise,bias,affine,sharpness,detail."),
     reference: Optional[List[Path]] = typer.Option(None, "--reference", help="Registered HR reference per training image (guided)."),
     synthetic_reference: bool = typer.Option(False, "--synthetic-reference", help="Guided model with domain-randomised references."),
     reference_encoding: str = typer.Option("intensity", "--reference-encoding", help="How a guided model reads its reference: intensity (paper) or edges (gradient magnitude, contrast-agnostic)."),
