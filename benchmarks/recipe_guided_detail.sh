@@ -17,7 +17,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.data/detail; mkdir -p $OUT
 source benchmarks/_mni_halves.sh
-VF="2,2,2;2,2,3;3,3,3;1,1,4"
 BASE=.data/edges/E20.safetensors
 [ -f $BASE ] || bash benchmarks/recipe_guided_edges.sh
 VAL=$OUT/right_detail.nii.gz

@@ -14,7 +14,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.data/edges; mkdir -p $OUT
 source benchmarks/_mni_halves.sh
-VF="2,2,2;2,2,3;3,3,3;1,1,4"
 BASE=.data/thick/T16.safetensors
 [ -f $BASE ] || bash benchmarks/recipe_thick.sh
 .venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz $LEFT -o $OUT/E20.safetensors --name guided --val $RIGHT \

@@ -12,7 +12,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=.data/guided20; mkdir -p $OUT
 source benchmarks/_mni_halves.sh
-VF="2,2,2;2,2,3;3,3,3;1,1,4"
 # the default of round 4 (M24; recipe_longer.sh makes it too), which the guided model starts from
 M24=.data/longer/M24.safetensors
 [ -f $M24 ] || { mkdir -p .data/longer; git show c0526dd:share/models/mrsr-recnn-t1w.safetensors > $M24; }

@@ -16,7 +16,6 @@ source benchmarks/_mni_halves.sh
 STAGE1=.data/models/recnn-x2-stage1.safetensors
 PREVIOUS_GUIDED=$OUT/guided-round3.safetensors  # the guided model before round 4, from git history
 [ -f $PREVIOUS_GUIDED ] || git show 3db18b4:share/models/mrsr-recnn-guided.safetensors > $PREVIOUS_GUIDED
-VF="2,2,2;2,2,3;3,3,3;1,1,4"
 SCALES="2,2,2;2,2,2;2,2,3;3,3,3;1,1,4;1,1,4;2,2.5,2"
 AUG=flip,permute,intensity,affine,sharpness
 .venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz $LEFT -o $OUT/M24.safetensors --name default --val $RIGHT \
