@@ -230,7 +230,7 @@ def synthetic_reference(hr: np.ndarray, tissue: np.ndarray | None, rng: np.rando
 
 
 def fine_detail(shape, rng: np.random.Generator) -> np.ndarray:
-    """Random thin sheets (1–2 voxels thick) of random sign and contrast, to add to a normalised
+    """Random thin sheets (about a voxel thick) of random sign and contrast, to add to a normalised
     HR image.
 
     The templates we train on are averages of many brains and lack a single scan's fine
