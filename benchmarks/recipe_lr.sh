@@ -13,5 +13,5 @@ source benchmarks/_mni_halves.sh
 .venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz $LEFT -o $OUT/D24.safetensors --name default --val $RIGHT \
   --init-from .data/models/recnn-x2-stage1.safetensors --patch 25 --batch 16 \
   --scales "2,2,2;2,2,2;2,2,3;3,3,3;1,1,4;1,1,4;2,2.5,2" --patches-per-epoch 1600 --epochs 24 --lr-decay 0.5@8 \
-  --lr 1e-4 --loss psnr --augment flip,permute,intensity,affine,sharpness --val-factor "2,2,2;2,2,3;3,3,3;1,1,4" \
+  --lr 1e-4 --loss psnr --augment flip,permute,intensity,affine,sharpness --val-factor "$VF" \
   --seed 2 --threads 2 --max-minutes 53 --force -q --log $OUT/D24.log.jsonl

@@ -286,8 +286,12 @@ if (lr_logs / "D24.log.jsonl").exists() and (longer_logs / "M24.log.jsonl").exis
               f"(epoch {m24['epoch']}): {gains_cell(m24['val_gain_per_factor'])}, mean {m24['val_psnr']:.2f} dB. "
               + ("D24 was shipped as the default." if shipped else "The default stays M24.")]
 
-if (thick_logs / "T16.log.jsonl").exists() and (lr_logs / "D24.log.jsonl").exists():
-    t16, d24 = best_row(thick_logs / "T16.log.jsonl"), best_row(lr_logs / "D24.log.jsonl")
+# T16 (round 7, the default) is what rounds 7-9 compare with; E20's scores (round 8), what round 9 does
+t16 = best_row(thick_logs / "T16.log.jsonl") if (thick_logs / "T16.log.jsonl").exists() else None
+edges_scored = {r["reference"]: r for name in ("edges-flair", "edges-noise") if (edges_logs / f"{name}.jsonl").exists()
+                for r in read_jsonl(edges_logs / f"{name}.jsonl")}
+if t16 and (lr_logs / "D24.log.jsonl").exists():
+    d24 = best_row(lr_logs / "D24.log.jsonl")
     thick_gain = t16["val_gain_per_factor"][3] - d24["val_gain_per_factor"][3]
     shipped = thick_gain >= THICK_MARGIN_DB and t16["val_psnr"] >= d24["val_psnr"] - SHIP_MARGIN_DB
     lines += ["", f"### Round 7 ({'shipped' if shipped else 'rejected'}): a stage 3 weighted towards thick slices", "",
@@ -304,10 +308,8 @@ if (thick_logs / "T16.log.jsonl").exists() and (lr_logs / "D24.log.jsonl").exist
               f"(epoch {d24['epoch']}): {gains_cell(d24['val_gain_per_factor'])}, mean {d24['val_psnr']:.2f} dB; (1,1,4) "
               f"{thick_gain:+.2f} dB. " + ("T16 is the shipped default." if shipped else "The default stays D24.")]
 
-if (edges_logs / "E20.log.jsonl").exists() and (thick_logs / "T16.log.jsonl").exists():
-    t16 = best_row(thick_logs / "T16.log.jsonl")
-    scored = {r["reference"]: r for name in ("edges-flair", "edges-noise") if (edges_logs / f"{name}.jsonl").exists()
-              for r in read_jsonl(edges_logs / f"{name}.jsonl")}
+if t16 and (edges_logs / "E20.log.jsonl").exists():
+    scored = edges_scored
     shipped = {"flair", "noise"} <= scored.keys() and scored["flair"]["val_psnr"] >= max(
         t16["val_psnr"], scored["noise"]["val_psnr"]) + GUIDANCE_MARGIN_DB
     lines += ["", f"### Round 8 ({'shipped' if shipped else 'rejected'}): a guided model that reads its reference's edges", "",
@@ -332,8 +334,7 @@ if (edges_logs / "E20.log.jsonl").exists() and (thick_logs / "T16.log.jsonl").ex
                      "rounds 4–5, and noise in place of the reference costs it nothing. ")
     lines[-1] += "E20 is the shipped `guided` model." if shipped else "The builtin `guided` model stays round 5's guided-e20."
 
-if (detail_logs / "X20.log.jsonl").exists() and (thick_logs / "T16.log.jsonl").exists():
-    t16 = best_row(thick_logs / "T16.log.jsonl")
+if t16 and (detail_logs / "X20.log.jsonl").exists():
     scored = {name: read_jsonl(detail_logs / f"{name}.jsonl")[0] for name in
               ("default-detail", "detail-flair", "detail-noise", "e20-detail-flair", "e20-detail-noise", "plain-flair", "plain-noise")
               if (detail_logs / f"{name}.jsonl").exists()}
@@ -363,16 +364,15 @@ if (detail_logs / "X20.log.jsonl").exists() and (thick_logs / "T16.log.jsonl").e
               *epoch_table(detail_logs / "X20.log.jsonl"), "",
               "| model | validation half | reference | (2,2,2) / (2,2,3) / (3,3,3) / (1,1,4) | mean PSNR (dB) |", "|---|---|---|---|---|",
               f"| T16, the default (unguided) | plain | — | {gains_cell(t16['val_gain_per_factor'])} | {t16['val_psnr']:.2f} |",
-              *(f"| {' | '.join(labels[name])} | {gains_cell(row['val_gain_per_factor'])} | {row['val_psnr']:.2f} |"
-                for name, row in sorted(scored.items(), key=lambda kv: list(labels).index(kv[0]))), ""]
+              *(f"| {' | '.join(label)} | {gains_cell(scored[name]['val_gain_per_factor'])} | {scored[name]['val_psnr']:.2f} |"
+                for name, label in labels.items() if name in scored), ""]
     if complete:
         over_default, over_noise = (scored["detail-flair"]["val_psnr"] - scored[k]["val_psnr"] for k in ("default-detail", "detail-noise"))
         lines.append(f"With fine structure in the target and the FLAIR-like reference, X20 beats T16 by {over_default:+.2f} dB and "
                      f"itself with noise by {over_noise:+.2f} dB; with noise on the plain half it is "
                      f"{scored['plain-noise']['val_psnr'] - t16['val_psnr']:+.2f} dB from T16. ")
-        e20 = {name: read_jsonl(edges_logs / f"edges-{name}.jsonl")[0]["val_psnr"] for name in ("flair", "noise")
-               if (edges_logs / f"edges-{name}.jsonl").exists()}
-        if "plain-flair" in scored and len(e20) == 2:
+        e20 = {ref: row["val_psnr"] for ref, row in edges_scored.items()}
+        if "plain-flair" in scored and {"flair", "noise"} <= e20.keys():
             lines[-1] += (f"On the plain half it beats T16 by {scored['plain-flair']['val_psnr'] - t16['val_psnr']:+.2f} dB with the "
                           f"FLAIR-like reference and itself with noise by "
                           f"{scored['plain-flair']['val_psnr'] - scored['plain-noise']['val_psnr']:+.2f} dB "

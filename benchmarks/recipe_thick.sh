@@ -19,4 +19,4 @@ D24=.data/lr1e4/D24.safetensors
   --init-from $D24 --patch 25 --batch 16 \
   --scales "2,2,2;2,2,3;3,3,3;1,1,4;1,1,4;1,1,4;1,1,3.5;1,1,5;2,2.5,2" --patches-per-epoch 1600 --epochs 16 \
   --lr 5e-5 --lr-decay 0.5@6 --loss psnr --augment flip,permute,intensity,affine,sharpness \
-  --val-factor "2,2,2;2,2,3;3,3,3;1,1,4" --seed 4 --threads 2 --max-minutes 40 --force -q --log $OUT/T16.log.jsonl
+  --val-factor "$VF" --seed 4 --threads 2 --max-minutes 40 --force -q --log $OUT/T16.log.jsonl

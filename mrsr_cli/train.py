@@ -252,6 +252,11 @@ def fine_detail(shape, rng: np.random.Generator) -> np.ndarray:
     return (rng.choice([-1.0, 1.0]) * rng.uniform(0.0, 0.2) * sheets).astype(np.float32)
 
 
+def add_fine_detail(hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``hr`` (normalised) with :func:`fine_detail` sheets added inside the head (> 0.02), clipped at 0."""
+    return np.clip(hr + fine_detail(hr.shape, rng) * (hr > 0.02), 0, None)
+
+
 def warp_volume(vol: TrainingVolume, rng: np.random.Generator) -> TrainingVolume:
     """A randomly rotated (±10° per axis) and scaled (0.9–1.1 per axis) copy of a training
     volume, about its centre, on the same voxel grid (cubic spline), with its reference and
@@ -322,7 +327,7 @@ class PatchSampler:
         hr = _pad_to(vol.data[box], size)
         ref = _pad_to(vol.reference[box], size) if vol.reference is not None else None
         if "detail" in cfg.augment:  # before the reference is made from the target: the reference shows it
-            hr = np.clip(hr + fine_detail(hr.shape, rng) * (hr > 0.02), 0, None)
+            hr = add_fine_detail(hr, rng)
         if "sharpness" in cfg.augment:
             # the HR image's own sharpness varies (Gaussian σ 0-1 voxel): how blurred an input looks
             # then no longer tells the factor, and the network has to read its factor channels
