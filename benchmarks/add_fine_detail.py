@@ -16,7 +16,7 @@ import numpy as np
 
 
 def main() -> None:
-    from mrsr_cli.engine import normalization_scale
+    from mrsr_cli.channels import normalization_scale
     from mrsr_cli.train import add_fine_detail
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

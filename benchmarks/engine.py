@@ -68,8 +68,9 @@ def worker(mode: str, precision: str, out_path: str) -> None:
     net = build_net()
     t0 = time.perf_counter()
     if mode.startswith("mrsr"):
-        from mrsr_cli.engine import EngineOptions, run_tiled, parse_bytes
-        from mrsr_cli.engine import ArrayField
+        from mrsr_cli.device import parse_bytes
+        from mrsr_cli.tiling import EngineOptions, run_tiled
+        from mrsr_cli.channels import ArrayField
 
         src = ArrayField(vol)
         opts = EngineOptions(device="cpu", precision=precision, progress=False,

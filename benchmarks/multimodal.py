@@ -34,7 +34,7 @@ def displaced(data, affine, angle_deg, shift_mm, rng):
 
     from mrsr_cli.geometry import Grid
     from mrsr_cli.io import Volume
-    from mrsr_cli.register import RAS_TO_LPS, resample
+    from mrsr_cli.register import RAS_TO_LPS, apply_transform
 
     tx = sitk.Euler3DTransform()
     centre = affine[:3, :3] @ (np.array(data.shape) / 2) + affine[:3, 3]
@@ -42,7 +42,7 @@ def displaced(data, affine, angle_deg, shift_mm, rng):
     a = math.radians(angle_deg)
     tx.SetRotation(a, -a / 2, a / 3)
     tx.SetTranslation((shift_mm, -shift_mm / 2, shift_mm / 3))
-    out = resample(Volume(data, affine), Grid(data.shape, affine), tx)
+    out = apply_transform(Volume(data, affine), Grid(data.shape, affine), tx)
     return out + rng.normal(0, 3, out.shape).astype(np.float32) * (out > 0)
 
 

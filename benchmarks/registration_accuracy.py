@@ -20,7 +20,7 @@ import SimpleITK as sitk
 from _common import DATA, flair_like, stamp, write_section
 from mrsr_cli.io import Volume, load_volume
 from mrsr_cli.metrics import head_mask
-from mrsr_cli.register import RAS_TO_LPS, register, resample
+from mrsr_cli.register import RAS_TO_LPS, apply_transform, register_images
 from mrsr_cli.simulate import simulate_lowres
 from mrsr_cli.train import REFERENCE_SHIFT_VOXELS
 
@@ -54,8 +54,8 @@ for factor in ((2, 2, 2), (2, 2, 3)):
     lr = Volume(lr_data, lr_grid.affine)
     for trial in range(3):
         true = random_motion(rng, centre_lps)
-        moved = resample(Volume(reference, hr.affine), hr.grid, true)
-        est, _ = register(Volume(moved, hr.affine), lr, "rigid")
+        moved = apply_transform(Volume(reference, hr.affine), hr.grid, true)
+        est, _ = register_images(Volume(moved, hr.affine), lr, "rigid")
         err = transform_error_mm(est, true.GetInverse(), points_lps)
         rows.append((factor, trial, float(err.mean()), float(np.percentile(err, 95)), float(err.max())))
         print(rows[-1], flush=True)

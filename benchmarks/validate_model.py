@@ -23,7 +23,9 @@ def score(model: str, val: str, factors: list, threads: int = 2, reference: str 
     """Mean PSNR of ``model`` and of spline on ``val`` at each factor, and the per-factor gains (dB)."""
     import torch
 
-    from mrsr_cli.engine import model_channels, normalization_scale, resolve_precision
+    from mrsr_cli.channels import model_channels, normalization_scale
+
+    from mrsr_cli.device import resolve_precision
     from mrsr_cli.io import load_volume
     from mrsr_cli.models.store import load_model
     from mrsr_cli.train import synthetic_reference, validate
@@ -51,7 +53,7 @@ def score(model: str, val: str, factors: list, threads: int = 2, reference: str 
 
 
 def main() -> None:
-    from mrsr_cli.engine import ENSEMBLE_SIZES
+    from mrsr_cli.tiling import ENSEMBLE_SIZES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")

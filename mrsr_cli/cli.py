@@ -217,7 +217,8 @@ def upscale_cmd(
         out = resample(volume.data, volume.grid, target, order=order)
         payload["SplineOrder"] = order
     else:
-        from .engine import EngineOptions, super_resolve
+        from .engine import super_resolve
+        from .tiling import EngineOptions
 
         options = EngineOptions.from_cli(device=device, precision=precision, tile_size=tile_size,
                                          memory_limit=memory_limit, threads=threads, progress=not quiet, ensemble=ensemble)

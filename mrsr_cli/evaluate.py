@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 from .errors import MrsrError
-from .io import _atomic_write, load_volume
+from .io import atomic_write, load_volume
 from .metrics import compare, head_mask
 
 
@@ -47,4 +47,4 @@ def write_csv(path, rows: list[dict]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0].keys()))
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_write(Path(path), lambda tmp: tmp.write_text(buffer.getvalue()))
+    atomic_write(Path(path), lambda tmp: tmp.write_text(buffer.getvalue()))

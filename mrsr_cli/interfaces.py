@@ -29,7 +29,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from .engine import ENSEMBLE_SIZES  # light: the engine imports torch only when it runs
+from .tiling import ENSEMBLE_SIZES
 
 
 def mrsr_executable() -> str:

@@ -153,7 +153,7 @@ def check_output_path(out: str | os.PathLike, inputs=(), force: bool = False, su
     return out
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` on a temporary file in ``path``'s folder, then rename it."""
     suffix = next((s for s in NIFTI_SUFFIXES if path.name.endswith(s)), path.suffix)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part" + suffix)
@@ -200,7 +200,7 @@ def save_volume(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray, c
             for k in range(little.shape[2]):
                 fh.write(little[:, :, k].tobytes(order="F"))
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     return path
 
 
@@ -208,7 +208,7 @@ def write_json(path: str | os.PathLike, payload: dict) -> Path:
     """Write ``payload`` as indented JSON atomically."""
     path = Path(path)
     text = json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n"
-    _atomic_write(path, lambda tmp: tmp.write_text(text))
+    atomic_write(path, lambda tmp: tmp.write_text(text))
     return path
 
 

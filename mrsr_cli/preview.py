@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import _atomic_write
+from .io import atomic_write
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -55,5 +55,5 @@ def write_preview(path, source, output: np.ndarray, target) -> Path:
     top, bottom = _row(nearest, vmax), _row(output, vmax)
     image = np.concatenate([top, np.zeros((4, top.shape[1]), np.uint8), bottom], axis=0)
     path = Path(path)
-    _atomic_write(path, lambda tmp: tmp.write_bytes(png_bytes(image)))
+    atomic_write(path, lambda tmp: tmp.write_bytes(png_bytes(image)))
     return path

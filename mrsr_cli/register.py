@@ -51,7 +51,7 @@ def from_sitk(image) -> np.ndarray:
     return sitk.GetArrayFromImage(image).transpose(2, 1, 0).astype(np.float32)
 
 
-def register(moving, fixed, transform: str = "rigid", threads: int | None = None, seed: int = 1):
+def register_images(moving, fixed, transform: str = "rigid", threads: int | None = None, seed: int = 1):
     """Optimise a rigid (Euler) or affine transform of ``moving`` onto ``fixed`` (Volumes)."""
     import SimpleITK as sitk
 
@@ -125,7 +125,7 @@ def describe_transform(tx) -> dict:
             "Matrix": [round(float(v), 6) for v in matrix.ravel()]}
 
 
-def resample(moving, target_grid, tx, order: int = 3) -> np.ndarray:
+def apply_transform(moving, target_grid, tx, order: int = 3) -> np.ndarray:
     """``moving`` (Volume) through ``tx`` onto ``target_grid``; 0 outside its FOV."""
     import SimpleITK as sitk
 
@@ -152,9 +152,9 @@ def normalized_mutual_information(a: np.ndarray, b: np.ndarray, mask: np.ndarray
 
 def register_arrays(moving, fixed, target_grid=None, transform: str = "rigid", threads: int | None = None):
     """Register ``moving`` onto ``fixed`` and resample it on ``target_grid`` (default: fixed's)."""
-    tx, info = register(moving, fixed, transform, threads)
+    tx, info = register_images(moving, fixed, transform, threads)
     grid = target_grid or fixed.grid
-    return resample(moving, grid, tx), info
+    return apply_transform(moving, grid, tx), info
 
 
 def register_files(moving, fixed, out_file, *, transform="rigid", like=None, save_transform=None, apply=None,
@@ -163,7 +163,7 @@ def register_files(moving, fixed, out_file, *, transform="rigid", like=None, sav
     import SimpleITK as sitk
 
     from .bids import write_sidecar
-    from .io import _atomic_write, check_output_path, load_grid, load_volume, save_volume
+    from .io import atomic_write, check_output_path, load_grid, load_volume, save_volume
 
     check_output_path(out_file, [moving, fixed, like], force)
     if save_transform is not None:
@@ -179,11 +179,11 @@ def register_files(moving, fixed, out_file, *, transform="rigid", like=None, sav
             raise MrsrError(f"cannot read transform {apply}: {str(exc).splitlines()[0]}") from None
         info = {"Transform": "applied", "AppliedTransform": str(apply), **describe_transform(tx)}
     else:
-        tx, info = register(mov, fix, transform, threads)
-    moved = resample(mov, grid, tx)
+        tx, info = register_images(mov, fix, transform, threads)
+    moved = apply_transform(mov, grid, tx)
     save_volume(out_file, moved, grid.affine, fix.codes)
     if save_transform is not None:
-        _atomic_write(Path(save_transform), lambda tmp: sitk.WriteTransform(tx, str(tmp)))
+        atomic_write(Path(save_transform), lambda tmp: sitk.WriteTransform(tx, str(tmp)))
         info["TransformFile"] = str(save_transform)
     write_sidecar(out_file, {"Operation": "register", **info}, sources=[moving, fixed])
     log.info("registered %s onto %s: %.3f deg, translation %s mm", moving, fixed, info["RotationDegrees"], info["TranslationMm"])

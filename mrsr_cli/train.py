@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .engine import REFERENCE_ENCODINGS, encode_reference
+from .channels import REFERENCE_ENCODINGS, encode_reference
 from .errors import MrsrError, UsageError
 
 log = logging.getLogger("mrsr")
@@ -173,7 +173,7 @@ class TrainingVolume:
 
 
 def load_training_volume(path, reference=None, tissue_maps=None) -> TrainingVolume:
-    from .engine import normalization_scale
+    from .channels import normalization_scale
     from .io import load_volume
     from .metrics import head_mask
     from .models.store import sha256_file
@@ -362,7 +362,7 @@ class PatchSampler:
     def batch(self, rng: np.random.Generator, iteration: int = 0):
         """``(inputs (B, C, p, p, p), targets (B, 1, p, p, p))`` as numpy arrays; channels as
         in :mod:`mrsr_cli.models.recnn` (ILR, factor maps, reference)."""
-        from .engine import factor_encoding
+        from .channels import factor_encoding
 
         inputs, targets = [], []
         for ilr, hr, ref, factor in (self.patch(rng, iteration) for _ in range(self.cfg.batch)):
@@ -393,7 +393,7 @@ def save_checkpoint(path, net, optimizer, state: dict) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from .io import _atomic_write
+    from .io import atomic_write
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     for k, v in state.pop("best_weights", {}).items():
@@ -401,7 +401,7 @@ def save_checkpoint(path, net, optimizer, state: dict) -> None:
     for i, s in optimizer.state_dict()["state"].items():
         for key, value in s.items():
             tensors[f"optim.{i}.{key}"] = (value if torch.is_tensor(value) else torch.tensor(value)).detach().cpu().contiguous()
-    _atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata={"mrsr-checkpoint": json.dumps(state)}))
+    atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata={"mrsr-checkpoint": json.dumps(state)}))
 
 
 def load_checkpoint(path, net, optimizer) -> tuple[dict, dict]:
@@ -441,7 +441,8 @@ def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 
     """Mean PSNR (head mask) of the network and of spline on the validation volumes, each
     simulated at each of ``factors``, and the per-factor gains (dB, averaged over volumes).
     ``ensemble``: flip self-ensemble passes, as ``upscale --ensemble``."""
-    from .engine import ArrayField, EngineOptions, network_inputs, run_self_ensemble
+    from .channels import ArrayField, network_inputs
+    from .tiling import EngineOptions, run_self_ensemble
     from .interpolate import make_resampler
     from .metrics import head_mask, psnr
     from .simulate import simulate_lowres
@@ -510,7 +511,7 @@ def train(cfg: TrainConfig) -> dict:
     """Train a model as configured; returns a summary dict (also logged)."""
     import torch
 
-    from .engine import resolve_device, resolve_precision
+    from .device import resolve_device, resolve_precision
     from .io import check_output_path
     from .models import build_model
     from .models.store import load_model, save_model
@@ -529,7 +530,7 @@ def train(cfg: TrainConfig) -> dict:
     sampler = PatchSampler(volumes, cfg)
     val_volumes = []
     for p in cfg.val or []:
-        from .engine import normalization_scale
+        from .channels import normalization_scale
         from .io import load_volume
 
         v = load_volume(p, what="validation image")

@@ -10,7 +10,7 @@ import SimpleITK as sitk
 
 from conftest import make_affine, phantom, run_cli, save_nifti
 from mrsr_cli.io import load_volume
-from mrsr_cli.register import grid_image, normalized_mutual_information, register, to_sitk, from_sitk
+from mrsr_cli.register import grid_image, normalized_mutual_information, register_images, to_sitk, from_sitk
 
 
 def _pair(tmp_path, angle_deg=3.0, shift_mm=2.0):
@@ -42,7 +42,7 @@ def _errors(est, true, fixed):
 
 def test_rigid_recovery_across_contrasts(tmp_path):
     fixed, moving, true = _pair(tmp_path)
-    est, info = register(load_volume(moving), load_volume(fixed), "rigid")
+    est, info = register_images(load_volume(moving), load_volume(fixed), "rigid")
     err, angle = _errors(est, true, fixed)
     assert err < 0.5 and angle < 0.5, (err, angle, info)
     assert info["RotationDegrees"] == pytest.approx(math.degrees(math.acos((np.trace(np.asarray(true.GetMatrix()).reshape(3, 3)) - 1) / 2)), abs=0.5)

@@ -223,7 +223,7 @@ def test_affine_warp_moves_anatomy_and_its_reference_together():
 
 
 def test_edge_encoding_is_contrast_agnostic():
-    from mrsr_cli.engine import encode_reference
+    from mrsr_cli.channels import encode_reference
     from mrsr_cli.errors import MrsrError
 
     labels = np.digitize(phantom((32, 32, 32), seed=2), [30.0, 80.0])  # background, "grey", "white"
@@ -243,7 +243,11 @@ def test_edge_encoding_is_contrast_agnostic():
 def test_edge_guided_model_reads_the_edges_of_its_reference(tmp_path, train_volume):
     import torch
 
-    from mrsr_cli.engine import ArrayField, EngineOptions, encode_reference, network_inputs, normalization_scale, run_self_ensemble, super_resolve
+    from mrsr_cli.channels import ArrayField, encode_reference, network_inputs, normalization_scale
+
+    from mrsr_cli.engine import super_resolve
+
+    from mrsr_cli.tiling import EngineOptions, run_self_ensemble
     from mrsr_cli.geometry import Grid
     from mrsr_cli.interpolate import make_resampler
     from mrsr_cli.io import load_volume

@@ -45,6 +45,10 @@ class _ConvStack(nn.Module):
     def in_channels(self) -> int:
         return self.convs[0].in_channels
 
+    def activation_bytes_per_voxel(self, element_bytes: int) -> int:
+        """Three activations of the widest layer (input, output and a reorder buffer)."""
+        return 3 * max(c.out_channels for c in self.convs) * element_bytes
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
         last = len(self.convs) - 1

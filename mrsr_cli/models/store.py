@@ -30,7 +30,7 @@ import struct
 from pathlib import Path
 
 from ..errors import MrsrError
-from ..io import _atomic_write
+from ..io import atomic_write
 
 FORMAT = "mrsr-model"
 FORMAT_VERSION = 1
@@ -53,7 +53,7 @@ def save_model(path, net, meta: dict) -> Path:
             "halo": net.halo, "receptive_field": 2 * net.halo + 1, "params": net.params}
     tensors = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
     path = Path(path)
-    _atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"mrsr": json.dumps(meta)}))
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"mrsr": json.dumps(meta)}))
     return path
 
 

@@ -1,0 +1,150 @@
+"""The channel contract between images and networks, shared by training and inference.
+
+A network's input channels, in order (:mod:`mrsr_cli.models.recnn`):
+
+1. the spline-interpolated low-resolution image (ILR, Pham's ``Z``) on the target grid,
+   divided by the model's normalisation scale (:func:`normalization_scale`: the 99.5th
+   percentile of the input's non-zero voxels, the ``normalization`` entry of the model's
+   metadata);
+2. ``factor_channels`` constant maps of the per-axis upscaling factor, ``log2`` of it
+   (:func:`factor_encoding`);
+3. for guided models, the registered reference of another contrast, encoded as the model's
+   ``reference_encoding`` says (:func:`encode_reference`).
+
+Readers (:class:`ArrayField`, :class:`ConstantField`, the resamplers of
+:mod:`mrsr_cli.interpolate`) return any box of the target grid, zeros outside it, so the tiled
+engine never holds the interpolated volume whole.
+
+Example::
+
+    >>> factor_encoding((2, 2, 4))
+    [1.0, 1.0, 2.0]
+    >>> ConstantField((4, 4, 4), 1.5).read((slice(2, 6), slice(0, 1), slice(0, 1))).ravel().tolist()
+    [1.5, 1.5, 0.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .errors import MrsrError
+
+log = logging.getLogger("mrsr")
+
+NORMALIZATION_PERCENTILE = 99.5
+# How a guided model reads its reference (model parameter ``reference_encoding``).
+REFERENCE_ENCODINGS = ("intensity", "edges")
+EDGE_SIGMA_VOXELS = 0.5  # Gaussian derivative scale: below the 1-voxel detail guidance is for
+EDGE_GAIN = 2.0  # a unit step gives ~0.86 on the two voxels beside it: inputs of order 1
+
+
+def normalization_scale(data: np.ndarray) -> float:
+    """Intensity scale of a volume: 99.5th percentile of its non-zero voxels."""
+    from .simulate import robust_max
+
+    return robust_max(data, NORMALIZATION_PERCENTILE)
+
+
+def model_normalization_scale(meta: dict, data: np.ndarray) -> float:
+    """The intensity scale a model's metadata asks for (its ``normalization`` entry).
+
+    Only ``{"method": "percentile", "percentile": P}`` exists today: the P-th percentile of the
+    non-zero voxels.  Anything else is refused rather than guessed.
+    """
+    from .simulate import robust_max
+
+    norm = meta.get("normalization") or {}
+    if norm.get("method") != "percentile":
+        raise MrsrError(f"model {meta.get('name', '?')}: unsupported normalization {norm!r}")
+    return robust_max(data, float(norm.get("percentile", NORMALIZATION_PERCENTILE)))
+
+
+def allowed_flips(meta: dict) -> bool:
+    """Whether a model may be run on mirrored inputs (the flip self-ensemble): it was trained with
+    the ``flip`` augmentation, or its metadata says ``"flip_invariant": true``."""
+    if "flip_invariant" in meta:
+        return bool(meta["flip_invariant"])
+    return "flip" in (meta.get("training") or {}).get("augment", [])
+
+
+def box_overlap(box, shape) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """``(inside, within_box)``: the part of ``box`` (slices that may reach beyond a volume of
+    ``shape``) inside the volume, in volume indices and in box-relative indices."""
+    inside = tuple(slice(max(0, s.start), min(n, s.stop)) for s, n in zip(box, shape))
+    return inside, tuple(slice(a.start - s.start, a.stop - s.start) for a, s in zip(inside, box))
+
+
+class ArrayField:
+    """An array on the target grid, read box by box like a resampler (zeros outside)."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def read(self, box) -> np.ndarray:
+        out = np.zeros(tuple(s.stop - s.start for s in box), dtype=np.float32)
+        inside, within_box = box_overlap(box, self.array.shape)
+        out[within_box] = self.array[inside]
+        return out
+
+
+def encode_reference(reference: np.ndarray, encoding: str = "intensity") -> np.ndarray:
+    """The channel a guided model reads from a reference on its target grid (intensities
+    normalised by :func:`normalization_scale`, shape in voxels of that grid).
+
+    ``intensity``: the reference itself (Pham §5: concatenation).  ``edges``: the gradient
+    magnitude of the reference, Gaussian derivative of σ = ``EDGE_SIGMA_VOXELS`` voxels, times
+    ``EDGE_GAIN``, in units of normalised intensity per voxel: where tissue boundaries are,
+    whatever the contrast — an inverted or non-monotone remapping of the anatomy (T2, FLAIR)
+    has the same edges, so the network need not learn the contrast.  Flip-invariant, like
+    the self-ensemble needs.
+
+    >>> step = np.pad(np.ones((4, 8, 8), np.float32), ((4, 0), (0, 0), (0, 0)))  # 0 then 1 along axis 0
+    >>> encode_reference(step, "edges")[:, 4, 4].round(2)
+    array([0.  , 0.  , 0.  , 0.86, 0.86, 0.  , 0.  , 0.  ], dtype=float32)
+    """
+    if encoding == "intensity":
+        return reference
+    if encoding != "edges":
+        raise MrsrError(f"unknown reference encoding {encoding!r} (known: {', '.join(REFERENCE_ENCODINGS)})")
+    from scipy import ndimage
+
+    edges = ndimage.gaussian_gradient_magnitude(np.asarray(reference, np.float32), EDGE_SIGMA_VOXELS, mode="nearest")
+    return (edges * EDGE_GAIN).astype(np.float32)
+
+
+class ConstantField:
+    """A constant image on a grid of ``shape``, read box by box like a resampler (zeros outside,
+    as the network's zero padding sees a volume border)."""
+
+    def __init__(self, shape, value: float):
+        self.shape, self.value = tuple(shape), float(value)
+
+    def read(self, box) -> np.ndarray:
+        out = np.zeros(tuple(s.stop - s.start for s in box), dtype=np.float32)
+        out[box_overlap(box, self.shape)[1]] = self.value
+        return out
+
+
+def factor_encoding(factor) -> list[float]:
+    """The values of a model's factor channels: ``log2`` of the per-axis upscaling factor (≥ 1)."""
+    return [float(np.log2(max(float(f), 1.0))) for f in factor]
+
+
+def network_inputs(params: dict, shape, image, factor, reference=None) -> list:
+    """Box readers in a model's channel order (:mod:`mrsr_cli.models.recnn`): the spline-
+    interpolated image, the factor maps when the model takes them, the reference if any."""
+    sources = [image]
+    if params.get("factor_channels", 0):
+        sources += [ConstantField(shape, v) for v in factor_encoding(factor)]
+    if reference is not None:
+        sources.append(reference)
+    return sources
+
+
+def model_channels(meta: dict) -> tuple[int, int]:
+    """``(factor channels, reference channels)`` of a model from its metadata."""
+    params = meta["params"]
+    n_factor = int(params.get("factor_channels", 0))
+    return n_factor, int(params.get("in_channels", 1)) - 1 - n_factor
