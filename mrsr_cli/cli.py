@@ -141,7 +141,8 @@ def simulate_cmd(
     from .bids import write_sidecar
     from .geometry import parse_triplet
     from .io import check_output_path, load_volume, save_volume
-    from .simulate import PSFS, simulate_lowres
+    from .observation import PSFS
+    from .simulate import simulate_lowres
 
     if psf not in PSFS:
         raise UsageError(f"--psf must be one of {', '.join(PSFS)}, got {psf!r}")
@@ -291,16 +292,21 @@ def register_cmd(
 # ----------------------------------------------------------------------------- train
 @command("train", "Train a super-resolution network on high-resolution images (LR inputs simulated on the fly).")
 def train_cmd(
-    in_files: List[Path] = typer.Argument(..., help="High-resolution training images."),
-    output: Path = typer.Option(..., "--output", "-o", help="Model file to write (.safetensors)."),
-    arch: str = typer.Option("recnn", "--arch", help="recnn or srcnn3d."),
-    layers: int = typer.Option(10, "--layers", help="ReCNN: number of conv layers."),
-    filters: int = typer.Option(32, "--filters", help="ReCNN: filters per layer."),
-    kernel: int = typer.Option(3, "--kernel", help="ReCNN: kernel size (odd)."),
+    ctx: typer.Context,
+    in_files: Optional[List[Path]] = typer.Argument(None, help="High-resolution training images (or 'inputs' in --config)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Model file to write (.safetensors)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Recipe TOML file (keys as in --dry-run --json); flags given override it."),
+    config_from: Optional[str] = typer.Option(None, "--config-from", help="Start from the recipe stored in this model (name or path)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration as JSON and exit."),
+    arch: str = typer.Option("recnn", "--arch", help="Architecture: recnn or srcnn3d."),
+    arch_param: Optional[List[str]] = typer.Option(None, "--arch-param", help="Architecture parameter KEY=VALUE (repeatable), e.g. layers=20."),
+    layers: Optional[int] = typer.Option(None, "--layers", help="ReCNN: number of conv layers (default 10)."),
+    filters: Optional[int] = typer.Option(None, "--filters", help="ReCNN: filters per layer (default 32)."),
+    kernel: Optional[int] = typer.Option(None, "--kernel", help="ReCNN: kernel size, odd (default 3)."),
     no_residual: bool = typer.Option(False, "--no-residual", help="Disable the residual skip (paper's ablation)."),
     init: str = typer.Option("msra", "--init", help="Weight init: msra or xavier."),
     factor_input: bool = typer.Option(True, "--factor-input/--blind", help="Give the network the per-axis factor as input channels, or train blind (paper)."),
-    scales: Optional[str] = typer.Option(None, "--scales", help="Factor list, e.g. '2,2,2;2,2,3;3,3,3'."),
+    scales: Optional[str] = typer.Option(None, "--scales", help="Factor list, e.g. '2,2,2;2,2,3;3,3,3' (default 2)."),
     scale_range: Optional[str] = typer.Option(None, "--scale-range", help="Per-axis factor range lo:hi, e.g. 1.5:4."),
     unit_fraction: float = typer.Option(0.0, "--unit-fraction", help="Fraction of patches with factor 1."),
     patch: int = typer.Option(25, "--patch", help="Patch edge in voxels."),
@@ -309,7 +315,8 @@ def train_cmd(
     epochs: int = typer.Option(10, "--epochs", help="Number of epochs."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (and save) after this many minutes."),
     lr: float = typer.Option(1e-4, "--lr", help="Adam learning rate."),
-    loss: str = typer.Option("psnr", "--loss", help="psnr (per-patch dB gain over the spline input) or mse (paper)."),
+    loss: str = typer.Option("psnr", "--loss", help="Loss expression over psnr (per-patch dB gain over the spline input), mse (paper), l1, "
+                             "e.g. 'l1+0.5*mse'."),
     lr_decay: Optional[str] = typer.Option(None, "--lr-decay", help="Step decay 'GAMMA@EPOCHS', e.g. 0.5@4."),
     augment: str = typer.Option("flip,permute,intensity", "--augment", help="Comma list of flip,permute,intensity,noise,bias,affine,sharpness,detail."),
     reference: Optional[List[Path]] = typer.Option(None, "--reference", help="Registered HR reference per training image (guided)."),
@@ -330,11 +337,21 @@ def train_cmd(
     name: Optional[str] = typer.Option(None, "--name", help="Model name recorded in the metadata."),
     force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
 ) -> None:
-    options = {k: v for k, v in locals().items() if k not in ("verbose", "debug", "json_out")}
-    from .train import TrainConfig, train
+    options = {k: v for k, v in locals().items() if k not in ("ctx", "config", "config_from", "dry_run", "verbose", "debug", "json_out")}
+    from .recipes import resolve_train_config
 
-    config = TrainConfig.from_cli(**options)
-    result = train(config)
+    # only what was typed overrides a recipe (typer vendors click: compare the source by name)
+    given = {k: v for k, v in options.items()
+             if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")}
+    cfg = resolve_train_config(given=given, config=config, config_from=config_from, dry_run=dry_run)
+    if dry_run:
+        from dataclasses import asdict
+
+        _print_json(asdict(cfg))
+        return
+    from .train import train
+
+    result = train(cfg)
     if json_out:
         _print_json(result)
 

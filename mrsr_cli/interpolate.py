@@ -62,14 +62,20 @@ def _apply_axis(block: np.ndarray, weights: sparse.csr_matrix, axis: int) -> np.
 class SeparableResampler:
     """Lazily evaluates the resampled volume on any box of the target grid.
 
+    ``scale``/``offset`` map target voxel indices to source voxel indices per axis (source =
+    offset + scale · target); ``weights`` (optional) are the per-axis matrices of
+    :func:`axis_weights` when the caller already has them (one set serves many volumes).
+
+    >>> lr = np.arange(32 ** 3, dtype=np.float32).reshape(32, 32, 32)
     >>> r = SeparableResampler(lr, scale=(0.5,)*3, offset=(-0.25,)*3, shape=(64, 64, 64))
-    >>> block = r.read((slice(0, 16), slice(0, 64), slice(8, 24)))
+    >>> r.read((slice(0, 16), slice(0, 64), slice(8, 24))).shape
+    (16, 64, 16)
     """
 
-    def __init__(self, volume: np.ndarray, scale, offset, shape, order: int = 3):
+    def __init__(self, volume: np.ndarray, scale, offset, shape, order: int = 3, weights=None):
         self.volume = np.asarray(volume, dtype=np.float32)
         self.shape = tuple(int(n) for n in shape)
-        self.weights = [
+        self.weights = weights or [
             axis_weights(self.volume.shape[a], offset[a] + scale[a] * np.arange(self.shape[a]), order)
             for a in range(3)
         ]

@@ -3,7 +3,7 @@
 Read top to bottom: :class:`TrainConfig` (every knob, recorded in the model metadata),
 :class:`PatchSampler` (HR crop → observation model → spline back = ILR input Z; one random
 scale factor per patch, given to the network as constant channels unless ``--blind``), then
-:func:`loss_fn` (``psnr``: per-patch dB gain over the ILR input, or ``mse``) and :func:`train`
+the loss expression (:mod:`mrsr_cli.losses`; ``psnr``: per-patch dB gain over the ILR input) and :func:`train`
 (Adam, optional step decay, validation with the engine at one or more factors, best-model
 keeping, checkpoints that resume to the same result).
 
@@ -14,7 +14,7 @@ what the uninterrupted one would have done (the ``affine`` warps are drawn from
 
 Example::
 
-    cfg = TrainConfig(inputs=["hr.nii.gz"], output="m.safetensors", layers=4, filters=8, epochs=1)
+    cfg = TrainConfig(inputs=["hr.nii.gz"], output="m.safetensors", arch_params={"layers": 4, "filters": 8}, epochs=1)
     train(cfg)
 """
 
@@ -25,7 +25,7 @@ import logging
 import math
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ import numpy as np
 from . import __version__
 from .channels import REFERENCE_ENCODINGS, encode_reference
 from .errors import MrsrError, UsageError
+from .losses import parse_loss
 
 log = logging.getLogger("mrsr")
 AUGMENTATIONS = ("flip", "permute", "intensity", "noise", "bias", "affine", "sharpness", "detail")
@@ -40,15 +41,25 @@ AFFINE_EVERY = 50  # iterations between fresh random affine warps of the trainin
 
 
 # ----------------------------------------------------------------------------- configuration
+# Fields that say where this run writes, not how the model is made: not part of a recipe.
+RUN_LOCAL_FIELDS = ("output", "checkpoint", "resume", "log_file", "force", "quiet")
+# Constructor keywords every architecture takes, set by the trainer rather than by --arch-param.
+COMMON_MODEL_PARAMS = ("in_channels", "init", "factor_channels", "reference_encoding")
+
+
 @dataclass
 class TrainConfig:
+    """Every knob of a training run, in the form recipes (TOML) and ``--dry-run --json`` use.
+
+    Factors are per-axis lists, ``lr_decay`` is ``[gamma, every_epochs]``, ``arch_params`` the
+    architecture's own constructor keywords (completed by :meth:`validated` from the
+    constructor's defaults and the class's ``training_defaults``).
+    """
+
     inputs: list
     output: str
     arch: str = "recnn"
-    layers: int = 10
-    filters: int = 32
-    kernel: int = 3
-    residual: bool = True
+    arch_params: dict = field(default_factory=dict)
     init: str = "msra"
     factor_input: bool = True  # the per-axis factor as constant input channels (log2)
     scales: list = field(default_factory=lambda: [[2.0, 2.0, 2.0]])
@@ -60,12 +71,12 @@ class TrainConfig:
     epochs: int = 10
     max_minutes: float | None = None
     lr: float = 1e-4
-    loss: str = "psnr"  # per-patch dB gain over the ILR input (see loss_fn), or "mse" (Pham)
+    loss: str = "psnr"  # an expression over losses.LOSSES: "psnr" (dB gain over the ILR input), "mse" (Pham), ...
     lr_decay: list | None = None  # [gamma, every_epochs]
     augment: list = field(default_factory=lambda: ["flip", "permute", "intensity"])
     references: list | None = None
     synthetic_reference: bool = False
-    reference_encoding: str = "intensity"  # engine.encode_reference: "intensity" (Pham) or "edges"
+    reference_encoding: str = "intensity"  # channels.encode_reference: "intensity" (Pham) or "edges"
     tissue_maps: list | None = None
     val: list | None = None
     val_factors: list = field(default_factory=lambda: [[2.0, 2.0, 2.0]])  # best epoch = best mean PSNR over these
@@ -83,58 +94,59 @@ class TrainConfig:
     quiet: bool = False
 
     @classmethod
-    def from_cli(cls, *, in_files, output, no_residual, scales, scale_range, lr_decay, augment, reference,
-                 tissue_maps, val, val_factor, checkpoint, resume, log_file, init_from, **rest):
-        from .geometry import parse_factor
-
-        if not str(output).endswith(".safetensors"):
-            raise UsageError("--output must end with .safetensors")
-        factors = [list(parse_factor(s, "--scales")) for s in scales.split(";") if s.strip()] if scales else []
-        rng = None
-        if scale_range:
-            try:
-                lo, hi = (float(v) for v in scale_range.split(":"))
-            except ValueError:
-                raise UsageError(f"--scale-range must be LO:HI, got {scale_range!r}") from None
-            if not 1.0 <= lo <= hi <= 16:
-                raise UsageError("--scale-range needs 1 <= LO <= HI <= 16")
-            rng = [lo, hi]
-        if not factors and rng is None:
-            factors = [[2.0, 2.0, 2.0]]
-        decay = None
-        if lr_decay:
-            try:
-                gamma, every = lr_decay.split("@")
-                decay = [float(gamma), int(every)]
-            except ValueError:
-                raise UsageError(f"--lr-decay must be GAMMA@EPOCHS, e.g. 0.5@4, got {lr_decay!r}") from None
-        aug = [a for a in augment.split(",") if a] if augment else []
-        unknown = set(aug) - set(AUGMENTATIONS)
+    def from_dict(cls, values: dict, require_paths: bool = True) -> "TrainConfig":
+        """A validated configuration from recipe-form values (unknown keys are usage errors).
+        ``require_paths=False`` (a dry run) lets ``inputs`` and ``output`` be missing."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
         if unknown:
-            raise UsageError(f"unknown --augment {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTATIONS)})")
-        if reference and len(reference) != len(in_files):
-            raise UsageError("give one --reference per training image")
-        if reference and rest.get("synthetic_reference"):
-            raise UsageError("--reference and --synthetic-reference are exclusive")
-        for key, lo in (("patch", 5), ("batch", 1), ("epochs", 1), ("patches_per_epoch", 1), ("layers", 2), ("filters", 1)):
-            if rest[key] < lo:
-                raise UsageError(f"--{key.replace('_', '-')} must be >= {lo}")
-        if not 0 <= rest["unit_fraction"] < 1:
-            raise UsageError("--unit-fraction must be in [0, 1)")
-        if rest["lr"] <= 0:
-            raise UsageError("--lr must be > 0")
-        if rest["reference_encoding"] not in REFERENCE_ENCODINGS:
-            raise UsageError(f"--reference-encoding must be one of {', '.join(REFERENCE_ENCODINGS)}, got {rest['reference_encoding']!r}")
-        if rest["loss"] not in ("mse", "psnr"):
-            raise UsageError(f"--loss must be mse or psnr, got {rest['loss']!r}")
-        return cls(
-            inputs=[str(p) for p in in_files], output=str(output), residual=not no_residual, scales=factors,
-            scale_range=rng, lr_decay=decay, augment=aug, references=[str(p) for p in reference] if reference else None,
-            tissue_maps=[str(p) for p in tissue_maps] if tissue_maps else None, val=[str(p) for p in val] if val else None,
-            val_factors=[list(parse_factor(f, "--val-factor")) for f in val_factor.split(";") if f.strip()] or [[2.0] * 3],
-            checkpoint=str(checkpoint) if checkpoint else None,
-            resume=str(resume) if resume else None, log_file=str(log_file) if log_file else None, init_from=init_from, **rest,
-        )
+            raise UsageError(f"unknown training setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        values = {"inputs": [], "output": None, **values}
+        for required in ("inputs", "output") if require_paths else ():
+            if not values.get(required):
+                raise UsageError(f"no {'training images' if required == 'inputs' else 'output model file'}: "
+                                 f"give {'them' if required == 'inputs' else 'it'} on the command line or as "
+                                 f"{required!r} in the recipe")
+        return cls(**values).validated()
+
+    def validated(self) -> "TrainConfig":
+        """This configuration with ``arch_params`` completed and the loss normalised, or a
+        :class:`UsageError` naming the first bad value."""
+        from .geometry import MAX_FACTOR
+
+        if self.output is not None and not str(self.output).endswith(".safetensors"):
+            raise UsageError(f"the output model file must end with .safetensors, got {self.output!r}")
+        for name in ("scales", "val_factors"):
+            for f in getattr(self, name):
+                if len(f) != 3 or not all(0 < float(v) <= MAX_FACTOR for v in f):
+                    raise UsageError(f"{name}: each factor needs 3 values in (0, {MAX_FACTOR:g}], got {f!r}")
+        if not self.scales and self.scale_range is None:
+            raise UsageError("give scales or a scale range")
+        if self.scale_range is not None and not (len(self.scale_range) == 2 and 1.0 <= self.scale_range[0] <= self.scale_range[1] <= 16):
+            raise UsageError("the scale range needs 1 <= LO <= HI <= 16")
+        if self.lr_decay is not None and not (len(self.lr_decay) == 2 and self.lr_decay[0] > 0 and int(self.lr_decay[1]) >= 1):
+            raise UsageError(f"lr decay must be [gamma > 0, every >= 1 epochs], got {self.lr_decay!r}")
+        unknown = set(self.augment) - set(AUGMENTATIONS)
+        if unknown:
+            raise UsageError(f"unknown augmentation {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTATIONS)})")
+        if self.references and len(self.references) != len(self.inputs):
+            raise UsageError("give one reference per training image")
+        if self.references and self.synthetic_reference:
+            raise UsageError("given references and synthetic references are exclusive")
+        for key, lo in (("patch", 5), ("batch", 1), ("epochs", 1), ("patches_per_epoch", 1), ("checkpoint_every", 1)):
+            if getattr(self, key) < lo:
+                raise UsageError(f"{key.replace('_', ' ')} must be >= {lo}")
+        if not 0 <= self.unit_fraction < 1:
+            raise UsageError("the unit fraction must be in [0, 1)")
+        if self.lr <= 0:
+            raise UsageError("the learning rate must be > 0")
+        if self.reference_encoding not in REFERENCE_ENCODINGS:
+            raise UsageError(f"reference encoding must be one of {', '.join(REFERENCE_ENCODINGS)}, got {self.reference_encoding!r}")
+        if self.init not in ("msra", "xavier"):
+            raise UsageError(f"init must be msra or xavier, got {self.init!r}")
+        self.loss = str(parse_loss(self.loss))
+        self.arch_params = complete_arch_params(self.arch, self.arch_params)
+        return self
 
     @property
     def factor_channels(self) -> int:
@@ -151,13 +163,40 @@ class TrainConfig:
         return 1 + self.factor_channels + (1 if self.guided else 0)
 
     def model_params(self) -> dict:
-        common = {"in_channels": self.in_channels, "init": self.init, "factor_channels": self.factor_channels,
-                  "reference_encoding": self.reference_encoding}
-        if self.arch == "recnn":
-            return {"layers": self.layers, "filters": self.filters, "kernel": self.kernel, "residual": self.residual, **common}
-        if self.arch == "srcnn3d":
-            return {"residual": False, **common}
-        raise UsageError(f"--arch must be recnn or srcnn3d, got {self.arch!r}")
+        """Constructor keywords: the architecture's own (``arch_params``) plus the common ones."""
+        return {**self.arch_params, "in_channels": self.in_channels, "init": self.init,
+                "factor_channels": self.factor_channels, "reference_encoding": self.reference_encoding}
+
+    def recipe(self) -> dict:
+        """The configuration as a recipe: every field but where the run writes."""
+        return {k: v for k, v in asdict(self).items() if k not in RUN_LOCAL_FIELDS}
+
+
+def complete_arch_params(arch: str, given: dict) -> dict:
+    """``given`` over the architecture's training defaults (class attribute ``training_defaults``,
+    e.g. ReCNN's CPU-sized 10 × 32) over its constructor defaults; the common keywords excluded.
+
+    >>> complete_arch_params("recnn", {"layers": 4})
+    {'layers': 4, 'filters': 32, 'kernel': 3, 'residual': True}
+    """
+    import inspect
+
+    from .models import ARCHITECTURES, architecture_parameters
+
+    if arch not in ARCHITECTURES:
+        raise UsageError(f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
+    defaults = {k: v for k, v in architecture_parameters(arch).items() if k not in COMMON_MODEL_PARAMS}
+    defaults.update(getattr(ARCHITECTURES[arch], "training_defaults", {}))
+    for key in given:
+        if key in COMMON_MODEL_PARAMS:
+            raise UsageError(f"architecture parameter {key!r} is set by the trainer, not by hand")
+        if key not in defaults:
+            raise UsageError(f"architecture {arch!r} has no parameter {key!r} (known: {', '.join(sorted(defaults))})")
+    params = {**defaults, **given}
+    missing = [k for k, v in params.items() if v is inspect.Parameter.empty]
+    if missing:
+        raise UsageError(f"architecture {arch!r} needs {', '.join(missing)}")
+    return params
 
 
 # ----------------------------------------------------------------------------- data
@@ -491,22 +530,6 @@ def add_input_channels(net, arch: str, params: dict, channels: int, insert_at: i
 
 
 # ----------------------------------------------------------------------------- the loop
-PSNR_LOSS_EPS = 1e-4  # normalised intensity² : keeps near-flat patches from dominating the psnr loss
-
-
-def loss_fn(kind: str, pred, target, ilr):
-    """``mse``: mean squared error over the batch (Pham).  ``psnr``: mean over patches of
-    ``10·log10((MSE(pred) + ε) / (MSE(ILR) + ε))``, the (negative) PSNR gain over the spline
-    input in dB, so a ×4 patch with a large spline error does not outweigh a ×2 patch."""
-    import torch
-
-    err = ((pred.float() - target) ** 2).flatten(1).mean(1)
-    if kind == "mse":
-        return err.mean()
-    base = ((ilr.float() - target) ** 2).flatten(1).mean(1)
-    return 10 * (torch.log10(err + PSNR_LOSS_EPS) - torch.log10(base + PSNR_LOSS_EPS)).mean()
-
-
 def train(cfg: TrainConfig) -> dict:
     """Train a model as configured; returns a summary dict (also logged)."""
     import torch
@@ -565,7 +588,10 @@ def train(cfg: TrainConfig) -> dict:
                              f"not {cfg.reference_encoding!r}")
     else:
         arch, params = cfg.arch, cfg.model_params()
-        net = build_model(arch, params)
+        try:
+            net = build_model(arch, params)
+        except ValueError as exc:
+            raise UsageError(f"architecture {arch}: {exc}") from None
     net = net.to(device).to(memory_format=torch.channels_last_3d)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     iters_per_epoch = max(1, cfg.patches_per_epoch // cfg.batch)
@@ -585,7 +611,8 @@ def train(cfg: TrainConfig) -> dict:
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     started = time.time()
     elapsed_before = float(state.get("elapsed", 0.0))
-    window_loss, window_patches, window_start = 0.0, 0, time.perf_counter()
+    loss_expression = parse_loss(cfg.loss)
+    window_loss, window_terms, window_patches, window_start = 0.0, {}, 0, time.perf_counter()
     log_mode = "a" if cfg.resume else "w"
     progress = _TrainProgress(total_iters, enabled=not cfg.quiet)
     progress.update(state["iteration"], {})
@@ -609,21 +636,25 @@ def train(cfg: TrainConfig) -> dict:
                 net.train()
                 with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                     pred = net(x)
-                loss = loss_fn(cfg.loss, pred, y, x[:, :1])
+                loss, terms = loss_expression(pred, y, x[:, :1], {"iteration": it, "epoch": it // iters_per_epoch})
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 state["iteration"] = it + 1
                 window_loss += float(loss.detach()) * cfg.batch
+                for term, value in terms.items():
+                    window_terms[term] = window_terms.get(term, 0.0) + float(value) * cfg.batch
                 window_patches += cfg.batch
                 if state["iteration"] % 10 == 0 or state["iteration"] == total_iters:
                     rate = window_patches / max(time.perf_counter() - window_start, 1e-9)
                     record = {"iteration": state["iteration"], "epoch": state["iteration"] / iters_per_epoch,
                               "loss": window_loss / window_patches, "patches_per_s": rate, "lr": lr_at(it)}
+                    if len(window_terms) > 1:  # one term is the loss itself
+                        record["loss_terms"] = {k: v / window_patches for k, v in window_terms.items()}
                     log_fh.write(json.dumps(record) + "\n")
                     log_fh.flush()
                     progress.update(state["iteration"], record)
-                    window_loss, window_patches, window_start = 0.0, 0, time.perf_counter()
+                    window_loss, window_terms, window_patches, window_start = 0.0, {}, 0, time.perf_counter()
                 if state["iteration"] % iters_per_epoch == 0 and val_volumes:
                     net.eval()
                     model_psnr, spline_psnr, gains = validate(net, val_volumes, cfg.val_factors, precision)

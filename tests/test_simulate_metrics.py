@@ -10,7 +10,8 @@ from conftest import make_affine, phantom, run_cli
 from mrsr_cli.geometry import Grid, upscaled_grid
 from mrsr_cli.interpolate import GeneralResampler, SeparableResampler, make_resampler
 from mrsr_cli.metrics import data_range, head_mask, psnr, ssim, ssim_map
-from mrsr_cli.simulate import apply_psf, box_kernel, simulate_lowres
+from mrsr_cli.observation import apply_psf, box_kernel
+from mrsr_cli.simulate import simulate_lowres
 
 
 def _fwhm_of(profile):

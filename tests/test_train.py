@@ -193,7 +193,7 @@ def test_interrupt_saves_checkpoint(tmp_path, train_volume, sig):
 def test_psnr_loss_is_minus_the_gain_over_the_input_in_db():
     import torch
 
-    from mrsr_cli.train import PSNR_LOSS_EPS, loss_fn
+    from mrsr_cli.losses import LOSSES, PSNR_LOSS_EPS, parse_loss
 
     g = torch.Generator().manual_seed(0)
     target = torch.rand(2, 1, 8, 8, 8, generator=g)
@@ -201,9 +201,25 @@ def test_psnr_loss_is_minus_the_gain_over_the_input_in_db():
     pred = target + 0.05 * (ilr - target)  # error 400x smaller in MSE, but ε = 1e-4 caps it near -19 dB
     per_patch = [10 * np.log10((float(((p - t) ** 2).mean()) + PSNR_LOSS_EPS) / (float(((i - t) ** 2).mean()) + PSNR_LOSS_EPS))
                  for p, t, i in zip(pred, target, ilr)]
-    assert float(loss_fn("psnr", pred, target, ilr)) == pytest.approx(np.mean(per_patch), rel=1e-5)
+    assert float(LOSSES["psnr"](pred, target, ilr, {})) == pytest.approx(np.mean(per_patch), rel=1e-5)
     assert -20 < np.mean(per_patch) < -18
-    assert float(loss_fn("mse", pred, target, ilr)) == pytest.approx(float(((pred - target) ** 2).mean()), rel=1e-6)
+    mse = float(((pred - target) ** 2).mean())
+    assert float(LOSSES["mse"](pred, target, ilr, {})) == pytest.approx(mse, rel=1e-6)
+    # an expression is the weighted sum of its terms, each reported on its own
+    total, parts = parse_loss("psnr+0.5*mse+-2*l1")(pred, target, ilr, {})
+    l1 = float((pred - target).abs().mean())
+    assert float(total) == pytest.approx(np.mean(per_patch) + 0.5 * mse - 2 * l1, rel=1e-5)
+    assert set(parts) == {"psnr", "mse", "l1"} and float(parts["l1"]) == pytest.approx(l1, rel=1e-6)
+
+
+@pytest.mark.parametrize("text, message", [("psnr+lowrankk", "unknown loss term 'lowrankk'"), ("2**mse", "cannot read"),
+                                           ("mse+mse", "twice"), ("", "cannot read")])
+def test_bad_loss_expressions_are_usage_errors(text, message):
+    from mrsr_cli.errors import UsageError
+    from mrsr_cli.losses import parse_loss
+
+    with pytest.raises(UsageError, match=message):
+        parse_loss(text)
 
 
 def test_affine_warp_moves_anatomy_and_its_reference_together():

@@ -62,7 +62,13 @@ class _ConvStack(nn.Module):
 
 
 class ReCNN(_ConvStack):
-    """Residual 3-D CNN: ``layers`` convs of ``filters`` × ``kernel``³, X = Z + F(Z)."""
+    """Residual 3-D CNN: ``layers`` convs of ``filters`` × ``kernel``³, X = Z + F(Z).
+
+    The constructor's defaults are the paper's 20 × 64; ``mrsr train`` starts from
+    ``training_defaults``, a size that trains in an hour on a 2-core CPU (docs/models.md).
+    """
+
+    training_defaults = {"layers": 10, "filters": 32, "kernel": 3}
 
     def __init__(self, layers: int = 20, filters: int = 64, kernel: int = 3, in_channels: int = 1,
                  residual: bool = True, init: str = "msra", factor_channels: int = 0,
