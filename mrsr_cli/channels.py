@@ -51,22 +51,24 @@ def model_normalization_scale(meta: dict, data: np.ndarray) -> float:
     """The intensity scale a model's metadata asks for (its ``normalization`` entry).
 
     Only ``{"method": "percentile", "percentile": P}`` exists today: the P-th percentile of the
-    non-zero voxels.  Anything else is refused rather than guessed.
+    non-zero voxels (an empty entry means the 99.5th).  Anything else is refused rather than guessed.
     """
     from .simulate import robust_max
 
-    norm = meta.get("normalization") or {}
+    norm = meta.get("normalization") or {"method": "percentile"}
     if norm.get("method") != "percentile":
         raise MrsrError(f"model {meta.get('name', '?')}: unsupported normalization {norm!r}")
     return robust_max(data, float(norm.get("percentile", NORMALIZATION_PERCENTILE)))
 
 
 def allowed_flips(meta: dict) -> bool:
-    """Whether a model may be run on mirrored inputs (the flip self-ensemble): it was trained with
-    the ``flip`` augmentation, or its metadata says ``"flip_invariant": true``."""
+    """Whether a model may be run on mirrored inputs (the flip self-ensemble): its metadata says
+    ``"flip_invariant"``, else its training record lists the ``flip`` augmentation (a model with
+    no training record, e.g. written by hand, is allowed)."""
     if "flip_invariant" in meta:
         return bool(meta["flip_invariant"])
-    return "flip" in (meta.get("training") or {}).get("augment", [])
+    training = meta.get("training")
+    return not training or "flip" in training.get("augment", [])
 
 
 def box_overlap(box, shape) -> tuple[tuple[slice, ...], tuple[slice, ...]]:

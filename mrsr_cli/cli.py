@@ -108,21 +108,10 @@ def _print_json(payload) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
 
 
-def _target_grid(volume, factor: Optional[str], voxel_size: Optional[str], like: Optional[Path], *, upscale: bool):
-    """The output grid from exactly one of --factor / --voxel-size / --like."""
-    from .geometry import parse_factor, parse_voxel_size, resized_grid, scaled_grid, upscaled_grid
-
-    given = [x for x in (factor, voxel_size, like) if x is not None]
-    if len(given) != 1:
-        raise UsageError("give exactly one of --factor, --voxel-size" + (", --like" if upscale else ""))
-    if factor is not None:
-        f = parse_factor(factor)
-        return upscaled_grid(volume.grid, f) if upscale else scaled_grid(volume.grid, f)
-    if voxel_size is not None:
-        return resized_grid(volume.grid, parse_voxel_size(voxel_size))
-    from .io import load_grid
-
-    return load_grid(like, what="--like reference")
+def _given(ctx: typer.Context, options: dict) -> dict:
+    """The options typed on the command line (typer vendors click: the source is compared by name)."""
+    return {k: v for k, v in options.items()
+            if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")}
 
 
 # ----------------------------------------------------------------------------- simulate
@@ -138,11 +127,9 @@ def simulate_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for the noise."),
     force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
 ) -> None:
-    from .bids import write_sidecar
-    from .geometry import parse_triplet
-    from .io import check_output_path, load_volume, save_volume
+    from .geometry import parse_factor, parse_triplet, parse_voxel_size
     from .observation import PSFS
-    from .simulate import simulate_lowres
+    from .verbs import simulate_file
 
     if psf not in PSFS:
         raise UsageError(f"--psf must be one of {', '.join(PSFS)}, got {psf!r}")
@@ -151,22 +138,27 @@ def simulate_cmd(
     fwhm_mm = parse_triplet(fwhm, "--fwhm") if fwhm is not None else None
     if fwhm_mm is not None and any(v < 0 for v in fwhm_mm):
         raise UsageError("--fwhm values must be >= 0")
-    check_output_path(out_file, [in_file], force)
-    volume = load_volume(in_file)
-    lr_grid = _target_grid(volume, factor, voxel_size, None, upscale=False)
-    lr, lr_grid, info = simulate_lowres(
-        volume.data, volume.grid, voxel_size=lr_grid.voxel_size, fwhm=fwhm_mm, psf=psf, noise=noise, seed=seed
-    )
-    save_volume(out_file, lr, lr_grid.affine, volume.codes)
-    write_sidecar(out_file, {"Operation": "simulate", **info}, sources=[in_file])
-    log.info("wrote %s: %s voxels of %s mm", out_file, lr_grid.shape, tuple(round(v, 4) for v in lr_grid.voxel_size))
+    _one_grid_option(factor, voxel_size, None, upscale=False)
+    info = simulate_file(in_file, out_file, factor=parse_factor(factor) if factor is not None else None,
+                         voxel_size=parse_voxel_size(voxel_size) if voxel_size is not None else None,
+                         fwhm=fwhm_mm, psf=psf, noise=noise, seed=seed, force=force)
     if json_out:
         _print_json({"out_file": str(out_file), **info})
 
 
+def _one_grid_option(factor, voxel_size, like, *, upscale: bool) -> None:
+    if sum(x is not None for x in (factor, voxel_size, like)) != 1:
+        raise UsageError("give exactly one of --factor, --voxel-size" + (", --like" if upscale else ""))
+
+
 # ----------------------------------------------------------------------------- upscale
+# Flags of the engine: they tune how a network runs and are ignored by methods that run none.
+ENGINE_FLAGS = ("device", "precision", "tile_size", "memory_limit", "threads")
+
+
 @command("upscale", "Super-resolve an image onto a finer grid (CNN by default, or spline).")
 def upscale_cmd(
+    ctx: typer.Context,
     in_file: Path = typer.Argument(..., help="Low-resolution NIfTI image."),
     out_file: Path = typer.Argument(..., help="Output image (.nii or .nii.gz)."),
     factor: Optional[str] = typer.Option(None, "--factor", help="Output voxel = input voxel / F: '2' or '2,2,3'."),
@@ -187,51 +179,34 @@ def upscale_cmd(
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a PNG of three orthogonal slices (input vs output)."),
     force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
 ) -> None:
-    from .bids import write_sidecar
-    from .io import check_output_path, load_volume, save_volume
+    from .geometry import parse_factor, parse_voxel_size
+    from .methods import METHODS, method_options
+    from .verbs import upscale_file
 
-    if preview is not None:
-        check_output_path(preview, [in_file], force, suffixes=(".png",))
-    if method not in ("cnn", "spline"):
-        raise UsageError(f"--method must be cnn or spline, got {method!r}")
+    given = _given(ctx, {"order": order, "model": model, "reference": reference, "register": register, "ensemble": ensemble})
+    if method not in METHODS:
+        raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if not 1 <= order <= 5:
         raise UsageError(f"--order must be 1..5, got {order}")
     if register and reference is None:
         raise UsageError("--register needs --reference")
-    if method == "spline" and (model or reference or ensemble is not None):
-        raise UsageError("--model/--reference/--ensemble only apply to --method cnn")
-    check_output_path(out_file, [in_file, like, reference], force)
-    volume = load_volume(in_file)
-    target = _target_grid(volume, factor, voxel_size, like, upscale=True)
-    payload = {
-        "Operation": "upscale",
-        "Method": method,
-        "InputShape": list(volume.grid.shape),
-        "InputVoxelSize": [round(v, 6) for v in volume.grid.voxel_size],
-        "OutputShape": list(target.shape),
-        "OutputVoxelSize": [round(v, 6) for v in target.voxel_size],
-        "Factor": [round(a / b, 6) for a, b in zip(volume.grid.voxel_size, target.voxel_size)],
-    }
-    if method == "spline":
-        from .interpolate import resample
-
-        out = resample(volume.data, volume.grid, target, order=order)
-        payload["SplineOrder"] = order
-    else:
-        from .engine import super_resolve
+    accepted = method_options(method)
+    for flag in given:
+        if (flag if flag != "ensemble" else "engine") not in accepted:
+            raise UsageError(f"--{flag} does not apply to --method {method}")
+    _one_grid_option(factor, voxel_size, like, upscale=True)
+    options = {k: v for k, v in given.items() if k != "ensemble"}
+    if "order" in accepted:
+        options["order"] = order
+    if "engine" in accepted:
         from .tiling import EngineOptions
 
-        options = EngineOptions.from_cli(device=device, precision=precision, tile_size=tile_size,
-                                         memory_limit=memory_limit, threads=threads, progress=not quiet, ensemble=ensemble)
-        out, info = super_resolve(volume, target, model=model, reference=reference, register=register, options=options)
-        payload.update(info)
-    save_volume(out_file, out, target.affine, volume.codes)
-    write_sidecar(out_file, payload, sources=[in_file] + ([reference] if reference else []))
-    if preview is not None:
-        from .preview import write_preview
-
-        write_preview(preview, volume, out, target)
-    log.info("wrote %s: %s voxels of %s mm", out_file, target.shape, tuple(round(v, 4) for v in target.voxel_size))
+        options["engine"] = EngineOptions.from_cli(device=device, precision=precision, tile_size=tile_size,
+                                                   memory_limit=memory_limit, threads=threads, progress=not quiet,
+                                                   ensemble=ensemble)
+    payload = upscale_file(in_file, out_file, method=method, factor=parse_factor(factor) if factor is not None else None,
+                           voxel_size=parse_voxel_size(voxel_size) if voxel_size is not None else None, like=like,
+                           preview=preview, force=force, **options)
     if json_out:
         _print_json({"out_file": str(out_file), **payload})
 

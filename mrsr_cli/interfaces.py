@@ -26,6 +26,7 @@ from nipype.interfaces.base import (
     InputMultiObject,
     OutputMultiObject,
     TraitedSpec,
+    isdefined,
     traits,
 )
 
@@ -124,6 +125,7 @@ class UpscaleInputSpec(_GpuThreads):
     tile_size = traits.Int(argstr="--tile-size %d", desc="tile core edge (voxels), 0 = whole volume")
     memory_limit = traits.Str(argstr="--memory-limit %s", desc="memory budget, e.g. 4G")
     ensemble = traits.Enum(*ENSEMBLE_SIZES, argstr="--ensemble %d", desc="flip self-ensemble passes (N times slower)")
+    preview_file = File(argstr="--preview %s", hash_files=False, desc="also write a PNG of three orthogonal slices")
 
 
 class Upscale(_ImageCommand):
@@ -160,12 +162,30 @@ class Register(_ImageCommand):
 
 
 class TrainInputSpec(_GpuThreads):
-    in_files = InputMultiObject(File(exists=True), mandatory=True, argstr="%s", position=0, sep=" ", desc="HR training images")
+    in_files = InputMultiObject(File(exists=True), argstr="%s", position=0, sep=" ",
+                                desc="HR training images (or inputs of config_file)")
     out_file = File("model.safetensors", usedefault=True, argstr="--output %s", hash_files=False, desc="model file to write")
-    arch = traits.Enum("recnn", "srcnn3d", argstr="--arch %s", desc="architecture")
+    config_file = File(exists=True, argstr="--config %s", desc="recipe TOML; the inputs set here override it")
+    config_from = traits.Either(File(exists=True), traits.Str, argstr="--config-from %s",
+                                desc="start from the recipe stored in this model")
+    dry_run = traits.Bool(argstr="--dry-run", desc="print the resolved configuration and train nothing")
+    arch = traits.Str(argstr="--arch %s", desc="architecture: a key of mrsr_cli.models.ARCHITECTURES (recnn, srcnn3d)")
+    arch_params = traits.List(traits.Str, argstr="--arch-param %s...", desc="architecture parameters KEY=VALUE")
     layers = traits.Int(argstr="--layers %d", desc="ReCNN layers")
     filters = traits.Int(argstr="--filters %d", desc="ReCNN filters")
     kernel = traits.Int(argstr="--kernel %d", desc="ReCNN kernel")
+    no_residual = traits.Bool(argstr="--no-residual", desc="disable the residual skip (ablation)")
+    init = traits.Enum("msra", "xavier", argstr="--init %s", desc="weight initialisation")
+    unit_fraction = traits.Float(argstr="--unit-fraction %g", desc="fraction of patches with factor 1")
+    lr_decay = traits.Str(argstr="--lr-decay %s", desc="step decay GAMMA@EPOCHS, e.g. 0.5@4")
+    tissue_maps = InputMultiObject(File(exists=True), argstr="--tissue-map %s...",
+                                   desc="GM/WM maps of the first image (synthetic references)")
+    checkpoint_file = File(argstr="--checkpoint %s", hash_files=False, desc="checkpoint file to write")
+    checkpoint_every = traits.Int(argstr="--checkpoint-every %d", desc="checkpoint every N iterations")
+    resume_file = File(exists=True, argstr="--resume %s", desc="resume from this checkpoint")
+    precision = traits.Enum("auto", "fp32", "bf16", argstr="--precision %s", desc="compute precision")
+    log_file = File(argstr="--log %s", hash_files=False, desc="JSONL curve (default: next to the model)")
+    model_name = traits.Str(argstr="--name %s", desc="model name recorded in the metadata")
     scales = traits.Str(argstr="--scales '%s'", desc="factor list, e.g. '2,2,2;2,2,3'")
     scale_range = traits.Str(argstr="--scale-range %s", desc="per-axis factor range lo:hi")
     patch = traits.Int(argstr="--patch %d", desc="patch edge (voxels)")
@@ -173,7 +193,7 @@ class TrainInputSpec(_GpuThreads):
     epochs = traits.Int(argstr="--epochs %d", desc="epochs")
     patches_per_epoch = traits.Int(argstr="--patches-per-epoch %d", desc="patches per epoch")
     lr = traits.Float(argstr="--lr %g", desc="Adam learning rate")
-    loss = traits.Enum("psnr", "mse", argstr="--loss %s", desc="psnr (per-patch dB gain over the spline input) or mse")
+    loss = traits.Str(argstr="--loss '%s'", desc="loss expression, e.g. psnr, mse or 'l1+0.5*mse'")
     augment = traits.Str(argstr="--augment %s", desc="comma list: flip,permute,intensity,noise,bias,affine,sharpness")
     factor_input = traits.Bool(argstr="--factor-input", xor=["blind"], desc="give the network the scale factor (default)")
     blind = traits.Bool(argstr="--blind", xor=["factor_input"], desc="train blind to the factor (paper)")
@@ -203,7 +223,8 @@ class Train(_MrsrCommand):
 
     def _list_outputs(self):
         out = os.path.abspath(self.inputs.out_file)
-        return {"out_file": out, "log_file": out.removesuffix(".safetensors") + ".log.jsonl"}
+        log = os.path.abspath(self.inputs.log_file) if isdefined(self.inputs.log_file) else out.removesuffix(".safetensors") + ".log.jsonl"
+        return {"out_file": out, "log_file": log}
 
 
 class EvaluateInputSpec(_Common):
@@ -240,6 +261,11 @@ class Evaluate(_MrsrCommand):
 
 class FetchModelInputSpec(_Common):
     names = traits.List(traits.Str, argstr="%s", position=0, sep=" ", xor=["all_models"], desc="model names")
+    list_models = traits.Bool(argstr="--list", desc="list the models in the index")
+    verify = traits.Bool(argstr="--verify", desc="re-check the sha256 of cached models")
+    allow_insecure = traits.Bool(argstr="--allow-insecure", desc="allow plain http to non-loopback hosts")
+    timeout = traits.Float(argstr="--timeout %g", desc="network timeout (s)")
+    retries = traits.Int(argstr="--retries %d", desc="download attempts")
     all_models = traits.Bool(argstr="--all", xor=["names"], desc="every model in the index")
     index = traits.Str(argstr="--index %s", desc="index path or URL")
     dest = Directory(argstr="--dest %s", desc="folder to pre-seed (default: the cache)")

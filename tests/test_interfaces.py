@@ -27,7 +27,7 @@ EXPECTED = {
     "Register": {"in_file": {"position": 0, "mandatory": True}, "fixed_file": {"position": 1, "mandatory": True},
                  "transform_file": {"argstr": "--save-transform %s", "name_template": "%s_xfm.tfm"},
                  "apply_transform": {"argstr": "--apply %s"}, "num_threads": {"nohash": True}},
-    "Train": {"in_files": {"argstr": "%s", "mandatory": True}, "out_file": {"argstr": "--output %s"},
+    "Train": {"in_files": {"argstr": "%s"}, "config_file": {"argstr": "--config %s"}, "out_file": {"argstr": "--output %s"},
               "reference_files": {"argstr": "--reference %s..."}, "num_threads": {"nohash": True}, "use_gpu": {"nohash": True}},
     "Evaluate": {"reference_file": {"position": 0}, "in_files": {"position": 1}, "mask_file": {"argstr": "--mask %s"}},
     "FetchModel": {"names": {"xor": ["all_models"]}, "all_models": {"argstr": "--all", "xor": ["names"]},

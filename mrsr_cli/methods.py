@@ -1,0 +1,75 @@
+"""Super-resolution methods for ``mrsr upscale --method``: a registry of functions.
+
+Each method is ``fn(volume, target_grid, **options) -> (data, info)``: ``volume`` an
+:class:`~mrsr_cli.io.Volume`, ``target_grid`` the output :class:`~mrsr_cli.geometry.Grid`,
+``data`` float32 on that grid (same intensity scale as the input), ``info`` a dict of
+BIDS-style keys for the JSON sidecar.  The keywords a method accepts are its options; giving
+it one it does not take is a usage error (:func:`run_method`), so ``--model`` with
+``--method spline`` is refused without any per-method check in the CLI.
+
+Adding a method is one function plus one line: write ``def my_method(volume, target, *,
+my_option=...)`` (in its own module if it is large) and add ``"my-method": my_method`` to
+:data:`METHODS`; give its options CLI flags in ``cli.upscale_cmd`` and traits in
+``interfaces.UpscaleInputSpec`` (the option-parity test says when one is missing).
+
+Example::
+
+    >>> sorted(METHODS), method_options("spline")
+    (['cnn', 'spline'], ('order',))
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from .errors import UsageError
+
+
+def spline(volume, target, *, order: int = 3):
+    """B-spline interpolation of order ``order`` (1-5) onto ``target`` (:mod:`mrsr_cli.interpolate`)."""
+    from .interpolate import resample
+
+    if not 1 <= order <= 5:
+        raise UsageError(f"spline order must be 1..5, got {order}")
+    return resample(volume.data, volume.grid, target, order=order), {"SplineOrder": order}
+
+
+def cnn(volume, target, *, model: str | None = None, reference=None, register: bool = False, engine=None):
+    """The network of ``model`` (default: the builtin) through the engine (:func:`mrsr_cli.engine.super_resolve`);
+    ``reference``: path of a registered HR image of another contrast for guided models, aligned
+    first when ``register``; ``engine``: :class:`~mrsr_cli.tiling.EngineOptions`."""
+    from .engine import super_resolve
+
+    if register and reference is None:
+        raise UsageError("registering the reference needs a reference")
+    return super_resolve(volume, target, model=model, reference=reference, register=register, options=engine)
+
+
+METHODS = {"cnn": cnn, "spline": spline}
+
+
+def method_options(name: str) -> tuple[str, ...]:
+    """The option names a method accepts."""
+    params = inspect.signature(_lookup(name)).parameters.values()
+    return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+
+
+def check_options(name: str, options) -> None:
+    """A :class:`UsageError` for the first of ``options`` (names) that method ``name`` does not take."""
+    accepted = method_options(name)
+    for option in options:
+        if option not in accepted:
+            raise UsageError(f"{option} does not apply to method {name} (it takes: {', '.join(accepted) or 'nothing'})")
+
+
+def run_method(name: str, volume, target, **options):
+    """``METHODS[name](volume, target, **options)`` after checking that it takes every option given."""
+    check_options(name, options)
+    return _lookup(name)(volume, target, **options)
+
+
+def _lookup(name: str):
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise UsageError(f"unknown method {name!r} (known: {', '.join(METHODS)})") from None

@@ -1,0 +1,93 @@
+"""File-level verbs: load → library call → atomic save + JSON sidecar.
+
+What each ``mrsr`` subcommand does once its options are parsed, callable from Python with
+paths (the CLI and the Nipype interfaces only add parsing).  Errors name the problem, not a
+command-line flag.  ``register``, ``evaluate``, ``train`` and ``fetch-model`` have theirs in
+their own modules (:func:`mrsr_cli.register.register_files`, :func:`mrsr_cli.evaluate.evaluate_files`,
+:func:`mrsr_cli.train.train`, :func:`mrsr_cli.zoo.fetch_command`).
+
+Example::
+
+    info = upscale_file("sub-01_T1w.nii.gz", "sub-01_desc-superres_T1w.nii.gz", factor=(2, 2, 2))
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger("mrsr")
+
+
+def target_grid(volume, *, factor=None, voxel_size=None, like=None, upscale: bool = True):
+    """The output grid from exactly one of ``factor`` (per axis; an upscaling factor when
+    ``upscale``, a downscaling one otherwise), ``voxel_size`` (mm) or ``like`` (a NIfTI path whose
+    grid is taken as it is).  Grids keep the input's field of view (:mod:`mrsr_cli.geometry`)."""
+    from .errors import UsageError
+    from .geometry import resized_grid, scaled_grid, upscaled_grid
+    from .io import load_grid
+
+    given = [x for x in (factor, voxel_size, like) if x is not None]
+    if len(given) != 1:
+        raise UsageError("give exactly one of a factor, a voxel size" + (" or a reference grid (like)" if upscale else ""))
+    if factor is not None:
+        return upscaled_grid(volume.grid, factor) if upscale else scaled_grid(volume.grid, factor)
+    if voxel_size is not None:
+        return resized_grid(volume.grid, voxel_size)
+    return load_grid(like, what="grid reference (like)")
+
+
+def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None, psf: str = "gaussian",
+                  noise: float = 0.0, seed: int | None = None, force: bool = False) -> dict:
+    """Write the simulated LR acquisition of ``in_file`` (:func:`mrsr_cli.simulate.simulate_lowres`)
+    and its sidecar; returns the simulation record."""
+    from .bids import write_sidecar
+    from .io import check_output_path, load_volume, save_volume
+    from .simulate import simulate_lowres
+
+    check_output_path(out_file, [in_file], force)
+    volume = load_volume(in_file)
+    lr_grid = target_grid(volume, factor=factor, voxel_size=voxel_size, upscale=False)
+    lr, lr_grid, info = simulate_lowres(volume.data, volume.grid, voxel_size=lr_grid.voxel_size, fwhm=fwhm, psf=psf,
+                                        noise=noise, seed=seed)
+    save_volume(out_file, lr, lr_grid.affine, volume.codes)
+    write_sidecar(out_file, {"Operation": "simulate", **info}, sources=[in_file])
+    log.info("wrote %s: %s voxels of %s mm", out_file, lr_grid.shape, tuple(round(v, 4) for v in lr_grid.voxel_size))
+    return info
+
+
+def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_size=None, like=None, preview=None,
+                 force: bool = False, **method_options) -> dict:
+    """Write ``in_file`` super-resolved by ``method`` (:data:`mrsr_cli.methods.METHODS`, with its
+    ``method_options``) onto the target grid, its sidecar and, if asked, a PNG ``preview``;
+    returns the sidecar's content."""
+    from .bids import write_sidecar
+    from .io import check_output_path, load_volume, save_volume
+    from .methods import check_options, run_method
+
+    if preview is not None:
+        check_output_path(preview, [in_file], force, suffixes=(".png",))
+    check_options(method, method_options)  # before any work
+    reference = method_options.get("reference")
+    check_output_path(out_file, [in_file, like, reference], force)
+    volume = load_volume(in_file)
+    target = target_grid(volume, factor=factor, voxel_size=voxel_size, like=like)
+    payload = {
+        "Operation": "upscale",
+        "Method": method,
+        "InputShape": list(volume.grid.shape),
+        "InputVoxelSize": [round(v, 6) for v in volume.grid.voxel_size],
+        "OutputShape": list(target.shape),
+        "OutputVoxelSize": [round(v, 6) for v in target.voxel_size],
+        "Factor": [round(a / b, 6) for a, b in zip(volume.grid.voxel_size, target.voxel_size)],
+    }
+    out, info = run_method(method, volume, target, **method_options)
+    payload.update(info)
+    save_volume(out_file, out, target.affine, volume.codes)
+    write_sidecar(out_file, payload, sources=[in_file] + ([reference] if reference else []))
+    if preview is not None:
+        from .preview import write_preview
+
+        write_preview(Path(preview), volume, out, target)
+    log.info("wrote %s: %s voxels of %s mm", out_file, target.shape, tuple(round(v, 4) for v in target.voxel_size))
+    return payload
