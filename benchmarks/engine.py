@@ -153,7 +153,8 @@ def main():
         "",
         "| method | wall (s) | model GFLOP/s | % of ceiling | peak RSS (MiB) | max abs diff vs whole volume |",
         "|---|---|---|---|---|---|",
-        f"| (a) ceiling: one 64→64 3³ conv3d, 64³, channels-last | {rows['ceiling']['seconds']:.3f} (per conv) | {ceiling:.0f} | 100 % | {rows['ceiling']['peak_mib']:.0f} | — |",
+        f"| (a) ceiling: one 64→64 3³ conv3d, 64³, channels-last | {rows['ceiling']['seconds']:.3f} (per conv) | {ceiling:.0f} | 100 % "
+        f"| {rows['ceiling']['peak_mib']:.0f} | — |",
     ]
     labels = {"mrsr-whole": "(b) mrsr engine, whole volume", "mrsr-tiled": "(b) mrsr engine, tiled (--memory-limit 1G)",
               "monai": "(c) MONAI sliding_window_inference (roi 96³, overlap 0.25, gaussian)",

@@ -3,7 +3,7 @@
     python benchmarks/split_hemispheres.py [IMAGE ...]   # default: .data/icbm152_2009a_{t1,gm,wm}.nii.gz
                                                          # writes IMAGE_left.nii.gz and IMAGE_right.nii.gz
 
-Round 3 of the recipe (benchmarks/recipe_fullhead.sh) trains on the left half of MNI152NLin6Asym,
+Round 3 of the recipe (benchmarks/experiments/03-fullhead/run.sh) trains on the left half of MNI152NLin6Asym,
 the only full-head training volume, and validates on its right half.  Round 2 split ICBM152 2009a
 this way, but that template is the symmetric one: its right half is the mirror image of its
 left, so with flip augmentation it is not held out at all (docs/benchmarks.md, round 2).

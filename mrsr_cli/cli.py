@@ -296,8 +296,10 @@ def train_cmd(
     augment: str = typer.Option("flip,permute,intensity", "--augment", help="Comma list of flip,permute,intensity,noise,bias,affine,sharpness,detail."),
     reference: Optional[List[Path]] = typer.Option(None, "--reference", help="Registered HR reference per training image (guided)."),
     synthetic_reference: bool = typer.Option(False, "--synthetic-reference", help="Guided model with domain-randomised references."),
-    reference_encoding: str = typer.Option("intensity", "--reference-encoding", help="How a guided model reads its reference: intensity (paper) or edges (gradient magnitude, contrast-agnostic)."),
-    tissue_maps: Optional[List[Path]] = typer.Option(None, "--tissue-map", help="GM/WM probability maps on the grid of the first training image, for its synthetic references."),
+    reference_encoding: str = typer.Option("intensity", "--reference-encoding", help="How a guided model reads its reference: intensity (paper) "
+                                            "or edges (gradient magnitude, contrast-agnostic)."),
+    tissue_maps: Optional[List[Path]] = typer.Option(None, "--tissue-map", help="GM/WM probability maps on the grid of the first training "
+                                                     "image, for its synthetic references."),
     val: Optional[List[Path]] = typer.Option(None, "--val", help="Validation HR image(s): PSNR per epoch, keep the best."),
     val_factor: str = typer.Option("2", "--val-factor", help="Validation factor(s), e.g. '2' or '2,2,2;1,1,4' (best epoch: best mean PSNR)."),
     init_from: Optional[str] = typer.Option(None, "--init-from", help="Fine-tune from this model (name or path)."),

@@ -1,8 +1,9 @@
 """User-facing errors.
 
-Library code raises :class:`MrsrError` (runtime problem, exit code 1) or :class:`InputError`
-(bad argument or unusable input file, exit code 2 when it is a usage problem).  The CLI turns
-them into a one-line message on stderr; a traceback only appears with ``--debug``.
+Library code raises :class:`MrsrError` (a runtime problem: unreadable or unusable input, missing
+model, exit code 1) or :class:`UsageError` (an invalid value or conflicting settings, exit code
+2).  The CLI turns them into a one-line message on stderr; a traceback only appears with
+``--debug``.
 """
 
 
@@ -13,6 +14,6 @@ class MrsrError(Exception):
 
 
 class UsageError(MrsrError):
-    """A command-line value is invalid (wrong factor, conflicting options, ...)."""
+    """A value is invalid (wrong factor, conflicting settings, unknown loss term, ...)."""
 
     exit_code = 2

@@ -692,7 +692,8 @@ def train(cfg: TrainConfig) -> dict:
         "references": ["any (guided; synthetic references in training)" if cfg.synthetic_reference else "registered HR reference"] if cfg.guided else [],
         "normalization": {"method": "percentile", "percentile": 99.5, "of": "non-zero voxels of the input volume"},
         "training": {
-            **{k: v for k, v in asdict(cfg).items() if k not in ("inputs", "output", "force", "quiet", "references", "tissue_maps", "val", "checkpoint", "log_file", "resume")},
+            # the recipe, less the paths of its images (data and validation below keep their names)
+            **{k: v for k, v in cfg.recipe().items() if k not in ("inputs", "references", "tissue_maps", "val")},
             "psf": "gaussian, FWHM = LR voxel size",
             "optimizer": "Adam(beta1=0.9, beta2=0.999)",
             "precision": precision,

@@ -36,6 +36,7 @@ def test_dockerfile_uses_the_same_install_script():
 
 
 @pytest.mark.slow
+@pytest.mark.installs
 def test_install_script_in_fresh_venv_then_selftest(tmp_path):
     """What %post and %test do, minus the container runtime (none exists on these machines)."""
     venv = tmp_path / "venv"

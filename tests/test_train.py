@@ -43,9 +43,9 @@ def test_loss_decreases_and_overfit_beats_spline(tmp_path, train_volume, setup):
                    "--patch", "16", "--batch", "4", "--patches-per-epoch", "160", "--epochs", "3", "--lr", "2e-3",
                    "--augment", "", "--scales", "2,2,2", "--val", train_volume, "--seed", "0", "--threads", "2", "--json", *setup)
     assert proc.returncode == 0, proc.stderr
-    lines = [json.loads(l) for l in (tmp_path / "m.log.jsonl").read_text().splitlines()]
-    losses = [l["loss"] for l in lines if "loss" in l]
-    vals = [l for l in lines if "val_psnr" in l]
+    lines = [json.loads(line) for line in (tmp_path / "m.log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in lines if "loss" in r]
+    vals = [r for r in lines if "val_psnr" in r]
     if "mse" in setup:
         assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
     else:  # dB relative to the spline input: at least 1 dB better by the end

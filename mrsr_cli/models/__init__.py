@@ -21,10 +21,10 @@ Example::
     >>> net = build_model("recnn", {"layers": 10, "filters": 32, "kernel": 3, "in_channels": 1})
     >>> net.halo
     10
-    >>> build_model("recnn", {"blocks": 4})
+    >>> build_model("recnn", {"blocks": 4})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: architecture 'recnn' has no parameter 'blocks' (known: factor_channels, filters, in_channels, init, kernel, layers, reference_encoding, residual)
+    ValueError: architecture 'recnn' has no parameter 'blocks' (known: factor_channels, filters, ...)
 """
 
 from __future__ import annotations

@@ -8,11 +8,11 @@
 # benchmarks/registration_accuracy.py; it was 0.5 voxel), and the guided models, the previous
 # one and both new ones, are scored on the validation half with a FLAIR-like reference, a
 # contrast no model trained on (benchmarks/_common.py).  Colin27 plays no part.  About 95 min on 2 CPU cores.
-# Logs: .data/longer/; `python benchmarks/recipe_report.py` writes the tables.
+# Logs: .data/longer/; `python benchmarks/experiments/report.py` writes the tables.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../../.."
 OUT=.data/longer; mkdir -p $OUT
-source benchmarks/_mni_halves.sh
+source benchmarks/experiments/_mni_halves.sh
 STAGE1=.data/models/recnn-x2-stage1.safetensors
 PREVIOUS_GUIDED=$OUT/guided-round3.safetensors  # the guided model before round 4, from git history
 [ -f $PREVIOUS_GUIDED ] || git show 3db18b4:share/models/mrsr-recnn-guided.safetensors > $PREVIOUS_GUIDED

@@ -2,9 +2,9 @@
 (mrsr_cli.train.add_fine_detail, fixed seed): a validation image with fine structure that its LR
 version loses and a reference made from it shows, which the smooth templates lack.
 
-    python benchmarks/add_fine_detail.py IN.nii.gz OUT.nii.gz [--seed 5]
+    python benchmarks/experiments/add_fine_detail.py IN.nii.gz OUT.nii.gz [--seed 5]
 
-Used by benchmarks/recipe_guided_detail.sh on the validation half of MNI152NLin6Asym only;
+Used by benchmarks/experiments/09-guided-detail/run.sh on the validation half of MNI152NLin6Asym only;
 never on Colin27 (the held-out test).
 """
 from __future__ import annotations

@@ -9,13 +9,13 @@
 # pure noise (benchmarks/validate_model.py).  Shipping rule, fixed before the run: ship as
 # `guided` if with the FLAIR-like reference its mean validation PSNR beats both the unguided
 # default's and its own with noise by at least 0.30 dB.  Colin27 plays no part.
-# About 45 min on 2 CPU cores.  Logs: .data/edges/; `python benchmarks/recipe_report.py` writes the table.
+# About 45 min on 2 CPU cores.  Logs: .data/edges/; `python benchmarks/experiments/report.py` writes the table.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../../.."
 OUT=.data/edges; mkdir -p $OUT
-source benchmarks/_mni_halves.sh
+source benchmarks/experiments/_mni_halves.sh
 BASE=.data/thick/T16.safetensors
-[ -f $BASE ] || bash benchmarks/recipe_thick.sh
+[ -f $BASE ] || bash benchmarks/experiments/07-thick/run.sh
 .venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz $LEFT -o $OUT/E20.safetensors --name guided --val $RIGHT \
   --init-from $BASE --synthetic-reference --reference-encoding edges \
   --tissue-map .data/icbm152_2009a_gm.nii.gz --tissue-map .data/icbm152_2009a_wm.nii.gz \

@@ -8,9 +8,9 @@
 # Then benchmarks/region_gain.py splits the x2 gain on the right half into brain and the rest
 # of the head, for the previous default (trained on 2009a only) and for M.  Run N (not shipped)
 # also pre-trains stage 1 on both volumes.  About 45 min on 2 CPU cores.
-# Logs: .data/fullhead/; `python benchmarks/recipe_report.py` writes the tables.
+# Logs: .data/fullhead/; `python benchmarks/experiments/report.py` writes the tables.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../../.."
 OUT=.data/fullhead; mkdir -p $OUT
 .venv/bin/python benchmarks/split_hemispheres.py .data/mni152nlin6asym_t1_1mm.nii.gz .data/mni152nlin6asym_brainmask_1mm.nii.gz
 LEFT=.data/mni152nlin6asym_t1_1mm_left.nii.gz; RIGHT=.data/mni152nlin6asym_t1_1mm_right.nii.gz
@@ -25,7 +25,7 @@ for m in $PREVIOUS $STAGE1; do .venv/bin/python benchmarks/validate_model.py $m 
   --seed 2 --threads 2 --force -q --log $OUT/M.log.jsonl
 .venv/bin/python benchmarks/region_gain.py $RIGHT .data/mni152nlin6asym_brainmask_1mm_right.nii.gz $PREVIOUS $OUT/M.safetensors \
   --factor 2 > $OUT/regions.jsonl
-# the same split for round 2's model L on the whole MNI152NLin6Asym (needs benchmarks/recipe_sharpval.sh's output)
+# the same split for round 2's model L on the whole MNI152NLin6Asym (needs benchmarks/experiments/02-sharpval/run.sh's output)
 if [ -f .data/sharpval/L.safetensors ]; then
   .venv/bin/python benchmarks/region_gain.py .data/mni152nlin6asym_t1_1mm.nii.gz .data/mni152nlin6asym_brainmask_1mm.nii.gz \
     $PREVIOUS .data/sharpval/L.safetensors --factor 2 > $OUT/regions-round2.jsonl

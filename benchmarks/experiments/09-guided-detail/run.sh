@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ninth round of the recipe choice (docs/benchmarks.md, "How the default recipe was chosen"):
 # round 8's edge-reading model (E20) uses its reference, but by only ~0.3 dB, and on a validation
-# half with random thin sheets added (benchmarks/add_fine_detail.py) it scores the same with a
+# half with random thin sheets added (benchmarks/experiments/add_fine_detail.py) it scores the same with a
 # FLAIR-like reference as with noise.  Diagnosis: the templates are averages of many brains, so
 # what they hold the LR image mostly predicts; the fine structure of a single scan, which only
 # a reference shows, is absent.  Run X20 continues E20 with `--augment ...,detail`: random thin
@@ -12,15 +12,15 @@
 # reference on the sheet-added validation half, beats both the unguided default and itself with
 # noise by at least 0.50 dB mean PSNR, and with noise on the plain validation half is at most
 # 0.50 dB below the unguided default.  Colin27 plays no part.
-# About 45 min on 2 CPU cores.  Logs: .data/detail/; `python benchmarks/recipe_report.py` writes the table.
+# About 45 min on 2 CPU cores.  Logs: .data/detail/; `python benchmarks/experiments/report.py` writes the table.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../../.."
 OUT=.data/detail; mkdir -p $OUT
-source benchmarks/_mni_halves.sh
+source benchmarks/experiments/_mni_halves.sh
 BASE=.data/edges/E20.safetensors
-[ -f $BASE ] || bash benchmarks/recipe_guided_edges.sh
+[ -f $BASE ] || bash benchmarks/experiments/08-guided-edges/run.sh
 VAL=$OUT/right_detail.nii.gz
-.venv/bin/python benchmarks/add_fine_detail.py $RIGHT $VAL --seed 5
+.venv/bin/python benchmarks/experiments/add_fine_detail.py $RIGHT $VAL --seed 5
 .venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz $LEFT -o $OUT/X20.safetensors --name guided --val $VAL \
   --init-from $BASE --synthetic-reference --reference-encoding edges \
   --tissue-map .data/icbm152_2009a_gm.nii.gz --tissue-map .data/icbm152_2009a_wm.nii.gz \

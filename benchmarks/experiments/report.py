@@ -1,24 +1,26 @@
 #!/usr/bin/env python3
 """Validation curves of the recipe choice, PSNR gain over spline after each epoch:
-round 1 (benchmarks/recipe_ablation.sh): trained on ICBM152 2009a, validated on MNI152NLin6Asym;
-round 2 (benchmarks/recipe_sharpval.sh): trained on 2009a's left hemisphere, validated on its right;
-round 3 (benchmarks/recipe_fullhead.sh): trained on 2009a + the left half of MNI152NLin6Asym, validated on its right half;
-round 4 (benchmarks/recipe_longer.sh): round 3's stage 2 for longer, and the guided model with better-aligned references;
-round 5 (benchmarks/recipe_guided_longer.sh): the guided fine-tune for longer;
-round 6 (benchmarks/recipe_lr.sh): the default's stage 2 at a higher learning rate;
-round 7 (benchmarks/recipe_thick.sh): a stage 3 weighted towards thick slices;
-round 8 (benchmarks/recipe_guided_edges.sh): a guided model that reads its reference's edges;
-round 9 (benchmarks/recipe_guided_detail.sh): the same, trained on targets with added fine structure.
+round 1 (benchmarks/experiments/01-ablation/run.sh): trained on ICBM152 2009a, validated on MNI152NLin6Asym;
+round 2 (benchmarks/experiments/02-sharpval/run.sh): trained on 2009a's left hemisphere, validated on its right;
+round 3 (benchmarks/experiments/03-fullhead/run.sh): trained on 2009a + the left half of MNI152NLin6Asym, validated on its right half;
+round 4 (benchmarks/experiments/04-longer/run.sh): round 3's stage 2 for longer, and the guided model with better-aligned references;
+round 5 (benchmarks/experiments/05-guided-longer/run.sh): the guided fine-tune for longer;
+round 6 (benchmarks/experiments/06-lr/run.sh): the default's stage 2 at a higher learning rate;
+round 7 (benchmarks/experiments/07-thick/run.sh): a stage 3 weighted towards thick slices;
+round 8 (benchmarks/experiments/08-guided-edges/run.sh): a guided model that reads its reference's edges;
+round 9 (benchmarks/experiments/09-guided-detail/run.sh): the same, trained on targets with added fine structure.
 Writes the 'recipe' section of docs/benchmarks.md.
-Usage: python benchmarks/recipe_report.py [ABLATION_LOG_DIR [SHARPVAL [FULLHEAD [LONGER [GUIDED20 [LR1E4 [THICK [EDGES [DETAIL]]]]]]]]]
-       (default: benchmarks/results/{ablation,sharpval,fullhead,longer,guided20,lr1e4,thick,edges,detail})
+Usage: python benchmarks/experiments/report.py [ABLATION_LOG_DIR [SHARPVAL [FULLHEAD [LONGER [GUIDED20 [LR1E4 [THICK [EDGES [DETAIL]]]]]]]]]
+       (default: the results/ folder of each experiment in benchmarks/experiments/)
 """
 
 import json
 import sys
 from pathlib import Path
 
-from _common import DATA, ROOT, stamp, write_section
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # benchmarks/_common.py
+from _common import DATA, ROOT, stamp, write_section  # noqa: E402
 
 FACTORS = [[2, 2, 2], [2, 2, 3], [3, 3, 3], [1, 1, 4]]
 SHIP_MARGIN_DB = 0.10  # round 6: a new default must beat the old one's mean validation PSNR by this much
@@ -105,18 +107,18 @@ def curve(path: Path) -> str:
     return " → ".join(cells)
 
 
-logs = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "benchmarks" / "results" / "ablation"
-sharp_logs = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "benchmarks" / "results" / "sharpval"
-fullhead_logs = Path(sys.argv[3]) if len(sys.argv) > 3 else ROOT / "benchmarks" / "results" / "fullhead"
-longer_logs = Path(sys.argv[4]) if len(sys.argv) > 4 else ROOT / "benchmarks" / "results" / "longer"
-guided_logs = Path(sys.argv[5]) if len(sys.argv) > 5 else ROOT / "benchmarks" / "results" / "guided20"
-lr_logs = Path(sys.argv[6]) if len(sys.argv) > 6 else ROOT / "benchmarks" / "results" / "lr1e4"
-thick_logs = Path(sys.argv[7]) if len(sys.argv) > 7 else ROOT / "benchmarks" / "results" / "thick"
-edges_logs = Path(sys.argv[8]) if len(sys.argv) > 8 else ROOT / "benchmarks" / "results" / "edges"
-detail_logs = Path(sys.argv[9]) if len(sys.argv) > 9 else ROOT / "benchmarks" / "results" / "detail"
+logs = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "01-ablation" / "results"
+sharp_logs = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE / "02-sharpval" / "results"
+fullhead_logs = Path(sys.argv[3]) if len(sys.argv) > 3 else HERE / "03-fullhead" / "results"
+longer_logs = Path(sys.argv[4]) if len(sys.argv) > 4 else HERE / "04-longer" / "results"
+guided_logs = Path(sys.argv[5]) if len(sys.argv) > 5 else HERE / "05-guided-longer" / "results"
+lr_logs = Path(sys.argv[6]) if len(sys.argv) > 6 else HERE / "06-lr" / "results"
+thick_logs = Path(sys.argv[7]) if len(sys.argv) > 7 else HERE / "07-thick" / "results"
+edges_logs = Path(sys.argv[8]) if len(sys.argv) > 8 else HERE / "08-guided-edges" / "results"
+detail_logs = Path(sys.argv[9]) if len(sys.argv) > 9 else HERE / "09-guided-detail" / "results"
 lines = ["## How the default recipe was chosen (issue 3)", "",
          "### Round 1: validated on the other template", "",
-         "`bash benchmarks/recipe_ablation.sh && python benchmarks/recipe_report.py .data/ablation` — every run trains on "
+         "`bash benchmarks/experiments/01-ablation/run.sh && python benchmarks/experiments/report.py .data/ablation` — every run trains on "
          "ICBM152 2009a only and is validated on MNI152NLin6Asym (the other template, full volume, head mask); "
          "Colin27 plays no part. Gain = model PSNR − spline PSNR (dB) after each epoch of 100 iterations × 16 patches. "
          "Runs A–C validate at ×2 only; the fine-tunes at (2,2,2) / (2,2,3) / (3,3,3) / (1,1,4). "
@@ -132,7 +134,7 @@ if stage1.exists():
     lines += ["", f"A's final weights (stage 1 of the default, `{stage1.relative_to(ROOT)}`) at the four factors: "
               f"{gains_cell(four_factor_gains(stage1))} dB."]
 lines += ["", "### Round 2 (rejected): validated on the other hemisphere of the training template", "",
-          "`bash benchmarks/recipe_sharpval.sh && python benchmarks/recipe_report.py benchmarks/results/ablation .data/sharpval` — "
+          "`bash benchmarks/experiments/02-sharpval/run.sh && python benchmarks/experiments/report.py benchmarks/experiments/01-ablation/results .data/sharpval` — "
           "an attempt to validate on a volume as sharp as a single-subject scan: fine-tune A on the left hemisphere of "
           "ICBM152 2009a (x < −4 mm), validate on its right hemisphere (x > +4 mm; `benchmarks/split_hemispheres.py`), "
           "at (2,2,2) / (2,2,3) / (3,3,3) / (1,1,4) (K: (2,2,2) / (1,1,4)). Runs were stopped by hand once the trend was "
@@ -166,8 +168,8 @@ lines += ["", "Why round 2 misled (found in round 3): the ICBM152 2009a template
           "flip augmentation the 'held-out' half was training data. Round 2 measured fit, by construction."]
 
 lines += ["", "### Round 3: a full head in the training data", "",
-          "`bash benchmarks/recipe_fullhead.sh && python benchmarks/recipe_report.py benchmarks/results/ablation "
-          "benchmarks/results/sharpval .data/fullhead` — ICBM152 2009a as nilearn ships it is skull-stripped: a model trained "
+          "`bash benchmarks/experiments/03-fullhead/run.sh && python benchmarks/experiments/report.py benchmarks/experiments/01-ablation/results "
+          "benchmarks/experiments/02-sharpval/results .data/fullhead` — ICBM152 2009a as nilearn ships it is skull-stripped: a model trained "
           "on it alone never sees scalp, skull or background, yet these are most of a head scan and of its "
           "error (below). Run M fine-tunes stage 1 with the default's stage-2 "
           "recipe on 2009a and the left half of MNI152NLin6Asym (x < −4 mm), and validates on its right half (x > +4 mm; "
@@ -209,8 +211,8 @@ if regions.exists():
 
 if (longer_logs / "M24.log.jsonl").exists():
     lines += ["", "### Round 4: a longer stage 2; guided references aligned as registration aligns them", "",
-              "`bash benchmarks/recipe_longer.sh && python benchmarks/recipe_report.py benchmarks/results/ablation "
-              "benchmarks/results/sharpval benchmarks/results/fullhead .data/longer` — M was still improving when its 6 epochs "
+              "`bash benchmarks/experiments/04-longer/run.sh && python benchmarks/experiments/report.py benchmarks/experiments/01-ablation/results "
+              "benchmarks/experiments/02-sharpval/results benchmarks/experiments/03-fullhead/results .data/longer` — M was still improving when its 6 epochs "
               "ended, and stage 1 + M had used 26 minutes of the CPU hour issue 3 allows. Run M24 is M for 24 epochs, the "
               "learning rate halved every 8 (its first 6 epochs are M's, bit for bit). Same data, validation half and "
               f"factors as round 3; Colin27 plays no part. {stamp()}", "",
@@ -244,8 +246,8 @@ if (longer_logs / "M24.log.jsonl").exists():
 
 if (guided_logs / "guided-e20.log.jsonl").exists() and (longer_logs / "M24.log.jsonl").exists():
     lines += ["", "### Round 5: a longer guided fine-tune", "",
-              "`bash benchmarks/recipe_guided_longer.sh && python benchmarks/recipe_report.py benchmarks/results/ablation "
-              "benchmarks/results/sharpval benchmarks/results/fullhead benchmarks/results/longer .data/guided20` — round 4's "
+              "`bash benchmarks/experiments/05-guided-longer/run.sh && python benchmarks/experiments/report.py benchmarks/experiments/01-ablation/results "
+              "benchmarks/experiments/02-sharpval/results benchmarks/experiments/03-fullhead/results benchmarks/experiments/04-longer/results .data/guided20` — round 4's "
               "guided model (guided-lr1e-4 above) stopped after 5 epochs with its curve unsettled. Run guided-e20 repeats that "
               "fine-tune for up to 20 epochs, the learning rate halved every 8 (its first 5 epochs are that run's, bit "
               "for bit), stopped after 46 minutes. Validation with a synthetic reference, as `mrsr train --val` does; the "
@@ -274,8 +276,8 @@ if (lr_logs / "D24.log.jsonl").exists() and (longer_logs / "M24.log.jsonl").exis
     d24, m24 = best_row(lr_logs / "D24.log.jsonl"), best_row(longer_logs / "M24.log.jsonl")
     shipped = d24["val_psnr"] >= m24["val_psnr"] + SHIP_MARGIN_DB
     lines += ["", f"### Round 6 ({'shipped' if shipped else 'rejected'}): the default's stage 2 at a higher learning rate", "",
-              "`bash benchmarks/recipe_lr.sh && python benchmarks/recipe_report.py benchmarks/results/ablation "
-              "benchmarks/results/sharpval benchmarks/results/fullhead benchmarks/results/longer benchmarks/results/guided20 "
+              "`bash benchmarks/experiments/06-lr/run.sh && python benchmarks/experiments/report.py benchmarks/experiments/01-ablation/results "
+              "benchmarks/experiments/02-sharpval/results benchmarks/experiments/03-fullhead/results benchmarks/experiments/04-longer/results benchmarks/experiments/05-guided-longer/results "
               ".data/lr1e4` — round 5's guided model ignores its reference, so it measures what 46 more minutes of training at "
               "learning rate 1e-4, then 5e-5, do to the default network: +0.6 dB at ×2 on the validation half. Run D24 is M24 "
               "(the default's stage 2) started at 1e-4 instead of 5e-5, in M24's time (stopped after 53 minutes). Rule fixed "
@@ -295,9 +297,9 @@ if t16 and (lr_logs / "D24.log.jsonl").exists():
     thick_gain = t16["val_gain_per_factor"][3] - d24["val_gain_per_factor"][3]
     shipped = thick_gain >= THICK_MARGIN_DB and t16["val_psnr"] >= d24["val_psnr"] - SHIP_MARGIN_DB
     lines += ["", f"### Round 7 ({'shipped' if shipped else 'rejected'}): a stage 3 weighted towards thick slices", "",
-              "`bash benchmarks/recipe_thick.sh && python benchmarks/recipe_report.py benchmarks/results/ablation "
-              "benchmarks/results/sharpval benchmarks/results/fullhead benchmarks/results/longer benchmarks/results/guided20 "
-              "benchmarks/results/lr1e4 .data/thick` — after round 6 the default met every bar of issue 3 on Colin27 but "
+              "`bash benchmarks/experiments/07-thick/run.sh && python benchmarks/experiments/report.py benchmarks/experiments/01-ablation/results "
+              "benchmarks/experiments/02-sharpval/results benchmarks/experiments/03-fullhead/results benchmarks/experiments/04-longer/results benchmarks/experiments/05-guided-longer/results "
+              "benchmarks/experiments/06-lr/results .data/thick` — after round 6 the default met every bar of issue 3 on Colin27 but "
               "(1,1,4), and D24's curve was still rising at its last epoch. Run T16 continues D24 for up to 16 epochs "
               "(learning rate 5e-5, halved every 6; stopped after 40 minutes) on a factor list in which thick slices "
               "(1,1,3.5), (1,1,4) ×3 and (1,1,5) are 5 of 9 entries (2 of 7 before). Rule fixed before the run: ship T16's "
@@ -313,9 +315,9 @@ if t16 and (edges_logs / "E20.log.jsonl").exists():
     shipped = {"flair", "noise"} <= scored.keys() and scored["flair"]["val_psnr"] >= max(
         t16["val_psnr"], scored["noise"]["val_psnr"]) + GUIDANCE_MARGIN_DB
     lines += ["", f"### Round 8 ({'shipped' if shipped else 'rejected'}): a guided model that reads its reference's edges", "",
-              "`bash benchmarks/recipe_guided_edges.sh && python benchmarks/recipe_report.py benchmarks/results/ablation "
-              "benchmarks/results/sharpval benchmarks/results/fullhead benchmarks/results/longer benchmarks/results/guided20 "
-              "benchmarks/results/lr1e4 benchmarks/results/thick .data/edges` — rounds 4–5 showed that a network given its "
+              "`bash benchmarks/experiments/08-guided-edges/run.sh && python benchmarks/experiments/report.py benchmarks/experiments/01-ablation/results "
+              "benchmarks/experiments/02-sharpval/results benchmarks/experiments/03-fullhead/results benchmarks/experiments/04-longer/results benchmarks/experiments/05-guided-longer/results "
+              "benchmarks/experiments/06-lr/results benchmarks/experiments/07-thick/results .data/edges` — rounds 4–5 showed that a network given its "
               "reference's intensities learns to ignore them. Run E20 gives it the reference's gradient magnitude instead "
               "(`--reference-encoding edges`, the same map for any contrast of the anatomy) and is otherwise round 5's guided "
               "fine-tune (synthetic references, learning rate 1e-4 halved every 8), started from T16 with T16's factor list, "
@@ -350,14 +352,14 @@ if t16 and (detail_logs / "X20.log.jsonl").exists():
               "plain-flair": ("X20, best epoch", "plain", "FLAIR-like"),
               "plain-noise": ("X20, best epoch", "plain", "noise")}
     lines += ["", f"### Round 9 ({'shipped' if shipped else 'rejected'}): guidance trained on targets with fine structure", "",
-              "`bash benchmarks/recipe_guided_detail.sh && python benchmarks/recipe_report.py benchmarks/results/ablation "
-              "benchmarks/results/sharpval benchmarks/results/fullhead benchmarks/results/longer benchmarks/results/guided20 "
-              "benchmarks/results/lr1e4 benchmarks/results/thick benchmarks/results/edges .data/detail` — the templates are "
+              "`bash benchmarks/experiments/09-guided-detail/run.sh && python benchmarks/experiments/report.py benchmarks/experiments/01-ablation/results "
+              "benchmarks/experiments/02-sharpval/results benchmarks/experiments/03-fullhead/results benchmarks/experiments/04-longer/results benchmarks/experiments/05-guided-longer/results "
+              "benchmarks/experiments/06-lr/results benchmarks/experiments/07-thick/results benchmarks/experiments/08-guided-edges/results .data/detail` — the templates are "
               "averages of many brains: what they hold, the LR image mostly predicts, so a reference has little to add. "
               "Run X20 continues E20 with `--augment ...,detail`: random thin sheets (`train.fine_detail`) added to each "
               "training target before its synthetic reference is made from it, structure the LR image loses and only the "
               "reference shows. It is validated on the validation half with such sheets added (fixed seed, "
-              "`benchmarks/add_fine_detail.py`). Rule fixed before the run: ship X20 as `guided` if on that volume, with the "
+              "`benchmarks/experiments/add_fine_detail.py`). Rule fixed before the run: ship X20 as `guided` if on that volume, with the "
               f"FLAIR-like reference, its mean PSNR beats both T16's and its own with noise by at least {DETAIL_MARGIN_DB:.2f} dB, "
               f"and on the plain validation half with noise as its reference it is at most {NOISE_LOSS_DB:.2f} dB below T16. "
               f"Colin27 plays no part. {stamp()}", "",

@@ -7,21 +7,16 @@
 # with the FLAIR-like reference (benchmarks/_common.py), like the round-4 models, and with pure
 # noise as the reference (as is the round-4 guided model): how much of the score the reference
 # brings.  Colin27 plays no part.  About 50 min on 2 CPU cores.
-# Logs: .data/guided20/; `python benchmarks/recipe_report.py` writes the table.
+# Logs: .data/guided20/; `python benchmarks/experiments/report.py` writes the table.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../../.."
 OUT=.data/guided20; mkdir -p $OUT
-source benchmarks/_mni_halves.sh
-# the default of round 4 (M24; recipe_longer.sh makes it too), which the guided model starts from
+source benchmarks/experiments/_mni_halves.sh
+# the default of round 4 (M24; 04-longer/run.sh makes it too), which the guided model starts from
 M24=.data/longer/M24.safetensors
 [ -f $M24 ] || { mkdir -p .data/longer; git show c0526dd:share/models/mrsr-recnn-t1w.safetensors > $M24; }
-.venv/bin/mrsr train .data/icbm152_2009a_t1.nii.gz $LEFT -o $OUT/guided-e20.safetensors --name guided --val $RIGHT \
-  --init-from $M24 --synthetic-reference \
-  --tissue-map .data/icbm152_2009a_gm.nii.gz --tissue-map .data/icbm152_2009a_wm.nii.gz \
-  --patch 25 --batch 16 --scales "2,2,2;2,2,2;2,2,3;3,3,3;1,1,4;1,1,4;2,2.5,2" \
-  --patches-per-epoch 1600 --epochs 20 --lr 1e-4 --lr-decay 0.5@8 --loss psnr \
-  --augment flip,permute,intensity,affine,sharpness --val-factor "$VF" \
-  --max-minutes 46 --seed 3 --threads 2 --force -q --log $OUT/guided-e20.log.jsonl
+# the recipe is the shipped guided model's (share/recipes/guided.toml), written here instead of share/models/
+.venv/bin/mrsr train --config share/recipes/guided.toml -o $OUT/guided-e20.safetensors --log $OUT/guided-e20.log.jsonl -q
 .venv/bin/python benchmarks/validate_model.py $OUT/guided-e20.safetensors $RIGHT --val-factor "$VF" --reference flair \
   > $OUT/guided-flair.jsonl
 # the same with pure noise as the reference: what the model scores without any guidance

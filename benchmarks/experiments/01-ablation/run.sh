@@ -2,9 +2,9 @@
 # How the default model's recipe was chosen (docs/models.md, "How the default model was trained").
 # Every run trains on ICBM152 2009a only and validates on MNI152NLin6Asym (the other template:
 # a held-out template, never Colin27).  About 1 h on 2 CPU cores.  Logs: .data/ablation/*.log.jsonl;
-# then `python benchmarks/recipe_report.py .data/ablation` writes the table.
+# then `python benchmarks/experiments/report.py .data/ablation` writes the table.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../../.."
 OUT=.data/ablation; mkdir -p $OUT
 T1=.data/icbm152_2009a_t1.nii.gz; VAL=.data/mni152nlin6asym_t1_1mm.nii.gz
 MIX="2,2,2;2,2,2;2,2,3;3,3,3;1,1,4;1,1,4;2,2.5,2"
