@@ -258,6 +258,8 @@ def register_cmd(
 ) -> None:
     from .register import register_files
 
+    if transform not in ("rigid", "affine"):
+        raise UsageError(f"--transform must be rigid or affine, got {transform!r}")
     result = register_files(moving, fixed, out_file, transform=transform, like=like, save_transform=save_transform,
                             apply=apply, threads=threads, force=force)
     if json_out:

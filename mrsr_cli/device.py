@@ -52,9 +52,9 @@ def resolve_device(name: str):
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MrsrError(f"--device {name}: no CUDA device is available")
+        raise MrsrError(f"device {name}: no CUDA device is available")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise MrsrError("--device mps: MPS is not available")
+        raise MrsrError("device mps: MPS is not available")
     return torch.device(name)
 
 
@@ -63,7 +63,7 @@ def resolve_precision(precision: str, device) -> str:
 
     if precision != "auto":
         if precision == "fp16" and device.type == "cpu":
-            raise UsageError("--precision fp16 is not supported on CPU (use bf16 or fp32)")
+            raise UsageError("fp16 precision is not supported on CPU (use bf16 or fp32)")
         return precision
     if device.type == "cpu":
         return "bf16" if cpu_has_bf16() else "fp32"

@@ -46,9 +46,9 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
     net, meta = load_model(path)
     n_factor, n_refs = model_channels(meta)
     if n_refs > 0 and reference is None:
-        raise UsageError(f"model {name} is guided ({n_refs} reference channel): give --reference REF")
+        raise UsageError(f"model {name} is guided ({n_refs} reference channel): give a registered reference image")
     if n_refs == 0 and reference is not None:
-        raise UsageError(f"model {name} takes no reference channel; drop --reference or use a guided model")
+        raise UsageError(f"model {name} takes no reference channel; drop the reference or use a guided model")
     if options.ensemble > 1 and not allowed_flips(meta):
         log.warning("model %s was not trained with flips: running 1 pass instead of an ensemble of %d", name, options.ensemble)
         options = dataclasses.replace(options, ensemble=1)
@@ -106,5 +106,5 @@ def _prepare_reference(reference, volume, target, register: bool):
     info["ReferenceNMI"] = round(nmi, 4)
     if nmi < NMI_WARNING:
         log.warning("the reference matches the input poorly (NMI %.3f < %.2f): wrong subject, noise or misregistration? "
-                    "The guided result may be worse than unguided; try --register or drop --reference", nmi, NMI_WARNING)
+                    "The guided result may be worse than unguided; register the reference or drop it", nmi, NMI_WARNING)
     return data, grid, info

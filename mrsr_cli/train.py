@@ -571,20 +571,20 @@ def train(cfg: TrainConfig) -> dict:
         net, init_meta = load_model(init_path)
         arch, params = init_meta["architecture"], dict(init_meta["params"])
         if params.get("factor_channels", 0) and not cfg.factor_input:
-            raise UsageError(f"--init-from {init_name} takes the scale factor as input; drop --blind")
+            raise UsageError(f"starting model {init_name} takes the scale factor as input; it cannot train blind")
         if cfg.factor_input and not params.get("factor_channels", 0):  # a blind model learns to use the factor
             net = add_input_channels(net, arch, {**params, "factor_channels": 3}, int(params.get("in_channels", 1)) + 3, insert_at=1)
             params = dict(net.params)
             log.info("--init-from %s: added 3 zero-initialised factor channels", init_name)
         have = int(params.get("in_channels", 1))
         if have > cfg.in_channels:
-            raise UsageError(f"--init-from {init_name} has {have} input channels, training needs {cfg.in_channels}")
+            raise UsageError(f"starting model {init_name} has {have} input channels, training needs {cfg.in_channels}")
         if have < cfg.in_channels:
             net = add_input_channels(net, arch, {**params, "reference_encoding": cfg.reference_encoding}, cfg.in_channels)
             params = dict(net.params)
             log.info("--init-from %s: added %d zero-initialised reference channel(s)", init_name, cfg.in_channels - have)
         elif cfg.guided and params.get("reference_encoding", "intensity") != cfg.reference_encoding:
-            raise UsageError(f"--init-from {init_name} reads its reference as {params.get('reference_encoding', 'intensity')!r}, "
+            raise UsageError(f"starting model {init_name} reads its reference as {params.get('reference_encoding', 'intensity')!r}, "
                              f"not {cfg.reference_encoding!r}")
     else:
         arch, params = cfg.arch, cfg.model_params()
@@ -675,7 +675,7 @@ def train(cfg: TrainConfig) -> dict:
             progress.close()
             state["elapsed"] = elapsed_before + time.time() - started
             save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights))
-            log.warning("interrupted at iteration %d; checkpoint saved: resume with --resume %s", state["iteration"], ckpt_path)
+            log.warning("interrupted at iteration %d; checkpoint saved: resume from %s (mrsr train --resume)", state["iteration"], ckpt_path)
             raise
         finally:
             signal.signal(signal.SIGTERM, previous_handler)

@@ -1,0 +1,60 @@
+"""The builtin models' upscale outputs stay bit for bit what they were (refactors change no figure).
+
+The expected digests (tests/data/builtin_outputs.json) were made by the code of commit 25fded6,
+before the engine was split into device/tiling/channels, on the development machine (AMD EPYC,
+avx512_bf16, torch 2.13.0 CPU): ``python tests/test_builtin_outputs.py > tests/data/builtin_outputs.json``
+run with that checkout first on PYTHONPATH.  fp32 and one thread keep the arithmetic fixed; a
+different CPU family may round differently, which this test would then report.
+"""
+
+import hashlib
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import ROOT, run_cli  # noqa: E402
+
+SAMPLE = ROOT / "share" / "data" / "sample_T1w_2mm.nii.gz"
+EXPECTED = Path(__file__).resolve().parent / "data" / "builtin_outputs.json"
+CASES = {
+    "default-x2": ["--factor", "2"],
+    "default-2,2,3-one-pass": ["--factor", "2,2,3", "--ensemble", "1"],
+    "default-voxel-0.8-8-passes": ["--voxel-size", "0.8", "--ensemble", "8"],
+    "guided-x2": ["--factor", "2", "--model", "guided", "--reference", "{reference}"],
+    "spline-x2": ["--factor", "2", "--method", "spline"],
+}
+
+
+def digests(workdir: Path) -> dict:
+    """sha256 of each case's float32 output on a 26×30×22 crop of the bundled sample."""
+    img = nib.load(str(SAMPLE))
+    start = np.array([32, 40, 30])
+    crop = np.asarray(img.dataobj, dtype=np.float32)[32:58, 40:70, 30:52]
+    affine = img.affine.copy()
+    affine[:3, 3] = img.affine[:3, :3] @ start + img.affine[:3, 3]
+    src = workdir / "crop.nii.gz"
+    nib.save(nib.Nifti1Image(crop, affine), str(src))
+    out = {}
+    for name, args in CASES.items():
+        args = [a.format(reference=src) for a in args]
+        if "spline" not in name:
+            args += ["--precision", "fp32", "--threads", "1"]
+        target = workdir / f"{name}.nii.gz"
+        run_cli("upscale", src, target, *args, "-q", check=0)
+        data = np.ascontiguousarray(np.asarray(nib.load(str(target)).dataobj, dtype=np.float32))
+        out[name] = {"shape": list(data.shape), "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
+    return out
+
+
+def test_builtin_upscale_outputs_are_bit_identical(tmp_path):
+    assert digests(tmp_path) == json.loads(EXPECTED.read_text())
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp:
+        print(json.dumps(digests(Path(tmp)), indent=1))
