@@ -164,7 +164,7 @@ def upscale_cmd(
     factor: Optional[str] = typer.Option(None, "--factor", help="Output voxel = input voxel / F: '2' or '2,2,3'."),
     voxel_size: Optional[str] = typer.Option(None, "--voxel-size", help="Output voxel size in mm."),
     like: Optional[Path] = typer.Option(None, "--like", help="Resample exactly onto this image's grid."),
-    method: str = typer.Option("cnn", "--method", help="cnn (default) or spline."),
+    method: str = typer.Option("cnn", "--method", help="cnn (default), spline or lrtv (low-rank + TV, Shi et al. 2015)."),
     order: int = typer.Option(3, "--order", help="B-spline order for spline interpolation (1-5)."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name or .safetensors path (default: builtin)."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="Registered HR image of another contrast (guided model)."),
@@ -176,6 +176,11 @@ def upscale_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all)."),
     ensemble: Optional[int] = typer.Option(None, "--ensemble", help="Average the network over 1, 2, 4 or 8 mirrored copies "
                                            "(default 2; more: better and slower)."),
+    lrtv_iterations: Optional[int] = typer.Option(None, "--lrtv-iterations", help="LRTV: ADMM iterations (default 20)."),
+    lrtv_lambda_tv: Optional[float] = typer.Option(None, "--lrtv-lambda-tv", help="LRTV: total-variation weight, in units of the "
+                                                   "input's 99.5th percentile (default 0.01)."),
+    lrtv_lambda_rank: Optional[float] = typer.Option(None, "--lrtv-lambda-rank", help="LRTV: low-rank (tensor nuclear norm) "
+                                                     "weight, same units (default 0.01)."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a PNG of three orthogonal slices (input vs output)."),
     force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
 ) -> None:
@@ -183,7 +188,8 @@ def upscale_cmd(
     from .methods import METHODS, method_options
     from .verbs import upscale_file
 
-    given = _given(ctx, {"order": order, "model": model, "reference": reference, "register": register, "ensemble": ensemble})
+    given = _given(ctx, {"order": order, "model": model, "reference": reference, "register": register, "ensemble": ensemble,
+                         "lrtv_iterations": lrtv_iterations, "lrtv_lambda_tv": lrtv_lambda_tv, "lrtv_lambda_rank": lrtv_lambda_rank})
     if method not in METHODS:
         raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if not 1 <= order <= 5:
@@ -192,18 +198,26 @@ def upscale_cmd(
         raise UsageError("--register needs --reference")
     accepted = method_options(method)
     for flag in given:
-        if (flag if flag != "ensemble" else "engine") not in accepted:
-            raise UsageError(f"--{flag} does not apply to --method {method}")
+        if flag not in accepted:
+            raise UsageError(f"--{flag.replace('_', '-')} does not apply to --method {method}")
+    from .tiling import ENSEMBLE_SIZES
+
+    if ensemble is not None and ensemble not in ENSEMBLE_SIZES:
+        raise UsageError(f"--ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, got {ensemble}")
+    if lrtv_iterations is not None and not 1 <= lrtv_iterations <= 1000:
+        raise UsageError(f"--lrtv-iterations must be in 1..1000, got {lrtv_iterations}")
+    for flag, value in (("--lrtv-lambda-tv", lrtv_lambda_tv), ("--lrtv-lambda-rank", lrtv_lambda_rank)):
+        if value is not None and not 0 <= value <= 10:
+            raise UsageError(f"{flag} must be in [0, 10] (a fraction of the intensity scale), got {value}")
     _one_grid_option(factor, voxel_size, like, upscale=True)
-    options = {k: v for k, v in given.items() if k != "ensemble"}
+    options = dict(given)
     if "order" in accepted:
         options["order"] = order
     if "engine" in accepted:
         from .tiling import EngineOptions
 
         options["engine"] = EngineOptions.from_cli(device=device, precision=precision, tile_size=tile_size,
-                                                   memory_limit=memory_limit, threads=threads, progress=not quiet,
-                                                   ensemble=ensemble)
+                                                   memory_limit=memory_limit, threads=threads, progress=not quiet)
     payload = upscale_file(in_file, out_file, method=method, factor=parse_factor(factor) if factor is not None else None,
                            voxel_size=parse_voxel_size(voxel_size) if voxel_size is not None else None, like=like,
                            preview=preview, force=force, **options)
@@ -212,20 +226,43 @@ def upscale_cmd(
 
 
 # ----------------------------------------------------------------------------- evaluate
-@command("evaluate", "PSNR and 3-D SSIM of test images against a reference, inside a head mask.")
+@command("evaluate", "PSNR and 3-D SSIM of test images against a reference, inside a head mask; or of methods across subjects.")
 def evaluate_cmd(
-    reference: Path = typer.Argument(..., help="Reference (ground-truth) image."),
-    tests: List[Path] = typer.Argument(..., help="One or more images to score, on the reference grid."),
+    reference: Optional[Path] = typer.Argument(None, help="Reference (ground-truth) image."),
+    tests: Optional[List[Path]] = typer.Argument(None, help="One or more images to score, on the reference grid."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", help="Tab-separated 'subject method reference image' table: "
+                                            "score every row and compare the methods across subjects."),
+    baseline: str = typer.Option("spline", "--baseline", help="With --manifest: the method every other is tested against."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="With --manifest: write a box plot of PSNR per method (PNG)."),
     mask: Optional[Path] = typer.Option(None, "--mask", help="Mask image (default: head mask from the reference)."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table as CSV to this file."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table (one row per image) as CSV to this file."),
     force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
 ) -> None:
-    from .evaluate import evaluate_files, write_csv
+    from .evaluate import evaluate_files, evaluate_manifest, write_box_plot, write_csv
+    from .io import check_output_path
 
+    if manifest is None and (reference is None or not tests):
+        raise UsageError("give a reference and test images, or --manifest")
+    if manifest is not None and (reference is not None or tests):
+        raise UsageError("give either a reference and test images or --manifest, not both")
+    if plot is not None and manifest is None:
+        raise UsageError("--plot needs --manifest")
+    inputs = [manifest] if manifest is not None else [reference, *tests]
     if csv is not None:
-        from .io import check_output_path
-
-        check_output_path(csv, [reference, *tests], force, suffixes=(".csv",))
+        check_output_path(csv, inputs, force, suffixes=(".csv",))
+    if plot is not None:
+        check_output_path(plot, inputs, force, suffixes=(".png",))
+    if manifest is not None:
+        result = evaluate_manifest(manifest, baseline=baseline, mask=mask)
+        if csv is not None:
+            write_csv(csv, result["rows"])
+        if plot is not None:
+            write_box_plot(plot, result)
+        if json_out:
+            _print_json(result)
+        if not quiet:
+            _print_comparison(result)
+        return
     rows = evaluate_files(reference, tests, mask)
     if csv is not None:
         write_csv(csv, rows)
@@ -241,6 +278,32 @@ def evaluate_cmd(
         for r in rows:
             table.add_row(r["image"], f"{r['psnr']:.3f}", f"{r['ssim']:.4f}", f"{r['data_range']:.4g}", str(r["mask_voxels"]))
         Console(stderr=True).print(table)
+
+
+def _print_comparison(result: dict) -> None:
+    """People's view of a manifest comparison: mean ± sd per method, tests against the baseline, ANOVA."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    table = Table(title=f"methods across subjects (baseline {result['baseline']}; p: paired t / Wilcoxon, Holm-corrected)")
+    for col in ("method", "n", "PSNR (dB) mean ± sd", "SSIM mean ± sd", "ΔPSNR vs baseline", "p (t)", "p (Wilcoxon)"):
+        table.add_column(col)
+    for method, s in result["summary"].items():
+        t = result["tests"]["psnr"].get(method, {})
+        sd = (lambda v, f: f"{v:{f}}" if v is not None else "–")
+        table.add_row(method, str(s["n"]), f"{s['psnr_mean']:.3f} ± {sd(s['psnr_sd'], '.3f')}",
+                      f"{s['ssim_mean']:.4f} ± {sd(s['ssim_sd'], '.4f')}",
+                      f"{t['mean_difference']:+.3f}" if "mean_difference" in t else "",
+                      f"{t['p_t_holm']:.3g}" if "p_t_holm" in t else "", f"{t['p_wilcoxon_holm']:.3g}" if "p_wilcoxon_holm" in t else "")
+    console.print(table)
+    anova = result["anova"]["psnr"]
+    if "skipped" not in anova:
+        console.print(f"two-way ANOVA on PSNR ({anova['subjects']} subjects): method F({anova['method']['df']}, "
+                      f"{anova['residual']['df']}) = {anova['method']['F']:.3g}, p = {anova['method']['p']:.3g}; subject "
+                      f"F({anova['subject']['df']}, {anova['residual']['df']}) = {anova['subject']['F']:.3g}, p = {anova['subject']['p']:.3g}")
+    for note in result["notes"]:
+        console.print(f"note: {note}")
 
 
 # ----------------------------------------------------------------------------- register

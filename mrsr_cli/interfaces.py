@@ -116,7 +116,7 @@ class UpscaleInputSpec(_GpuThreads):
     voxel_size = traits.List(traits.Float, minlen=1, maxlen=3, argstr="--voxel-size %s", sep=",", xor=_FACTOR_XOR,
                              desc="output voxel size (mm)")
     like_file = File(exists=True, argstr="--like %s", xor=_FACTOR_XOR, desc="resample onto this image's grid")
-    method = traits.Enum("cnn", "spline", argstr="--method %s", desc="cnn (default) or spline")
+    method = traits.Str(argstr="--method %s", desc="a key of mrsr_cli.methods.METHODS: cnn (default), spline, lrtv")
     order = traits.Range(1, 5, argstr="--order %d", desc="spline order")
     model = traits.Either(File(exists=True), traits.Str, argstr="--model %s", desc="model file (hashed) or name")
     reference_file = File(exists=True, argstr="--reference %s", desc="HR reference of another contrast")
@@ -126,6 +126,9 @@ class UpscaleInputSpec(_GpuThreads):
     memory_limit = traits.Str(argstr="--memory-limit %s", desc="memory budget, e.g. 4G")
     ensemble = traits.Enum(*ENSEMBLE_SIZES, argstr="--ensemble %d", desc="flip self-ensemble passes (N times slower)")
     preview_file = File(argstr="--preview %s", hash_files=False, desc="also write a PNG of three orthogonal slices")
+    lrtv_iterations = traits.Range(1, 1000, argstr="--lrtv-iterations %d", desc="LRTV: ADMM iterations")
+    lrtv_lambda_tv = traits.Range(0.0, 10.0, argstr="--lrtv-lambda-tv %g", desc="LRTV: TV weight (intensity-scale units)")
+    lrtv_lambda_rank = traits.Range(0.0, 10.0, argstr="--lrtv-lambda-rank %g", desc="LRTV: low-rank weight")
 
 
 class Upscale(_ImageCommand):
@@ -228,8 +231,13 @@ class Train(_MrsrCommand):
 
 
 class EvaluateInputSpec(_Common):
-    reference_file = File(exists=True, mandatory=True, argstr="%s", position=0, desc="reference image")
-    in_files = InputMultiObject(File(exists=True), mandatory=True, argstr="%s", position=1, sep=" ", desc="images to score")
+    reference_file = File(exists=True, argstr="%s", position=0, xor=["manifest_file"], requires=["in_files"],
+                          desc="reference image")
+    in_files = InputMultiObject(File(exists=True), argstr="%s", position=1, sep=" ", xor=["manifest_file"], desc="images to score")
+    manifest_file = File(exists=True, argstr="--manifest %s", xor=["reference_file", "in_files"],
+                         desc="TSV 'subject method reference image': compare methods across subjects")
+    baseline = traits.Str(argstr="--baseline %s", requires=["manifest_file"], desc="method the others are tested against")
+    plot_file = File(argstr="--plot %s", requires=["manifest_file"], hash_files=False, desc="box plot of PSNR per method (PNG)")
     mask_file = File(exists=True, argstr="--mask %s", desc="mask (default: head mask)")
     csv_file = File("metrics.csv", usedefault=True, argstr="--csv %s", hash_files=False, desc="CSV table to write")
     json = traits.Bool(True, usedefault=True, argstr="--json", desc="machine output (parsed into outputs)")
@@ -239,6 +247,8 @@ class EvaluateOutputSpec(TraitedSpec):
     csv_file = File(exists=True, desc="metrics table")
     metrics = traits.List(traits.Dict, desc="one dict per image: psnr, ssim, data_range, mask_voxels")
     psnr = traits.List(traits.Float, desc="PSNR (dB) per image")
+    comparison = traits.Dict(desc="with a manifest: summary, paired tests and ANOVA")
+    plot_file = File(desc="box plot (with a manifest)")
     ssim = traits.List(traits.Float, desc="SSIM per image")
 
 
@@ -251,7 +261,12 @@ class Evaluate(_MrsrCommand):
 
     def aggregate_outputs(self, runtime=None, needed_outputs=None):
         outputs = self._outputs()
-        rows = json.loads(runtime.stdout)
+        result = json.loads(runtime.stdout)
+        rows = result["rows"] if isinstance(result, dict) else result  # a manifest gives the comparison too
+        if isinstance(result, dict):
+            outputs.comparison = result
+        if isdefined(self.inputs.plot_file):
+            outputs.plot_file = os.path.abspath(self.inputs.plot_file)
         outputs.metrics = rows
         outputs.psnr = [r["psnr"] for r in rows]
         outputs.ssim = [r["ssim"] for r in rows]

@@ -15,7 +15,7 @@ my_option=...)`` (in its own module if it is large) and add ``"my-method": my_me
 Example::
 
     >>> sorted(METHODS), method_options("spline")
-    (['cnn', 'spline'], ('order',))
+    (['cnn', 'lrtv', 'spline'], ('order',))
 """
 
 from __future__ import annotations
@@ -34,18 +34,39 @@ def spline(volume, target, *, order: int = 3):
     return resample(volume.data, volume.grid, target, order=order), {"SplineOrder": order}
 
 
-def cnn(volume, target, *, model: str | None = None, reference=None, register: bool = False, engine=None):
+def cnn(volume, target, *, model: str | None = None, reference=None, register: bool = False, ensemble: int | None = None,
+        engine=None):
     """The network of ``model`` (default: the builtin) through the engine (:func:`mrsr_cli.engine.super_resolve`);
     ``reference``: path of a registered HR image of another contrast for guided models, aligned
-    first when ``register``; ``engine``: :class:`~mrsr_cli.tiling.EngineOptions`."""
+    first when ``register``; ``ensemble``: flip self-ensemble passes (default: the engine's);
+    ``engine``: :class:`~mrsr_cli.tiling.EngineOptions`."""
+    import dataclasses
+
     from .engine import super_resolve
+    from .tiling import EngineOptions
 
     if register and reference is None:
         raise UsageError("registering the reference needs a reference")
+    engine = engine or EngineOptions()
+    if ensemble is not None:
+        engine = dataclasses.replace(engine, ensemble=ensemble)
     return super_resolve(volume, target, model=model, reference=reference, register=register, options=engine)
 
 
-METHODS = {"cnn": cnn, "spline": spline}
+def lrtv(volume, target, *, lrtv_iterations: int | None = None, lrtv_lambda_tv: float | None = None,
+         lrtv_lambda_rank: float | None = None, engine=None):
+    """Low-rank + total-variation inversion of the observation model (Shi et al. 2015;
+    :func:`mrsr_cli.lrtv.lrtv`, whose defaults apply to the options left ``None``); ``engine``
+    gives the memory limit and whether to show progress."""
+    from . import lrtv as module
+
+    options = {k: v for k, v in (("lrtv_iterations", lrtv_iterations), ("lrtv_lambda_tv", lrtv_lambda_tv),
+                                 ("lrtv_lambda_rank", lrtv_lambda_rank)) if v is not None}
+    return module.lrtv(volume, target, memory_limit=engine.memory_limit if engine else None,
+                       progress=engine.progress if engine else True, **options)
+
+
+METHODS = {"cnn": cnn, "spline": spline, "lrtv": lrtv}
 
 
 def method_options(name: str) -> tuple[str, ...]:

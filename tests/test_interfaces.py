@@ -35,7 +35,7 @@ EXPECTED = {
 }
 OUTPUTS = {"Simulate": {"out_file", "out_json"}, "Upscale": {"out_file", "out_json"},
            "Register": {"out_file", "out_json", "transform_file"}, "Train": {"out_file", "log_file"},
-           "Evaluate": {"csv_file", "metrics", "psnr", "ssim"}, "FetchModel": {"model_files"}}
+           "Evaluate": {"csv_file", "metrics", "psnr", "ssim", "comparison", "plot_file"}, "FetchModel": {"model_files"}}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
