@@ -289,9 +289,11 @@ def _print_comparison(result: dict) -> None:
     table = Table(title=f"methods across subjects (baseline {result['baseline']}; p: paired t / Wilcoxon, Holm-corrected)")
     for col in ("method", "n", "PSNR (dB) mean ± sd", "SSIM mean ± sd", "ΔPSNR vs baseline", "p (t)", "p (Wilcoxon)"):
         table.add_column(col)
+    def sd(value, fmt):
+        return f"{value:{fmt}}" if value is not None else "–"
+
     for method, s in result["summary"].items():
         t = result["tests"]["psnr"].get(method, {})
-        sd = (lambda v, f: f"{v:{f}}" if v is not None else "–")
         table.add_row(method, str(s["n"]), f"{s['psnr_mean']:.3f} ± {sd(s['psnr_sd'], '.3f')}",
                       f"{s['ssim_mean']:.4f} ± {sd(s['ssim_sd'], '.4f')}",
                       f"{t['mean_difference']:+.3f}" if "mean_difference" in t else "",
