@@ -49,6 +49,7 @@ bench: bench-data
 	$(PY) benchmarks/foundation.py
 	$(PY) benchmarks/training_report.py
 	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/lrtv.py
 	$(PY) benchmarks/ensemble.py
 	$(PY) benchmarks/engine.py
 	$(PY) benchmarks/multimodal.py

