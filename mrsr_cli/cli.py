@@ -340,7 +340,7 @@ def train_cmd(
     config: Optional[Path] = typer.Option(None, "--config", help="Recipe TOML file (keys as in --dry-run --json); flags given override it."),
     config_from: Optional[str] = typer.Option(None, "--config-from", help="Start from the recipe stored in this model (name or path)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration as JSON and exit."),
-    arch: str = typer.Option("recnn", "--arch", help="Architecture: recnn or srcnn3d."),
+    arch: str = typer.Option("recnn", "--arch", help="Architecture: recnn, srcnn3d or edsr3d."),
     arch_param: Optional[List[str]] = typer.Option(None, "--arch-param", help="Architecture parameter KEY=VALUE (repeatable), e.g. layers=20."),
     layers: Optional[int] = typer.Option(None, "--layers", help="ReCNN: number of conv layers (default 10)."),
     filters: Optional[int] = typer.Option(None, "--filters", help="ReCNN: filters per layer (default 32)."),
@@ -357,8 +357,8 @@ def train_cmd(
     epochs: int = typer.Option(10, "--epochs", help="Number of epochs."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (and save) after this many minutes."),
     lr: float = typer.Option(1e-4, "--lr", help="Adam learning rate."),
-    loss: str = typer.Option("psnr", "--loss", help="Loss expression over psnr (per-patch dB gain over the spline input), mse (paper), l1, "
-                             "e.g. 'l1+0.5*mse'."),
+    loss: str = typer.Option("psnr", "--loss", help="Loss expression over psnr (per-patch dB gain over the spline input), mse (paper), l1 "
+                             "and the DNSP priors lowrank, sharpness, learned-sharpness, e.g. 'l1+1e-5*lowrank+5e-3*sharpness'."),
     lr_decay: Optional[str] = typer.Option(None, "--lr-decay", help="Step decay 'GAMMA@EPOCHS', e.g. 0.5@4."),
     augment: str = typer.Option("flip,permute,intensity", "--augment", help="Comma list of flip,permute,intensity,noise,bias,affine,sharpness,detail."),
     reference: Optional[List[Path]] = typer.Option(None, "--reference", help="Registered HR reference per training image (guided)."),

@@ -6,8 +6,9 @@ A term is ``fn(pred, target, ilr, ctx) -> scalar tensor``: ``pred`` the network 
 of what the loop knows (``iteration``, ``epoch``; terms with state keep it there).
 
 ``--loss`` takes an expression: terms joined by ``+``, each an optional weight and ``*``, e.g.
-``psnr`` (the default), ``mse`` (Pham), ``l1+1e-5*lowrank`` (a weight may be negative:
-``l1+-5e-3*sharpness``).  :func:`parse_loss` checks every name against :data:`LOSSES`.
+``psnr`` (the default), ``mse`` (Pham), ``l1+1e-5*lowrank+5e-3*sharpness`` (the DNSP priors of
+:mod:`mrsr_cli.priors`: ``lowrank``, ``sharpness``, ``learned-sharpness``, whose weights must be
+positive; the paper's α 1e-5, β 5e-3).  :func:`parse_loss` checks every name against :data:`LOSSES`.
 
 Adding a term is one function plus one line: write ``def my_term(pred, target, ilr, ctx)`` here
 (or in its own module) and add ``"my-term": my_term`` to :data:`LOSSES`.
@@ -28,7 +29,7 @@ Example::
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import UsageError
 
@@ -59,7 +60,34 @@ def psnr_gain(pred, target, ilr, ctx):
     return 10 * (torch.log10(err + PSNR_LOSS_EPS) - torch.log10(base + PSNR_LOSS_EPS)).mean()
 
 
-LOSSES = {"psnr": psnr_gain, "mse": mse, "l1": l1}
+def _prior(name):
+    """A DNSP prior of :mod:`mrsr_cli.priors`, imported when used (torch)."""
+    def term(pred, target, ilr, ctx):
+        from . import priors
+
+        return getattr(priors, name)(pred, target, ilr, ctx)
+
+    term.__doc__ = f"DNSP prior :func:`mrsr_cli.priors.{name}`."
+    term.positive_weight = True  # a negative weight would ask for blur or for more rank
+    return term
+
+
+class _LearnedSharpnessFactory:
+    """``learned-sharpness``: a stateful term, one :class:`mrsr_cli.priors.LearnedSharpness` per expression."""
+
+    stateful = True
+    positive_weight = True
+
+    def __call__(self, seed: int = 0):
+        from .priors import LearnedSharpness
+
+        return LearnedSharpness(seed=seed)
+
+
+# name → term fn(pred, target, ilr, ctx), or a factory with ``stateful = True`` whose instances
+# are nn.Modules (parameters trained with the network, saved in checkpoints and metadata)
+LOSSES = {"psnr": psnr_gain, "mse": mse, "l1": l1, "lowrank": _prior("lowrank"), "sharpness": _prior("sharpness"),
+          "learned-sharpness": _LearnedSharpnessFactory()}
 
 _NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?"
 _TERM = re.compile(rf"^\s*(?:(-?{_NUMBER})\s*\*\s*)?([a-z][a-z0-9_-]*)\s*$")
@@ -67,14 +95,26 @@ _TERM = re.compile(rf"^\s*(?:(-?{_NUMBER})\s*\*\s*)?([a-z][a-z0-9_-]*)\s*$")
 
 @dataclass(frozen=True)
 class LossExpression:
-    """A weighted sum of registered terms; calling it returns ``(total, {name: value})``."""
+    """A weighted sum of registered terms; calling it returns ``(total, {name: value})``.
+    Stateful terms are built by :meth:`build_state` (the trainer does, with its seed)."""
 
     terms: list
+    state: dict = field(default_factory=dict)  # name → nn.Module of a stateful term
+
+    def build_state(self, seed: int = 0) -> dict:
+        """Instantiate the stateful terms; returns ``{name: module}``."""
+        for _, name in self.terms:
+            if getattr(LOSSES[name], "stateful", False) and name not in self.state:
+                self.state[name] = LOSSES[name](seed=seed)
+        return self.state
 
     def __call__(self, pred, target, ilr, ctx: dict):
         total, parts = None, {}
         for weight, name in self.terms:
-            value = LOSSES[name](pred, target, ilr, ctx)
+            if getattr(LOSSES[name], "stateful", False):
+                value = self.build_state()[name](pred, target, ilr, ctx)
+            else:
+                value = LOSSES[name](pred, target, ilr, ctx)
             parts[name] = value.detach()
             weighted = value if weight == 1.0 else weight * value
             total = weighted if total is None else total + weighted
@@ -97,5 +137,8 @@ def parse_loss(text: str) -> LossExpression:
             raise UsageError(f"unknown loss term {name!r} (known: {', '.join(LOSSES)})")
         if any(name == n for _, n in terms):
             raise UsageError(f"loss term {name!r} appears twice in {text!r}")
+        if weight < 0 and getattr(LOSSES[name], "positive_weight", False):
+            raise UsageError(f"loss term {name!r} needs a positive weight (it already enters the loss with the sign "
+                             f"that helps), got {weight:g}")
         terms.append((weight, name))
     return LossExpression(terms)

@@ -427,14 +427,16 @@ def _bias_field(shape, rng: np.random.Generator) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- checkpoints
-def save_checkpoint(path, net, optimizer, state: dict) -> None:
-    """Weights, Adam moments and loop state in one safetensors file (no pickle)."""
+def save_checkpoint(path, net, optimizer, state: dict, loss_state: dict | None = None) -> None:
+    """Weights, Adam moments, stateful loss terms and loop state in one safetensors file (no pickle)."""
     import torch
     from safetensors.torch import save_file
 
     from .io import atomic_write
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    for name, module in (loss_state or {}).items():
+        tensors.update({f"loss.{name}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()})
     for k, v in state.pop("best_weights", {}).items():
         tensors[f"best.{k}"] = v.detach().cpu().contiguous()
     for i, s in optimizer.state_dict()["state"].items():
@@ -443,8 +445,8 @@ def save_checkpoint(path, net, optimizer, state: dict) -> None:
     atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata={"mrsr-checkpoint": json.dumps(state)}))
 
 
-def load_checkpoint(path, net, optimizer) -> tuple[dict, dict]:
-    """Restore weights and Adam state; returns ``(loop state, best weights)``."""
+def load_checkpoint(path, net, optimizer, loss_state: dict | None = None) -> tuple[dict, dict]:
+    """Restore weights, stateful loss terms and Adam state; returns ``(loop state, best weights)``."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -461,6 +463,9 @@ def load_checkpoint(path, net, optimizer) -> tuple[dict, dict]:
     state = json.loads(meta["mrsr-checkpoint"])
     try:
         net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        for name, module in (loss_state or {}).items():
+            prefix = f"loss.{name}."
+            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     except RuntimeError:
         raise MrsrError(f"checkpoint {path} does not match the requested architecture") from None
     opt_state = optimizer.state_dict()
@@ -593,13 +598,20 @@ def train(cfg: TrainConfig) -> dict:
         except ValueError as exc:
             raise UsageError(f"architecture {arch}: {exc}") from None
     net = net.to(device).to(memory_format=torch.channels_last_3d)
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    # stateful loss terms (learned-sharpness filters) train with the network, in the same optimiser
+    loss_expression = parse_loss(cfg.loss)
+    loss_state = loss_expression.build_state(cfg.seed)
+    for module in loss_state.values():
+        module.setup(volumes, cfg.seed)
+        module.to(device)
+    extra_params = [p for module in loss_state.values() for p in module.parameters()]
+    optimizer = torch.optim.Adam(list(net.parameters()) + extra_params, lr=cfg.lr, betas=(0.9, 0.999))
     iters_per_epoch = max(1, cfg.patches_per_epoch // cfg.batch)
     total_iters = iters_per_epoch * cfg.epochs
     state = {"iteration": 0, "best_psnr": None, "best_epoch": None, "history": []}
     best_weights: dict = {}
     if cfg.resume:
-        state, best_weights = load_checkpoint(cfg.resume, net, optimizer)
+        state, best_weights = load_checkpoint(cfg.resume, net, optimizer, loss_state)
         log.info("resumed from %s at iteration %d", cfg.resume, state["iteration"])
 
     def lr_at(iteration: int) -> float:
@@ -611,7 +623,6 @@ def train(cfg: TrainConfig) -> dict:
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     started = time.time()
     elapsed_before = float(state.get("elapsed", 0.0))
-    loss_expression = parse_loss(cfg.loss)
     window_loss, window_terms, window_patches, window_start = 0.0, {}, 0, time.perf_counter()
     log_mode = "a" if cfg.resume else "w"
     progress = _TrainProgress(total_iters, enabled=not cfg.quiet)
@@ -670,18 +681,18 @@ def train(cfg: TrainConfig) -> dict:
                         best_weights = {k: v.detach().clone() for k, v in net.state_dict().items()}
                 if state["iteration"] % cfg.checkpoint_every == 0:
                     state["elapsed"] = elapsed_before + time.time() - started
-                    save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights))
+                    save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights), loss_state)
         except KeyboardInterrupt:
             progress.close()
             state["elapsed"] = elapsed_before + time.time() - started
-            save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights))
+            save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights), loss_state)
             log.warning("interrupted at iteration %d; checkpoint saved: resume from %s (mrsr train --resume)", state["iteration"], ckpt_path)
             raise
         finally:
             signal.signal(signal.SIGTERM, previous_handler)
     progress.close()
     state["elapsed"] = elapsed_before + time.time() - started
-    save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights))
+    save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights), loss_state)
     if best_weights:
         net.load_state_dict(best_weights)
     meta = {
@@ -708,6 +719,7 @@ def train(cfg: TrainConfig) -> dict:
             "init_from": cfg.init_from,
         },
         "software": {"mrsr": __version__, "torch": torch.__version__},
+        **({"loss_state": {name: module.metadata() for name, module in loss_state.items()}} if loss_state else {}),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     net = net.to("cpu").to(memory_format=torch.contiguous_format)

@@ -16,7 +16,7 @@ from mrsr_cli.device import parse_bytes
 
 from mrsr_cli.tiling import EngineOptions, choose_core, run_tiled
 from mrsr_cli.errors import MrsrError, UsageError
-from mrsr_cli.models import ReCNN, SRCNN3D, build_model
+from mrsr_cli.models import EDSR3D, ReCNN, SRCNN3D, build_model
 from mrsr_cli.models.store import load_model, save_model
 
 torch.set_num_threads(1)
@@ -26,11 +26,14 @@ def _random_net(kind: str, layers: int, kernel: int, seed: int):
     torch.manual_seed(seed)
     if kind == "srcnn3d":
         net = SRCNN3D()
+    elif kind == "edsr3d":  # layers - 1 blocks: 2..3, kernel as given
+        net = EDSR3D(blocks=layers - 1, filters=3, kernel=kernel, res_scale=0.5)
     else:
         net = ReCNN(layers=layers, filters=3, kernel=kernel)
     with torch.no_grad():  # non-zero biases make border handling matter
-        for conv in net.convs:
-            conv.bias.uniform_(-0.5, 0.5)
+        for conv in net.modules():
+            if isinstance(conv, torch.nn.Conv3d):
+                conv.bias.uniform_(-0.5, 0.5)
     return net.eval()
 
 
@@ -46,11 +49,11 @@ def _tiled(net, x, tile, **kw):
     return out, info
 
 
-@pytest.mark.parametrize("kind,layers,kernel", [("recnn", 3, 3), ("recnn", 2, 5), ("srcnn3d", 3, 0)])
+@pytest.mark.parametrize("kind,layers,kernel", [("recnn", 3, 3), ("recnn", 2, 5), ("srcnn3d", 3, 0), ("edsr3d", 3, 3)])
 def test_impulse_response_matches_halo(kind, layers, kernel):
     net = _random_net(kind, layers, kernel, 0)
     halo = net.halo
-    assert halo == {("recnn", 3): 3, ("recnn", 2): 4, ("srcnn3d", 3): 6}[(kind, layers)]
+    assert halo == {("recnn", 3): 3, ("recnn", 2): 4, ("srcnn3d", 3): 6, ("edsr3d", 3): 7}[(kind, layers)]
     n = 2 * halo + 9
     base = np.random.default_rng(0).random((n, n, n)).astype(np.float32)
     bumped = base.copy()
@@ -63,7 +66,7 @@ def test_impulse_response_matches_halo(kind, layers, kernel):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    kind=st.sampled_from(["recnn", "recnn", "srcnn3d"]),
+    kind=st.sampled_from(["recnn", "recnn", "srcnn3d", "edsr3d"]),
     layers=st.integers(2, 4),
     kernel=st.sampled_from([1, 3, 5]),
     shape=st.tuples(st.integers(3, 19), st.integers(3, 19), st.integers(3, 19)),

@@ -49,12 +49,12 @@ def test_methods_dispatch_and_refuse_options_they_do_not_take(tmp_path):
     target = upscaled_grid(vol.grid, (2, 2, 2))
     data, info = run_method("spline", vol, target, order=1)
     assert data.shape == target.shape and info == {"SplineOrder": 1}
-    assert set(method_options("cnn")) == {"model", "reference", "register", "engine"}
+    assert set(method_options("cnn")) == {"model", "reference", "register", "ensemble", "engine"}
     with pytest.raises(UsageError, match="model does not apply to method spline"):
         run_method("spline", vol, target, model="default")
     with pytest.raises(UsageError, match="unknown method"):
-        run_method("lrtv", vol, target)
-    assert set(METHODS) == {"cnn", "spline"}
+        run_method("bicubic", vol, target)
+    assert set(METHODS) == {"cnn", "spline", "lrtv"}
     proc = run_cli("upscale", tmp_path / "lr.nii.gz", tmp_path / "o.nii.gz", "--factor", "2", "--method", "spline", "--model", "default")
     assert proc.returncode == 2 and "--model does not apply to --method spline" in proc.stderr
     assert not (tmp_path / "o.nii.gz").exists()

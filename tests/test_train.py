@@ -175,7 +175,9 @@ def test_interrupt_saves_checkpoint(tmp_path, train_volume, sig):
     out = tmp_path / "m.safetensors"
     proc = subprocess.Popen([sys.executable, "-m", "mrsr_cli.cli", "train", str(train_volume), "-o", str(out), "--layers", "3",
                              "--filters", "4", "--patch", "12", "--batch", "2", "--patches-per-epoch", "1000", "--epochs", "50",
-                             "--precision", "fp32", "--threads", "1"], stderr=subprocess.PIPE, text=True)
+                             "--precision", "fp32", "--threads", "1"], stderr=subprocess.PIPE, text=True,
+                            # a shell's background job inherits SIGINT ignored, and Python keeps it so: restore it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = tmp_path / "m.log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and log.read_text().strip()):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import inspect
 from typing import Protocol, runtime_checkable
 
+from .edsr3d import EDSR3D
 from .recnn import ReCNN, SRCNN3D
 
 
@@ -46,7 +47,7 @@ class SRNetwork(Protocol):
     def activation_bytes_per_voxel(self, element_bytes: int) -> int: ...
 
 
-ARCHITECTURES: dict[str, type] = {"recnn": ReCNN, "srcnn3d": SRCNN3D}
+ARCHITECTURES: dict[str, type] = {"recnn": ReCNN, "srcnn3d": SRCNN3D, "edsr3d": EDSR3D}
 
 
 def architecture_parameters(architecture: str) -> dict:
@@ -79,4 +80,4 @@ def _lookup(architecture: str) -> type:
         raise ValueError(f"unknown architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})") from None
 
 
-__all__ = ["ARCHITECTURES", "SRNetwork", "ReCNN", "SRCNN3D", "architecture_parameters", "build_model", "check_parameters"]
+__all__ = ["ARCHITECTURES", "SRNetwork", "EDSR3D", "ReCNN", "SRCNN3D", "architecture_parameters", "build_model", "check_parameters"]
