@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -32,6 +33,7 @@ import numpy as np
 
 from . import __version__
 from .channels import REFERENCE_ENCODINGS, encode_reference
+from . import distributed
 from .errors import MrsrError, UsageError
 from .losses import parse_loss
 
@@ -398,13 +400,20 @@ class PatchSampler:
         ilr, hr, *rest = (np.ascontiguousarray(a, dtype=np.float32) for a in arrays)
         return ilr, hr, (rest[0] if rest else None), factor
 
-    def batch(self, rng: np.random.Generator, iteration: int = 0):
+    def batch(self, rng: np.random.Generator, iteration: int = 0, indices=None):
         """``(inputs (B, C, p, p, p), targets (B, 1, p, p, p))`` as numpy arrays; channels as
-        in :mod:`mrsr_cli.models.recnn` (ILR, factor maps, reference)."""
+        in :mod:`mrsr_cli.models.recnn` (ILR, factor maps, reference).  Without ``indices``, the
+        ``cfg.batch`` patches come one after another from ``rng``; with them (distributed
+        training), patch ``i`` comes from ``default_rng([seed, iteration, i])``, the same in any
+        process."""
         from .channels import factor_encoding
 
+        if indices is None:
+            draws = (self.patch(rng, iteration) for _ in range(self.cfg.batch))
+        else:
+            draws = (self.patch(np.random.default_rng([self.cfg.seed, iteration, i]), iteration) for i in indices)
         inputs, targets = [], []
-        for ilr, hr, ref, factor in (self.patch(rng, iteration) for _ in range(self.cfg.batch)):
+        for ilr, hr, ref, factor in draws:
             channels = [ilr]
             if self.cfg.factor_input:
                 channels += [np.full_like(ilr, v) for v in factor_encoding(factor)]
@@ -481,10 +490,12 @@ def load_checkpoint(path, net, optimizer, loss_state: dict | None = None) -> tup
 
 
 # ----------------------------------------------------------------------------- validation
-def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 1) -> tuple[float, float, list]:
+def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 1, gather=None) -> tuple[float, float, list]:
     """Mean PSNR (head mask) of the network and of spline on the validation volumes, each
     simulated at each of ``factors``, and the per-factor gains (dB, averaged over volumes).
-    ``ensemble``: flip self-ensemble passes, as ``upscale --ensemble``."""
+    ``ensemble``: flip self-ensemble passes, as ``upscale --ensemble``.  ``gather`` (distributed
+    training): each process scores its share of the volumes and ``gather`` collects every
+    process's scores before they are averaged."""
     from .channels import ArrayField, network_inputs
     from .tiling import EngineOptions, run_self_ensemble
     from .interpolate import make_resampler
@@ -506,7 +517,11 @@ def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 
                                                      progress=False, ensemble=ensemble))
             net_psnr.append(psnr(hr, out, mask))
             spline_psnr.append(psnr(hr, spline, mask))
-    gains = (np.array(net_psnr) - np.array(spline_psnr)).reshape(len(volumes), len(factors)).mean(axis=0)
+    if gather is not None:
+        shares = gather((net_psnr, spline_psnr))
+        net_psnr = [v for share in shares for v in share[0]]
+        spline_psnr = [v for share in shares for v in share[1]]
+    gains = (np.array(net_psnr) - np.array(spline_psnr)).reshape(-1, len(factors)).mean(axis=0)
     return float(np.mean(net_psnr)), float(np.mean(spline_psnr)), [round(float(g), 3) for g in gains]
 
 
@@ -547,10 +562,16 @@ def train(cfg: TrainConfig) -> dict:
     check_output_path(cfg.output, cfg.inputs, cfg.force, suffixes=(".safetensors",))
     ckpt_path = Path(cfg.checkpoint or str(cfg.output).removesuffix(".safetensors") + ".ckpt.safetensors")
     log_path = Path(cfg.log_file or str(cfg.output).removesuffix(".safetensors") + ".log.jsonl")
-    device = resolve_device(cfg.device)
+    ddp = distributed.detect()
+    if cfg.batch % ddp.world_size:
+        raise UsageError(f"the batch of {cfg.batch} patches does not split evenly over {ddp.world_size} processes; "
+                         f"give a multiple of {ddp.world_size}")
+    device = distributed.start(ddp, resolve_device(cfg.device))
     precision = resolve_precision(cfg.precision, device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    per_rank = cfg.batch // ddp.world_size
+    my_patches = range(ddp.rank * per_rank, (ddp.rank + 1) * per_rank)
 
     # -- data
     refs = cfg.references or [None] * len(cfg.inputs)
@@ -606,6 +627,7 @@ def train(cfg: TrainConfig) -> dict:
         module.to(device)
     extra_params = [p for module in loss_state.values() for p in module.parameters()]
     optimizer = torch.optim.Adam(list(net.parameters()) + extra_params, lr=cfg.lr, betas=(0.9, 0.999))
+    model = torch.nn.parallel.DistributedDataParallel(net) if ddp.enabled else net
     iters_per_epoch = max(1, cfg.patches_per_epoch // cfg.batch)
     total_iters = iters_per_epoch * cfg.epochs
     state = {"iteration": 0, "best_psnr": None, "best_epoch": None, "history": []}
@@ -625,7 +647,9 @@ def train(cfg: TrainConfig) -> dict:
     elapsed_before = float(state.get("elapsed", 0.0))
     window_loss, window_terms, window_patches, window_start = 0.0, {}, 0, time.perf_counter()
     log_mode = "a" if cfg.resume else "w"
-    progress = _TrainProgress(total_iters, enabled=not cfg.quiet)
+    if not ddp.is_main:  # rank 0 alone writes the curve
+        log_path, log_mode = Path(os.devnull), "w"
+    progress = _TrainProgress(total_iters, enabled=not cfg.quiet and ddp.is_main)
     progress.update(state["iteration"], {})
     stop_reason = "completed"
     def on_sigterm(signum, frame):  # SLURM preemption / scancel: checkpoint like Ctrl-C
@@ -636,39 +660,49 @@ def train(cfg: TrainConfig) -> dict:
         try:
             while state["iteration"] < total_iters:
                 it = state["iteration"]
-                if cfg.max_minutes and (time.time() - started) / 60 > cfg.max_minutes:
+                if cfg.max_minutes and distributed.any_across(ddp, (time.time() - started) / 60 > cfg.max_minutes):
                     stop_reason = "time limit"
                     break
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(it)
-                x_np, y_np = sampler.batch(np.random.default_rng([cfg.seed, it]), it)
+                if ddp.enabled:
+                    x_np, y_np = sampler.batch(None, it, indices=my_patches)
+                else:
+                    x_np, y_np = sampler.batch(np.random.default_rng([cfg.seed, it]), it)
                 x = torch.from_numpy(x_np).to(device).to(memory_format=torch.channels_last_3d)
                 y = torch.from_numpy(y_np).to(device)
-                net.train()
+                model.train()
                 with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-                    pred = net(x)
+                    pred = model(x)
                 loss, terms = loss_expression(pred, y, x[:, :1], {"iteration": it, "epoch": it // iters_per_epoch})
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                distributed.average_gradients(ddp, extra_params)  # DDP averages the network's
                 optimizer.step()
                 state["iteration"] = it + 1
-                window_loss += float(loss.detach()) * cfg.batch
+                window_loss += float(loss.detach()) * per_rank
                 for term, value in terms.items():
-                    window_terms[term] = window_terms.get(term, 0.0) + float(value) * cfg.batch
-                window_patches += cfg.batch
+                    window_terms[term] = window_terms.get(term, 0.0) + float(value) * per_rank
+                window_patches += per_rank
                 if state["iteration"] % 10 == 0 or state["iteration"] == total_iters:
-                    rate = window_patches / max(time.perf_counter() - window_start, 1e-9)
+                    rate = ddp.world_size * window_patches / max(time.perf_counter() - window_start, 1e-9)
+                    means = distributed.mean_across(ddp, [window_loss / window_patches]
+                                                    + [v / window_patches for v in window_terms.values()])
                     record = {"iteration": state["iteration"], "epoch": state["iteration"] / iters_per_epoch,
-                              "loss": window_loss / window_patches, "patches_per_s": rate, "lr": lr_at(it)}
+                              "loss": means[0], "patches_per_s": rate, "lr": lr_at(it)}
                     if len(window_terms) > 1:  # one term is the loss itself
-                        record["loss_terms"] = {k: v / window_patches for k, v in window_terms.items()}
+                        record["loss_terms"] = dict(zip(window_terms, means[1:]))
                     log_fh.write(json.dumps(record) + "\n")
                     log_fh.flush()
                     progress.update(state["iteration"], record)
                     window_loss, window_terms, window_patches, window_start = 0.0, {}, 0, time.perf_counter()
                 if state["iteration"] % iters_per_epoch == 0 and val_volumes:
                     net.eval()
-                    model_psnr, spline_psnr, gains = validate(net, val_volumes, cfg.val_factors, precision)
+                    if ddp.enabled:  # each process scores its share of the volumes
+                        model_psnr, spline_psnr, gains = validate(net, val_volumes[ddp.rank::ddp.world_size], cfg.val_factors,
+                                                                  precision, gather=lambda obj: distributed.gather(ddp, obj))
+                    else:
+                        model_psnr, spline_psnr, gains = validate(net, val_volumes, cfg.val_factors, precision)
                     epoch = state["iteration"] // iters_per_epoch
                     record = {"epoch": epoch, "val_psnr": model_psnr, "val_psnr_spline": spline_psnr, "val_gain_per_factor": gains}
                     log_fh.write(json.dumps(record) + "\n")
@@ -679,11 +713,13 @@ def train(cfg: TrainConfig) -> dict:
                     if state["best_psnr"] is None or model_psnr > state["best_psnr"]:
                         state["best_psnr"], state["best_epoch"] = model_psnr, epoch
                         best_weights = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                if state["iteration"] % cfg.checkpoint_every == 0:
+                if state["iteration"] % cfg.checkpoint_every == 0 and ddp.is_main:
                     state["elapsed"] = elapsed_before + time.time() - started
                     save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights), loss_state)
         except KeyboardInterrupt:
             progress.close()
+            if not ddp.is_main:  # the ranks hold the same weights after every step: rank 0's checkpoint is the run's
+                raise
             state["elapsed"] = elapsed_before + time.time() - started
             save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights), loss_state)
             log.warning("interrupted at iteration %d; checkpoint saved: resume from %s (mrsr train --resume)", state["iteration"], ckpt_path)
@@ -692,6 +728,12 @@ def train(cfg: TrainConfig) -> dict:
             signal.signal(signal.SIGTERM, previous_handler)
     progress.close()
     state["elapsed"] = elapsed_before + time.time() - started
+    summary = {"output": cfg.output, "iterations": state["iteration"], "seconds": round(state["elapsed"], 1),
+               "best_val_psnr": state["best_psnr"], "stopped": stop_reason, "checkpoint": str(ckpt_path), "log": str(log_path),
+               "world_size": ddp.world_size, "rank": ddp.rank}
+    if not ddp.is_main:  # rank 0 writes the checkpoint and the model
+        distributed.stop(ddp)
+        return summary
     save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights), loss_state)
     if best_weights:
         net.load_state_dict(best_weights)
@@ -717,6 +759,7 @@ def train(cfg: TrainConfig) -> dict:
             "data": [{"file": Path(v.source).name, "sha256": v.sha256} for v in volumes],
             "validation": [Path(p).name for p in cfg.val or []],
             "init_from": cfg.init_from,
+            "world_size": ddp.world_size,
         },
         "software": {"mrsr": __version__, "torch": torch.__version__},
         **({"loss_state": {name: module.metadata() for name, module in loss_state.items()}} if loss_state else {}),
@@ -724,8 +767,7 @@ def train(cfg: TrainConfig) -> dict:
     }
     net = net.to("cpu").to(memory_format=torch.contiguous_format)
     save_model(cfg.output, net, meta)
-    summary = {"output": cfg.output, "iterations": state["iteration"], "seconds": round(state["elapsed"], 1),
-               "best_val_psnr": state["best_psnr"], "stopped": stop_reason, "checkpoint": str(ckpt_path), "log": str(log_path)}
+    distributed.stop(ddp)
     log.info("saved %s (%d iterations, %.0f s)", cfg.output, state["iteration"], state["elapsed"])
     return summary
 
