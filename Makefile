@@ -52,6 +52,7 @@ bench: bench-data
 	$(PY) benchmarks/lrtv.py
 	$(PY) benchmarks/ensemble.py
 	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/training_throughput.py
 	$(PY) benchmarks/multimodal.py
 	$(PY) benchmarks/registration_accuracy.py
 	$(PY) benchmarks/experiments/report.py
