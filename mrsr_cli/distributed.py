@@ -59,10 +59,13 @@ def start(ctx: DistributedContext, device):
 
 
 def stop(ctx: DistributedContext) -> None:
+    """Leave the process group together: every rank waits at a barrier (rank 0 arrives once it has
+    written the model), then the group is destroyed on all of them at once."""
     if ctx.enabled:
         import torch.distributed as dist
 
         if dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
 
 

@@ -731,7 +731,7 @@ def train(cfg: TrainConfig) -> dict:
     summary = {"output": cfg.output, "iterations": state["iteration"], "seconds": round(state["elapsed"], 1),
                "best_val_psnr": state["best_psnr"], "stopped": stop_reason, "checkpoint": str(ckpt_path), "log": str(log_path),
                "world_size": ddp.world_size, "rank": ddp.rank}
-    if not ddp.is_main:  # rank 0 writes the checkpoint and the model
+    if not ddp.is_main:  # rank 0 writes the checkpoint and the model; the others wait for it in stop()
         distributed.stop(ddp)
         return summary
     save_checkpoint(ckpt_path, net, optimizer, dict(state, best_weights=best_weights), loss_state)
