@@ -82,9 +82,10 @@ def fields_from_options(options: dict) -> dict:
         elif key == "scale_range":
             try:
                 out["scale_range"] = [float(v) for v in str(value).split(":")]
-                assert len(out["scale_range"]) == 2
-            except (ValueError, AssertionError):
-                raise UsageError(f"--scale-range must be LO:HI, got {value!r}") from None
+            except ValueError:
+                out["scale_range"] = []
+            if len(out["scale_range"]) != 2:
+                raise UsageError(f"--scale-range must be LO:HI, got {value!r}")
             if not 1.0 <= out["scale_range"][0] <= out["scale_range"][1] <= 16:
                 raise UsageError("--scale-range needs 1 <= LO <= HI <= 16")
         elif key == "lr_decay":
