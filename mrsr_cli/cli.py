@@ -152,10 +152,6 @@ def _one_grid_option(factor, voxel_size, like, *, upscale: bool) -> None:
 
 
 # ----------------------------------------------------------------------------- upscale
-# Flags of the engine: they tune how a network runs and are ignored by methods that run none.
-ENGINE_FLAGS = ("device", "precision", "tile_size", "memory_limit", "threads")
-
-
 @command("upscale", "Super-resolve an image onto a finer grid (CNN by default, or spline).")
 def upscale_cmd(
     ctx: typer.Context,
@@ -178,7 +174,7 @@ def upscale_cmd(
                                            "(default 2; more: better and slower)."),
     lrtv_iterations: Optional[int] = typer.Option(None, "--lrtv-iterations", help="LRTV: ADMM iterations (default 20)."),
     lrtv_lambda_tv: Optional[float] = typer.Option(None, "--lrtv-lambda-tv", help="LRTV: total-variation weight, in units of the "
-                                                   "input's 99.5th percentile (default 0.01)."),
+                                                   "input's 99.5th percentile (default 0.001)."),
     lrtv_lambda_rank: Optional[float] = typer.Option(None, "--lrtv-lambda-rank", help="LRTV: low-rank (tensor nuclear norm) "
                                                      "weight, same units (default 0.01)."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a PNG of three orthogonal slices (input vs output)."),
@@ -200,15 +196,16 @@ def upscale_cmd(
     for flag in given:
         if flag not in accepted:
             raise UsageError(f"--{flag.replace('_', '-')} does not apply to --method {method}")
+    from .lrtv import MAX_ITERATIONS, MAX_LAMBDA
     from .tiling import ENSEMBLE_SIZES
 
     if ensemble is not None and ensemble not in ENSEMBLE_SIZES:
         raise UsageError(f"--ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, got {ensemble}")
-    if lrtv_iterations is not None and not 1 <= lrtv_iterations <= 1000:
-        raise UsageError(f"--lrtv-iterations must be in 1..1000, got {lrtv_iterations}")
+    if lrtv_iterations is not None and not 1 <= lrtv_iterations <= MAX_ITERATIONS:
+        raise UsageError(f"--lrtv-iterations must be in 1..{MAX_ITERATIONS}, got {lrtv_iterations}")
     for flag, value in (("--lrtv-lambda-tv", lrtv_lambda_tv), ("--lrtv-lambda-rank", lrtv_lambda_rank)):
-        if value is not None and not 0 <= value <= 10:
-            raise UsageError(f"{flag} must be in [0, 10] (a fraction of the intensity scale), got {value}")
+        if value is not None and not 0 <= value <= MAX_LAMBDA:
+            raise UsageError(f"{flag} must be in [0, {MAX_LAMBDA:g}] (a fraction of the intensity scale), got {value}")
     _one_grid_option(factor, voxel_size, like, upscale=True)
     options = dict(given)
     if "order" in accepted:
@@ -384,10 +381,8 @@ def train_cmd(
     options = {k: v for k, v in locals().items() if k not in ("ctx", "config", "config_from", "dry_run", "verbose", "debug", "json_out")}
     from .recipes import resolve_train_config
 
-    # only what was typed overrides a recipe (typer vendors click: compare the source by name)
-    given = {k: v for k, v in options.items()
-             if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")}
-    cfg = resolve_train_config(given=given, config=config, config_from=config_from, dry_run=dry_run)
+    # only what was typed overrides a recipe
+    cfg = resolve_train_config(given=_given(ctx, options), config=config, config_from=config_from, dry_run=dry_run)
     if dry_run:
         from dataclasses import asdict
 

@@ -65,11 +65,21 @@ def gradient_step(lambda_tv: float) -> float:
     return 1.0 / (1.0 + 3 * RHO + 12 * lambda_tv / EPSILON)
 
 
+def _tv_parts(x: np.ndarray, eps: float):
+    """Forward differences along each axis (Neumann: 0 past the last voxel) and √(|∇x|² + ε²)."""
+    grads = [np.diff(x, axis=a, append=np.take(x, [-1], axis=a)) for a in range(3)]
+    return grads, np.sqrt(sum(g * g for g in grads) + np.float32(eps * eps))
+
+
+def tv_value(x: np.ndarray, eps: float = EPSILON) -> float:
+    """TV(x) = Σ √(|∇x|² + ε²), as :func:`tv_gradient` computes it, without the gradient."""
+    return float(_tv_parts(x, eps)[1].sum(dtype=np.float64))
+
+
 def tv_gradient(x: np.ndarray, eps: float = EPSILON) -> tuple[np.ndarray, float]:
     """``(∂TV/∂x, TV(x))`` for isotropic TV with forward differences and Neumann boundaries:
     TV = Σ √(|∇x|² + ε²), gradient = −div(∇x / √(|∇x|² + ε²))."""
-    grads = [np.diff(x, axis=a, append=np.take(x, [-1], axis=a)) for a in range(3)]
-    norm = np.sqrt(sum(g * g for g in grads) + np.float32(eps * eps))
+    grads, norm = _tv_parts(x, eps)
     total = float(norm.sum(dtype=np.float64))
     out = np.zeros_like(x)
     for a, g in enumerate(grads):
@@ -144,7 +154,7 @@ def lrtv(volume, target, *, lrtv_iterations: int = ITERATIONS, lrtv_lambda_tv: f
         for _ in range(lrtv_iterations):
             for _ in range(X_STEPS):
                 residual = model.forward(x) - y
-                tv_grad, tv = tv_gradient(x)
+                tv_grad, _ = tv_gradient(x)
                 grad = model.adjoint(residual)
                 grad += np.float32(lrtv_lambda_tv) * tv_grad
                 for m, u in zip(ms, us):
@@ -157,7 +167,7 @@ def lrtv(volume, target, *, lrtv_iterations: int = ITERATIONS, lrtv_lambda_tv: f
                 us[k] += x - ms[k]
                 rank += alpha * nuclear
             residual = model.forward(x) - y
-            _, tv = tv_gradient(x)
+            tv = tv_value(x)
             objective.append(round(0.5 * float(np.vdot(residual, residual)) + lrtv_lambda_rank * rank + lrtv_lambda_tv * tv, 6))
             bar.advance()
             if change < TOLERANCE:

@@ -698,11 +698,9 @@ def train(cfg: TrainConfig) -> dict:
                     window_loss, window_terms, window_patches, window_start = 0.0, {}, 0, time.perf_counter()
                 if state["iteration"] % iters_per_epoch == 0 and val_volumes:
                     net.eval()
-                    if ddp.enabled:  # each process scores its share of the volumes
-                        model_psnr, spline_psnr, gains = validate(net, val_volumes[ddp.rank::ddp.world_size], cfg.val_factors,
-                                                                  precision, gather=lambda obj: distributed.gather(ddp, obj))
-                    else:
-                        model_psnr, spline_psnr, gains = validate(net, val_volumes, cfg.val_factors, precision)
+                    # each process scores its share of the volumes (all of them without a launcher)
+                    model_psnr, spline_psnr, gains = validate(net, val_volumes[ddp.rank::ddp.world_size], cfg.val_factors,
+                                                              precision, gather=lambda obj: distributed.gather(ddp, obj))
                     epoch = state["iteration"] // iters_per_epoch
                     record = {"epoch": epoch, "val_psnr": model_psnr, "val_psnr_spline": spline_psnr, "val_gain_per_factor": gains}
                     log_fh.write(json.dumps(record) + "\n")
