@@ -125,23 +125,42 @@ def simulate_cmd(
     psf: str = typer.Option("gaussian", "--psf", help="PSF shape: gaussian or box."),
     noise: float = typer.Option(0.0, "--noise", help="Rician noise sigma as a fraction of the 99.5th percentile."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for the noise."),
+    slice_thickness: Optional[float] = typer.Option(None, "--slice-thickness", help="Slice thickness in mm on the through-plane "
+                                                    "axis (the thickest LR voxel axis), apart from the spacing: gap or overlap."),
+    slice_profile: Optional[str] = typer.Option(None, "--slice-profile", help="Through-plane slice profile: gaussian or box "
+                                                "(default: --psf)."),
+    field_strength: Optional[float] = typer.Option(None, "--field-strength", help="Simulate a low-field scan at this field "
+                                                   "(tesla): lower SNR and, with --tissue-map, T1 contrast."),
+    source_field: float = typer.Option(3.0, "--source-field", help="Field strength (tesla) the input was acquired at."),
+    source_snr: Optional[float] = typer.Option(None, "--source-snr", help="SNR of the input at its 99.5th percentile "
+                                               "(default 40)."),
+    tissue_maps: Optional[list[Path]] = typer.Option(None, "--tissue-map", help="GM, WM[, CSF] probability maps on the "
+                                                     "input's grid (repeat, in that order), for the low-field contrast."),
     force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
 ) -> None:
     from .geometry import parse_factor, parse_triplet, parse_voxel_size
     from .observation import PSFS
     from .verbs import simulate_file
 
-    if psf not in PSFS:
-        raise UsageError(f"--psf must be one of {', '.join(PSFS)}, got {psf!r}")
+    for name, value in (("--psf", psf), ("--slice-profile", slice_profile or psf)):
+        if value not in PSFS:
+            raise UsageError(f"{name} must be one of {', '.join(PSFS)}, got {value!r}")
+    if slice_profile is not None and slice_thickness is None:
+        raise UsageError("--slice-profile needs --slice-thickness")
+    if slice_thickness is not None and not slice_thickness > 0:
+        raise UsageError(f"--slice-thickness must be > 0 mm, got {slice_thickness:g}")
     if not 0 <= noise <= 1:
         raise UsageError(f"--noise must be in [0, 1] (a fraction of the 99.5th percentile), got {noise}")
     fwhm_mm = parse_triplet(fwhm, "--fwhm") if fwhm is not None else None
     if fwhm_mm is not None and any(v < 0 for v in fwhm_mm):
         raise UsageError("--fwhm values must be >= 0")
-    _one_grid_option(factor, voxel_size, None, upscale=False)
+    if field_strength is None or factor is not None or voxel_size is not None:  # low field alone keeps the grid
+        _one_grid_option(factor, voxel_size, None, upscale=False)
     info = simulate_file(in_file, out_file, factor=parse_factor(factor) if factor is not None else None,
                          voxel_size=parse_voxel_size(voxel_size) if voxel_size is not None else None,
-                         fwhm=fwhm_mm, psf=psf, noise=noise, seed=seed, force=force)
+                         fwhm=fwhm_mm, psf=psf, noise=noise, seed=seed, slice_thickness=slice_thickness,
+                         slice_profile=slice_profile, field_strength=field_strength, source_field=source_field,
+                         source_snr=source_snr, tissue_maps=tissue_maps, force=force)
     if json_out:
         _print_json({"out_file": str(out_file), **info})
 
@@ -363,7 +382,20 @@ def train_cmd(
     reference_encoding: str = typer.Option("intensity", "--reference-encoding", help="How a guided model reads its reference: intensity (paper) "
                                             "or edges (gradient magnitude, contrast-agnostic)."),
     tissue_maps: Optional[List[Path]] = typer.Option(None, "--tissue-map", help="GM/WM probability maps on the grid of the first training "
-                                                     "image, for its synthetic references."),
+                                                     "image, for its synthetic references and the low-field contrast."),
+    slice_thickness: Optional[float] = typer.Option(None, "--slice-thickness", help="Thick-slice training: slice thickness in mm (PSF "
+                                                    "FWHM) on each patch's thickest LR axis (default: the slice spacing)."),
+    slice_profile: str = typer.Option("gaussian", "--slice-profile", help="Through-plane slice profile: gaussian or box."),
+    degradation: str = typer.Option("simulated", "--degradation", help="simulated (the observation model) or low-field "
+                                    "(also the SNR and T1 contrast of --field-strength)."),
+    field_strength: Optional[float] = typer.Option(None, "--field-strength", help="Low-field degradation: the inputs' field (tesla)."),
+    source_field: float = typer.Option(3.0, "--source-field", help="Field strength (tesla) of the training images."),
+    source_snr: Optional[float] = typer.Option(None, "--source-snr", help="SNR of the training images at their 99.5th percentile "
+                                               "(default 40)."),
+    pairs: Optional[List[str]] = typer.Option(None, "--pairs", help="Train on a real pair LR:HR (repeat), or a TSV of lr/hr "
+                                              "columns; no simulation."),
+    register_pairs: bool = typer.Option(False, "--register-pairs", help="Rigidly register each pair's LR onto its HR first."),
+    val_pairs: Optional[List[str]] = typer.Option(None, "--val-pairs", help="Held-out pair(s) LR:HR or a TSV, for validation."),
     val: Optional[List[Path]] = typer.Option(None, "--val", help="Validation HR image(s): PSNR per epoch, keep the best."),
     val_factor: str = typer.Option("2", "--val-factor", help="Validation factor(s), e.g. '2' or '2,2,2;1,1,4' (best epoch: best mean PSNR)."),
     init_from: Optional[str] = typer.Option(None, "--init-from", help="Fine-tune from this model (name or path)."),

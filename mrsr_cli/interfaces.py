@@ -93,6 +93,14 @@ class SimulateInputSpec(_Common):
     psf = traits.Enum("gaussian", "box", argstr="--psf %s", desc="PSF shape")
     noise = traits.Float(argstr="--noise %g", desc="Rician sigma, fraction of the 99.5th percentile")
     seed = traits.Int(argstr="--seed %d", desc="noise seed")
+    slice_thickness = traits.Float(argstr="--slice-thickness %g", desc="slice thickness (mm) on the through-plane axis")
+    slice_profile = traits.Enum("gaussian", "box", argstr="--slice-profile %s", requires=["slice_thickness"],
+                                desc="through-plane slice profile")
+    field_strength = traits.Float(argstr="--field-strength %g", desc="simulate a low-field scan at this field (tesla)")
+    source_field = traits.Float(argstr="--source-field %g", requires=["field_strength"], desc="the input's field (tesla)")
+    source_snr = traits.Float(argstr="--source-snr %g", requires=["field_strength"], desc="the input's SNR at its 99.5th percentile")
+    tissue_maps = InputMultiObject(File(exists=True), argstr="--tissue-map %s...", requires=["field_strength"],
+                                   desc="GM, WM[, CSF] maps on the input's grid (low-field contrast)")
 
 
 class ImageOutputSpec(TraitedSpec):
@@ -182,7 +190,16 @@ class TrainInputSpec(_GpuThreads):
     unit_fraction = traits.Float(argstr="--unit-fraction %g", desc="fraction of patches with factor 1")
     lr_decay = traits.Str(argstr="--lr-decay %s", desc="step decay GAMMA@EPOCHS, e.g. 0.5@4")
     tissue_maps = InputMultiObject(File(exists=True), argstr="--tissue-map %s...",
-                                   desc="GM/WM maps of the first image (synthetic references)")
+                                   desc="GM/WM maps of the first image (synthetic references, low-field contrast)")
+    slice_thickness = traits.Float(argstr="--slice-thickness %g", desc="thick-slice training: slice thickness (mm)")
+    slice_profile = traits.Enum("gaussian", "box", argstr="--slice-profile %s", desc="through-plane slice profile")
+    degradation = traits.Enum("simulated", "low-field", argstr="--degradation %s", desc="training degradation")
+    field_strength = traits.Float(argstr="--field-strength %g", desc="low-field degradation: the inputs' field (tesla)")
+    source_field = traits.Float(argstr="--source-field %g", desc="the training images' field (tesla)")
+    source_snr = traits.Float(argstr="--source-snr %g", desc="the training images' SNR at their 99.5th percentile")
+    pairs = traits.List(traits.Str, argstr="--pairs %s...", desc="real pairs 'LR:HR' (or TSV files); no simulation")
+    register_pairs = traits.Bool(argstr="--register-pairs", desc="rigidly register each pair's LR onto its HR")
+    val_pairs = traits.List(traits.Str, argstr="--val-pairs %s...", desc="held-out pairs 'LR:HR' (or TSV files)")
     checkpoint_file = File(argstr="--checkpoint %s", hash_files=False, desc="checkpoint file to write")
     checkpoint_every = traits.Int(argstr="--checkpoint-every %d", desc="checkpoint every N iterations")
     resume_file = File(exists=True, argstr="--resume %s", desc="resume from this checkpoint")

@@ -45,6 +45,7 @@ class Volume:
     affine: np.ndarray
     codes: tuple[int, int] = (1, 1)  # (qform_code, sform_code) of the source file
     path: Path | None = None
+    slice_axis: int | None = None  # the header's slice dimension (dim_info), 0-based, if it names one
 
     @property
     def grid(self) -> Grid:
@@ -119,7 +120,12 @@ def load_volume(path: str | os.PathLike, what: str = "input") -> Volume:
         data[bad] = 0.0
     _, qcode = img.header.get_qform(coded=True)
     _, scode = img.header.get_sform(coded=True)
-    return Volume(data=data, affine=affine, codes=(int(qcode or 0), int(scode or 0)), path=path)
+    try:
+        slice_dim = img.header.get_dim_info()[2]
+    except Exception:  # a malformed dim_info is not worth refusing the image for
+        slice_dim = None
+    return Volume(data=data, affine=affine, codes=(int(qcode or 0), int(scode or 0)), path=path,
+                  slice_axis=int(slice_dim) if slice_dim is not None and int(slice_dim) < 3 else None)
 
 
 def _reason(exc: BaseException) -> str:
@@ -167,8 +173,10 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
-def save_volume(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray, codes: tuple[int, int] = (1, 1)) -> Path:
-    """Write ``data`` as float32 NIfTI-1 atomically (see module docstring for the header rules)."""
+def save_volume(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray, codes: tuple[int, int] = (1, 1),
+                slice_axis: int | None = None) -> Path:
+    """Write ``data`` as float32 NIfTI-1 atomically (see module docstring for the header rules);
+    ``slice_axis`` (0-based) is recorded as the header's slice dimension (``dim_info``)."""
     import nibabel as nib
 
     path = Path(path)
@@ -185,6 +193,8 @@ def save_volume(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray, c
     img.header.set_qform(affine, code=qcode)
     img.header.set_sform(affine, code=scode)
     img.header.set_xyzt_units("mm", "sec")
+    if slice_axis is not None:
+        img.header.set_dim_info(slice=int(slice_axis))
     img.header["descrip"] = b"mrsr"
     header = img.header
     header.set_data_offset(352)

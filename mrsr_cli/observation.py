@@ -2,7 +2,8 @@
 
 ``B`` is the point-spread function (PSF) on the high-resolution (HR) grid, separable per voxel
 axis: a Gaussian whose full width at half maximum (FWHM, mm) defaults to the LR voxel size
-(Pham §7: FWHM = slice thickness), or a box of that width; boundaries are mirrored
+(Pham §7: FWHM = slice thickness), or a box of that width, the shape chosen per axis (a thick-slice
+acquisition: Gaussian in plane, a box slice profile through plane); boundaries are mirrored
 (``scipy.ndimage`` mode ``reflect``, half-sample symmetric).  An axis whose FWHM is not
 larger than its HR voxel is left as it is.  ``D↓`` samples the blurred image at the LR voxel
 centres with a cubic B-spline (:mod:`mrsr_cli.interpolate`).  The LR grid must have its voxel
@@ -51,20 +52,28 @@ def box_kernel(width_voxels: float) -> np.ndarray:
     return kernel / kernel.sum()
 
 
-def apply_psf(volume: np.ndarray, voxel_size, fwhm_mm, psf: str = "gaussian") -> np.ndarray:
-    """Blur ``volume`` (voxel sizes ``voxel_size`` mm) with a PSF of ``fwhm_mm`` per axis.
+def psf_shapes(psf) -> tuple[str, str, str]:
+    """One PSF shape per axis from a shape or three (``"box"`` → ``("box", "box", "box")``)."""
+    shapes = (psf,) * 3 if isinstance(psf, str) else tuple(psf)
+    if len(shapes) != 3 or any(s not in PSFS for s in shapes):
+        raise ValueError(f"psf must be one of {PSFS} or one per axis, got {psf!r}")
+    return shapes
+
+
+def apply_psf(volume: np.ndarray, voxel_size, fwhm_mm, psf="gaussian") -> np.ndarray:
+    """Blur ``volume`` (voxel sizes ``voxel_size`` mm) with a PSF of ``fwhm_mm`` per axis and
+    shape ``psf`` (one for all axes, or one per axis).
 
     An axis whose FWHM is not larger than its voxel is left as it is (the HR image already
     carries a PSF of about one voxel).
     """
-    if psf not in PSFS:
-        raise ValueError(f"psf must be one of {PSFS}")
+    shapes = psf_shapes(psf)
     out = np.asarray(volume, dtype=np.float32)
     for axis, (fwhm, vox) in enumerate(zip(fwhm_mm, voxel_size)):
         width = fwhm / vox  # in voxels
         if width <= 1.0 + 1e-6:
             continue
-        if psf == "gaussian":
+        if shapes[axis] == "gaussian":
             out = ndimage.gaussian_filter1d(out, sigma=width * FWHM_TO_SIGMA, axis=axis, mode="reflect", truncate=4.0, output=np.float32)
         else:
             out = ndimage.correlate1d(out, box_kernel(width).astype(np.float32), axis=axis, mode="reflect", output=np.float32)
@@ -82,12 +91,12 @@ def _psf_axis_matrix(n: int, width_voxels: float, psf: str) -> np.ndarray:
 
 class ObservationModel:
     """``A = D↓ B`` from ``hr_grid`` to ``lr_grid`` with a PSF of ``fwhm_mm`` per axis (default:
-    the LR voxel size) and shape ``psf`` (``gaussian`` or ``box``).  Arrays are float32 in the
-    grids' voxel order; the forward output is on ``lr_grid``, the adjoint's on ``hr_grid``."""
+    the LR voxel size) and shape ``psf`` (``gaussian`` or ``box``, or one per axis).  Arrays are
+    float32 in the grids' voxel order; the forward output is on ``lr_grid``, the adjoint's on
+    ``hr_grid``."""
 
-    def __init__(self, hr_grid: Grid, lr_grid: Grid, fwhm_mm=None, psf: str = "gaussian"):
-        if psf not in PSFS:
-            raise ValueError(f"psf must be one of {PSFS}")
+    def __init__(self, hr_grid: Grid, lr_grid: Grid, fwhm_mm=None, psf="gaussian"):
+        psf = psf_shapes(psf)
         mapping = axis_aligned_mapping(voxel_mapping(hr_grid, lr_grid))
         if mapping is None:
             raise MrsrError("the observation model needs an LR grid whose voxel axes are parallel to the HR grid's")
@@ -112,7 +121,7 @@ class ObservationModel:
         out = np.asarray(x, dtype=np.float32)
         for axis, width in self._blurred_axes():
             if axis not in self._psf_matrices:
-                self._psf_matrices[axis] = _psf_axis_matrix(self.hr_grid.shape[axis], width, self.psf)
+                self._psf_matrices[axis] = _psf_axis_matrix(self.hr_grid.shape[axis], width, self.psf[axis])
             out = np.moveaxis(np.tensordot(self._psf_matrices[axis].T, np.moveaxis(out, axis, 0), axes=1), 0, axis)
         return np.ascontiguousarray(out, dtype=np.float32)
 

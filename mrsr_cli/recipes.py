@@ -75,6 +75,10 @@ def fields_from_options(options: dict) -> dict:
                 out["inputs"] = [str(p) for p in value]
         elif key in ("reference", "tissue_maps", "val"):
             out[{"reference": "references"}.get(key, key)] = [str(p) for p in value] if value else None
+        elif key in ("pairs", "val_pairs"):
+            from .pairs import read_pairs
+
+            out[key] = read_pairs(value) if value else None
         elif key == "scales":
             out["scales"] = _factor_list(value, "--scales")
         elif key == "val_factor":

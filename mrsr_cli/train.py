@@ -39,6 +39,8 @@ from .losses import parse_loss
 
 log = logging.getLogger("mrsr")
 AUGMENTATIONS = ("flip", "permute", "intensity", "noise", "bias", "affine", "sharpness", "detail")
+PAIR_AUGMENTATIONS = ("flip", "permute", "intensity")  # those that apply to an LR/HR pair alike
+DEGRADATIONS = ("simulated", "low-field")
 AFFINE_EVERY = 50  # iterations between fresh random affine warps of the training volumes
 
 
@@ -80,6 +82,15 @@ class TrainConfig:
     synthetic_reference: bool = False
     reference_encoding: str = "intensity"  # channels.encode_reference: "intensity" (Pham) or "edges"
     tissue_maps: list | None = None
+    slice_thickness: float | None = None  # mm, on a patch's thick axis (the PSF's FWHM there); None: the LR voxel
+    slice_profile: str = "gaussian"  # through-plane PSF shape: gaussian or box
+    degradation: str = "simulated"  # DEGRADATIONS: the observation model alone, or a low-field acquisition too
+    field_strength: float | None = None  # tesla, low-field degradation
+    source_field: float = 3.0  # tesla of the training images
+    source_snr: float | None = None  # of the training images at their 99.5th percentile (lowfield.DEFAULT_SOURCE_SNR)
+    pairs: list | None = None  # [[lr, hr], ...]: train on real pairs, no simulation (mrsr_cli.pairs)
+    register_pairs: bool = False
+    val_pairs: list | None = None
     val: list | None = None
     val_factors: list = field(default_factory=lambda: [[2.0, 2.0, 2.0]])  # best epoch = best mean PSNR over these
     init_from: str | None = None
@@ -105,6 +116,8 @@ class TrainConfig:
             raise UsageError(f"unknown training setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
         values = {"inputs": [], "output": None, **values}
         for required in ("inputs", "output") if require_paths else ():
+            if required == "inputs" and values.get("pairs"):
+                continue
             if not values.get(required):
                 raise UsageError(f"no {'training images' if required == 'inputs' else 'output model file'}: "
                                  f"give {'them' if required == 'inputs' else 'it'} on the command line or as "
@@ -146,9 +159,57 @@ class TrainConfig:
             raise UsageError(f"reference encoding must be one of {', '.join(REFERENCE_ENCODINGS)}, got {self.reference_encoding!r}")
         if self.init not in ("msra", "xavier"):
             raise UsageError(f"init must be msra or xavier, got {self.init!r}")
+        self._validate_scenario()
         self.loss = str(parse_loss(self.loss))
         self.arch_params = complete_arch_params(self.arch, self.arch_params)
         return self
+
+    def _validate_scenario(self) -> None:
+        """Thick slices, low field and pairs: their settings and what they exclude."""
+        from .observation import PSFS
+
+        if self.slice_thickness is not None and not self.slice_thickness > 0:
+            raise UsageError(f"slice thickness must be > 0 mm, got {self.slice_thickness:g}")
+        if self.slice_profile not in PSFS:
+            raise UsageError(f"slice profile must be one of {', '.join(PSFS)}, got {self.slice_profile!r}")
+        if self.degradation not in DEGRADATIONS:
+            raise UsageError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got {self.degradation!r}")
+        if self.degradation == "low-field":
+            if self.field_strength is None:
+                raise UsageError("the low-field degradation needs a field strength (tesla)")
+            self.low_field()
+        elif self.field_strength is not None or self.source_snr is not None:
+            raise UsageError("a field strength or source SNR needs the low-field degradation")
+        for name in ("pairs", "val_pairs"):
+            for pair in getattr(self, name) or []:
+                if len(pair) != 2:
+                    raise UsageError(f"{name.replace('_', ' ')}: each pair needs an LR and an HR image, got {pair!r}")
+        if self.val_pairs and not self.pairs:
+            raise UsageError("validation pairs need training pairs (validate simulated training with val images)")
+        if self.pairs:
+            if self.inputs:
+                raise UsageError("give training images or pairs, not both")
+            if self.guided:
+                raise UsageError("pair training is unguided: no references")
+            if self.degradation != "simulated" or self.slice_thickness is not None:
+                raise UsageError("pairs are real data: no simulated degradation (slice thickness, low field) applies")
+            if self.init_from is None and self.tissue_maps:
+                raise UsageError("tissue maps are for simulated training, not pairs")
+            extra = sorted(set(self.augment) - set(PAIR_AUGMENTATIONS))
+            if extra:
+                raise UsageError(f"augmentation {', '.join(extra)} would change the HR image of a pair alone "
+                                 f"(with pairs: {', '.join(PAIR_AUGMENTATIONS)})")
+        elif self.register_pairs:
+            raise UsageError("registering pairs needs pairs")
+
+    def low_field(self):
+        """The :class:`mrsr_cli.lowfield.LowField` of a low-field degradation, else ``None``."""
+        if self.degradation != "low-field":
+            return None
+        from .lowfield import DEFAULT_SOURCE_SNR, LowField
+
+        return LowField(self.field_strength, self.source_field,
+                        DEFAULT_SOURCE_SNR if self.source_snr is None else self.source_snr)
 
     @property
     def factor_channels(self) -> int:
@@ -208,9 +269,24 @@ class TrainingVolume:
     voxel_size: tuple
     centres: np.ndarray  # (N, 3) voxel indices inside the head
     reference: np.ndarray | None = None
-    tissue: np.ndarray | None = None  # (K, ...) probability maps for synthetic references
+    tissue: np.ndarray | None = None  # (K, ...) probability maps (synthetic references, low-field contrast)
     source: str = ""
     sha256: str = ""
+    ilr: np.ndarray | None = None  # a real pair's LR image on this grid (mrsr_cli.pairs): no simulation
+    pair_factor: np.ndarray | None = None  # that pair's LR voxel / HR voxel per axis
+
+
+def pair_training_volume(pair) -> TrainingVolume:
+    """A :class:`TrainingVolume` from a :class:`mrsr_cli.pairs.PreparedPair`: patches centred in
+    the head where both images overlap."""
+    from .metrics import head_mask
+    from .models.store import sha256_file
+
+    centres = np.argwhere(head_mask(pair.hr) & pair.overlap)
+    if centres.size == 0:
+        raise MrsrError(f"pair {pair.lr_path}:{pair.hr_path}: no head voxels a patch away from the LR image's border")
+    return TrainingVolume(pair.hr, pair.grid.voxel_size, centres, source=pair.hr_path, sha256=sha256_file(pair.hr_path),
+                          ilr=pair.ilr, pair_factor=pair.factor)
 
 
 def load_training_volume(path, reference=None, tissue_maps=None) -> TrainingVolume:
@@ -357,6 +433,8 @@ class PatchSampler:
         cfg = self.cfg
         volumes = self._current(iteration)
         vol = volumes[rng.integers(len(volumes))]
+        if vol.ilr is not None:
+            return self._pair_patch(vol, rng)
         factor = self.factor(rng)
         p = cfg.patch
         # margin: PSF tails (≈1.7 F voxels) plus the spline's reach on the LR grid (≈4 F voxels)
@@ -383,22 +461,52 @@ class PatchSampler:
             tissue = vol.tissue[(slice(None),) + box] if vol.tissue is not None else None
             ref = synthetic_reference(hr, _pad_to(tissue, size) if tissue is not None else None, rng)
         noise = rng.uniform(0, 0.03) if "noise" in cfg.augment else 0.0
-        ilr = lowres_on_hr_grid(hr, vol.voxel_size, factor, noise_sigma=noise, rng=rng) if factor.max() > 1 + 1e-6 else hr.copy()
+        source = hr
+        low_field = cfg.low_field()
+        if low_field is not None:  # the input is a low-field scan; the target keeps the source field's contrast
+            noise = float(np.hypot(noise, low_field.noise_fraction()))
+            if vol.tissue is not None:
+                source = hr * low_field.contrast_map(_pad_to(vol.tissue[(slice(None),) + box], size))
+        if factor.max() > 1 + 1e-6:
+            ilr = lowres_on_hr_grid(source, vol.voxel_size, factor, noise_sigma=noise, rng=rng,
+                                    slice_thickness=cfg.slice_thickness, slice_profile=cfg.slice_profile)
+        elif low_field is not None:  # same grid: a low-field scan of the same resolution
+            from .simulate import rician_noise
+
+            ilr = rician_noise(source, noise, rng)
+        else:
+            ilr = hr.copy()
         inner = (slice(margin, margin + p),) * 3
         if ref is not None:  # encoded with a rim of ENCODING_RIM voxels: the filter's reach, so no patch border shows
             with_rim = (slice(margin - ENCODING_RIM, margin + p + ENCODING_RIM),) * 3
             ref = encode_reference(ref[with_rim], cfg.reference_encoding)[(slice(ENCODING_RIM, ENCODING_RIM + p),) * 3]
         arrays = [ilr[inner], hr[inner]] + ([ref] if ref is not None else [])
-        if "flip" in cfg.augment:
+        return self._finish(arrays, factor, rng)
+
+    def _finish(self, arrays: list, factor: np.ndarray, rng: np.random.Generator):
+        """Flip and permute the patch arrays alike (the factor moves with the axes)."""
+        if "flip" in self.cfg.augment:
             for axis in range(3):
                 if rng.random() < 0.5:
                     arrays = [np.flip(a, axis) for a in arrays]
-        if "permute" in cfg.augment:
+        if "permute" in self.cfg.augment:
             order = rng.permutation(3)
             arrays = [np.transpose(a, order) for a in arrays]
             factor = factor[order]  # the anisotropy moves with the axes
         ilr, hr, *rest = (np.ascontiguousarray(a, dtype=np.float32) for a in arrays)
         return ilr, hr, (rest[0] if rest else None), factor
+
+    def _pair_patch(self, vol: TrainingVolume, rng: np.random.Generator):
+        """A patch of a real pair: the same box of its LR (on the HR grid) and HR images."""
+        p = self.cfg.patch
+        centre = vol.centres[rng.integers(len(vol.centres))]
+        start = np.clip(centre - p // 2, 0, np.maximum(np.array(vol.data.shape) - p, 0))
+        box = tuple(slice(s, s + p) for s in start)
+        ilr, hr = _pad_to(vol.ilr[box], p), _pad_to(vol.data[box], p)
+        if "intensity" in self.cfg.augment:  # one mapping for both: the pair stays a pair
+            gamma, scale = rng.uniform(0.8, 1.25), rng.uniform(0.85, 1.15)
+            ilr, hr = ((np.clip(a, 0, None) ** gamma * scale).astype(np.float32) for a in (ilr, hr))
+        return self._finish([ilr, hr], np.asarray(vol.pair_factor, dtype=np.float64), rng)
 
     def batch(self, rng: np.random.Generator, iteration: int = 0, indices=None):
         """``(inputs (B, C, p, p, p), targets (B, 1, p, p, p))`` as numpy arrays; channels as
@@ -525,6 +633,42 @@ def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 
     return float(np.mean(net_psnr)), float(np.mean(spline_psnr)), [round(float(g), 3) for g in gains]
 
 
+def validate_pairs(net, pairs: list, precision: str, gather=None) -> tuple[float, float, list]:
+    """Mean PSNR (HR head mask, inside the LR field of view) of the network on held-out real
+    pairs (:class:`mrsr_cli.pairs.PreparedPair`) and of their spline-interpolated LR images, and
+    the gain per pair (dB)."""
+    from .channels import ArrayField, network_inputs
+    from .metrics import head_mask, psnr
+    from .tiling import EngineOptions, run_self_ensemble
+
+    net_psnr, spline_psnr = [], []
+    for pair in pairs:
+        mask = head_mask(pair.hr) & pair.overlap
+        channels = network_inputs(net.params, pair.hr.shape, ArrayField(pair.ilr), pair.factor)
+        out, _ = run_self_ensemble(net, lambda box: np.stack([c.read(box) for c in channels]), pair.hr.shape,
+                                   EngineOptions(device=str(next(net.parameters()).device.type), precision=precision,
+                                                 progress=False, ensemble=1))
+        net_psnr.append(psnr(pair.hr, out, mask))
+        spline_psnr.append(psnr(pair.hr, pair.ilr, mask))
+    if gather is not None:
+        shares = gather((net_psnr, spline_psnr))
+        net_psnr = [v for share in shares for v in share[0]]
+        spline_psnr = [v for share in shares for v in share[1]]
+    return float(np.mean(net_psnr)), float(np.mean(spline_psnr)), [round(a - b, 3) for a, b in zip(net_psnr, spline_psnr)]
+
+
+def _psf_record(cfg: TrainConfig) -> str:
+    """How the training inputs were made, in words (the model metadata's ``psf``)."""
+    if cfg.pairs:
+        return "none: real LR/HR pairs"
+    text = "gaussian, FWHM = LR voxel size"
+    if cfg.slice_thickness is not None:
+        text += f"; on a thick axis FWHM = slice thickness {cfg.slice_thickness:g} mm, {cfg.slice_profile} profile"
+    if cfg.degradation == "low-field":
+        text += f"; low field {cfg.field_strength:g} T from {cfg.source_field:g} T"
+    return text
+
+
 def add_input_channels(net, arch: str, params: dict, channels: int, insert_at: int | None = None):
     """Same network with more input channels inserted at ``insert_at`` (default: after the
     existing ones); new channels start with zero weights, so the result is exactly the old model
@@ -559,7 +703,8 @@ def train(cfg: TrainConfig) -> dict:
     from .models import build_model
     from .models.store import load_model, save_model
 
-    check_output_path(cfg.output, cfg.inputs, cfg.force, suffixes=(".safetensors",))
+    pair_paths = [p for pair in (cfg.pairs or []) + (cfg.val_pairs or []) for p in pair]
+    check_output_path(cfg.output, list(cfg.inputs) + pair_paths, cfg.force, suffixes=(".safetensors",))
     ckpt_path = Path(cfg.checkpoint or str(cfg.output).removesuffix(".safetensors") + ".ckpt.safetensors")
     log_path = Path(cfg.log_file or str(cfg.output).removesuffix(".safetensors") + ".log.jsonl")
     ddp = distributed.detect()
@@ -576,6 +721,12 @@ def train(cfg: TrainConfig) -> dict:
     # -- data
     refs = cfg.references or [None] * len(cfg.inputs)
     volumes = [load_training_volume(p, r, cfg.tissue_maps if i == 0 else None) for i, (p, r) in enumerate(zip(cfg.inputs, refs))]
+    if cfg.pairs:
+        from .pairs import prepare_pair
+
+        pairs = [prepare_pair(lr, hr, register=cfg.register_pairs, patch=cfg.patch, threads=cfg.threads) for lr, hr in cfg.pairs]
+        volumes = [pair_training_volume(pair) for pair in pairs]
+        val_pairs = [prepare_pair(lr, hr, register=cfg.register_pairs, patch=0, threads=cfg.threads) for lr, hr in cfg.val_pairs or []]
     sampler = PatchSampler(volumes, cfg)
     val_volumes = []
     for p in cfg.val or []:
@@ -696,11 +847,15 @@ def train(cfg: TrainConfig) -> dict:
                     log_fh.flush()
                     progress.update(state["iteration"], record)
                     window_loss, window_terms, window_patches, window_start = 0.0, {}, 0, time.perf_counter()
-                if state["iteration"] % iters_per_epoch == 0 and val_volumes:
+                if state["iteration"] % iters_per_epoch == 0 and (val_volumes or cfg.val_pairs):
                     net.eval()
                     # each process scores its share of the volumes (all of them without a launcher)
-                    model_psnr, spline_psnr, gains = validate(net, val_volumes[ddp.rank::ddp.world_size], cfg.val_factors,
-                                                              precision, gather=lambda obj: distributed.gather(ddp, obj))
+                    if cfg.val_pairs:
+                        model_psnr, spline_psnr, gains = validate_pairs(net, val_pairs[ddp.rank::ddp.world_size], precision,
+                                                                        gather=lambda obj: distributed.gather(ddp, obj))
+                    else:
+                        model_psnr, spline_psnr, gains = validate(net, val_volumes[ddp.rank::ddp.world_size], cfg.val_factors,
+                                                                  precision, gather=lambda obj: distributed.gather(ddp, obj))
                     epoch = state["iteration"] // iters_per_epoch
                     record = {"epoch": epoch, "val_psnr": model_psnr, "val_psnr_spline": spline_psnr, "val_gain_per_factor": gains}
                     log_fh.write(json.dumps(record) + "\n")
@@ -744,8 +899,9 @@ def train(cfg: TrainConfig) -> dict:
         "normalization": {"method": "percentile", "percentile": 99.5, "of": "non-zero voxels of the input volume"},
         "training": {
             # the recipe, less the paths of its images (data and validation below keep their names)
-            **{k: v for k, v in cfg.recipe().items() if k not in ("inputs", "references", "tissue_maps", "val")},
-            "psf": "gaussian, FWHM = LR voxel size",
+            **{k: v for k, v in cfg.recipe().items() if k not in ("inputs", "references", "tissue_maps", "val", "pairs",
+                                                                   "val_pairs")},
+            "psf": _psf_record(cfg),
             "optimizer": "Adam(beta1=0.9, beta2=0.999)",
             "precision": precision,
             "device": str(device),
@@ -756,6 +912,10 @@ def train(cfg: TrainConfig) -> dict:
             "best_epoch": state["best_epoch"],
             "data": [{"file": Path(v.source).name, "sha256": v.sha256} for v in volumes],
             "validation": [Path(p).name for p in cfg.val or []],
+            **({"trained_on": "pairs", "pairs": [{"lr": Path(p.lr_path).name, "hr": Path(p.hr_path).name,
+                                                  "factor": [round(float(f), 4) for f in p.factor], **p.fit} for p in pairs],
+                "validation_pairs": [[Path(lr).name, Path(hr).name] for lr, hr in cfg.val_pairs or []]}
+               if cfg.pairs else {"trained_on": "simulated"}),
             "init_from": cfg.init_from,
             "world_size": ddp.world_size,
         },

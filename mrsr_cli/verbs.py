@@ -38,22 +38,62 @@ def target_grid(volume, *, factor=None, voxel_size=None, like=None, upscale: boo
 
 
 def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None, psf: str = "gaussian",
-                  noise: float = 0.0, seed: int | None = None, force: bool = False) -> dict:
+                  noise: float = 0.0, seed: int | None = None, slice_thickness: float | None = None,
+                  slice_profile: str | None = None, field_strength: float | None = None, source_field: float = 3.0,
+                  source_snr: float | None = None, tissue_maps=None, force: bool = False) -> dict:
     """Write the simulated LR acquisition of ``in_file`` (:func:`mrsr_cli.simulate.simulate_lowres`)
-    and its sidecar; returns the simulation record."""
+    and its sidecar; returns the simulation record.  ``slice_thickness`` (mm) and
+    ``slice_profile``: thick slices on the through-plane axis (the LR header's slice dimension).
+    ``field_strength`` (T, below ``source_field``): a low-field acquisition
+    (:mod:`mrsr_cli.lowfield`), its contrast change from ``tissue_maps`` (GM, WM[, CSF] on the
+    input's grid) when given; without a factor or voxel size the grid is kept."""
     from .bids import write_sidecar
+    from .errors import UsageError
     from .io import check_output_path, load_volume, save_volume
     from .simulate import simulate_lowres
 
-    check_output_path(out_file, [in_file], force)
+    low_field = None
+    if field_strength is not None:
+        from .lowfield import DEFAULT_SOURCE_SNR, LowField
+
+        low_field = LowField(field_strength, source_field, DEFAULT_SOURCE_SNR if source_snr is None else source_snr)
+    elif tissue_maps or source_snr is not None:
+        raise UsageError("tissue maps and a source SNR belong to a low-field simulation: give a field strength")
+    check_output_path(out_file, [in_file, *(tissue_maps or [])], force)
     volume = load_volume(in_file)
+    if factor is None and voxel_size is None and low_field is not None:
+        factor = (1.0, 1.0, 1.0)
     lr_grid = target_grid(volume, factor=factor, voxel_size=voxel_size, upscale=False)
+    tissue = _load_tissue_maps(tissue_maps, volume) if tissue_maps else None
     lr, lr_grid, info = simulate_lowres(volume.data, volume.grid, voxel_size=lr_grid.voxel_size, fwhm=fwhm, psf=psf,
-                                        noise=noise, seed=seed)
-    save_volume(out_file, lr, lr_grid.affine, volume.codes)
-    write_sidecar(out_file, {"Operation": "simulate", **info}, sources=[in_file])
+                                        noise=noise, seed=seed, slice_thickness=slice_thickness,
+                                        slice_profile=slice_profile, low_field=low_field, tissue=tissue)
+    save_volume(out_file, lr, lr_grid.affine, volume.codes, slice_axis=info.get("slice_axis"))
+    extra = {"SliceThickness": info["slice_thickness_mm"]} if "slice_thickness_mm" in info else {}
+    if low_field is not None:
+        extra["MagneticFieldStrength"] = low_field.field  # the BIDS key, in tesla
+    write_sidecar(out_file, {"Operation": "simulate", **extra, **info}, sources=[in_file, *(tissue_maps or [])])
     log.info("wrote %s: %s voxels of %s mm", out_file, lr_grid.shape, tuple(round(v, 4) for v in lr_grid.voxel_size))
     return info
+
+
+def _load_tissue_maps(paths, volume):
+    """GM, WM[, CSF] probability maps on ``volume``'s grid, stacked (K, ...) and scaled to [0, 1]."""
+    import numpy as np
+
+    from .errors import MrsrError, UsageError
+    from .io import load_volume
+
+    if not 2 <= len(paths) <= 3:
+        raise UsageError(f"give 2 or 3 tissue maps (GM, WM[, CSF]), got {len(paths)}")
+    maps = []
+    for path in paths:
+        tmap = load_volume(path, what="tissue map")
+        diff = volume.grid.describe_difference(tmap.grid)
+        if diff:
+            raise MrsrError(f"tissue map {path} is not on the grid of the input image: {diff}")
+        maps.append(tmap.data / max(float(tmap.data.max()), 1e-6))
+    return np.stack(maps)
 
 
 def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_size=None, like=None, preview=None,
