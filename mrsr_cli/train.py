@@ -598,9 +598,11 @@ def load_checkpoint(path, net, optimizer, loss_state: dict | None = None) -> tup
 
 
 # ----------------------------------------------------------------------------- validation
-def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 1, gather=None) -> tuple[float, float, list]:
+def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 1, gather=None,
+             low_field=None) -> tuple[float, float, list]:
     """Mean PSNR (head mask) of the network and of spline on the validation volumes, each
-    simulated at each of ``factors``, and the per-factor gains (dB, averaged over volumes).
+    simulated at each of ``factors`` (as a ``low_field`` scan when given: its noise, seeded),
+    and the per-factor gains (dB, averaged over volumes).
     ``ensemble``: flip self-ensemble passes, as ``upscale --ensemble``.  ``gather`` (distributed
     training): each process scores its share of the volumes and ``gather`` collects every
     process's scores before they are averaged."""
@@ -616,7 +618,7 @@ def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 
         # the reference does not depend on the factor: encode it once per volume
         encoded = ArrayField(encode_reference(ref, net.params.get("reference_encoding", "intensity"))) if ref is not None else None
         for factor in factors:
-            lr, lr_grid, _ = simulate_lowres(hr, grid, factor=factor)
+            lr, lr_grid, _ = simulate_lowres(hr, grid, factor=factor, low_field=low_field, seed=0)
             resampler = make_resampler(lr, lr_grid, grid, order=3)
             spline = resampler.full()
             channels = network_inputs(net.params, grid.shape, resampler, factor, encoded)
@@ -855,7 +857,8 @@ def train(cfg: TrainConfig) -> dict:
                                                                         gather=lambda obj: distributed.gather(ddp, obj))
                     else:
                         model_psnr, spline_psnr, gains = validate(net, val_volumes[ddp.rank::ddp.world_size], cfg.val_factors,
-                                                                  precision, gather=lambda obj: distributed.gather(ddp, obj))
+                                                                  precision, gather=lambda obj: distributed.gather(ddp, obj),
+                                                                  low_field=cfg.low_field())
                     epoch = state["iteration"] // iters_per_epoch
                     record = {"epoch": epoch, "val_psnr": model_psnr, "val_psnr_spline": spline_psnr, "val_gain_per_factor": gains}
                     log_fh.write(json.dumps(record) + "\n")
