@@ -556,25 +556,43 @@ def resampled_patch(vol: TrainingVolume, centre, size: int, voxel_size) -> tuple
     """``(hr, reference or None, tissue or None)``: ``size``³ voxels of ``voxel_size`` mm centred on
     the voxel ``centre`` of ``vol``, cubic spline (linear for tissue maps) from its own grid, zero
     outside it.  Finer than the source, the patch is as smooth as the source; coarser, it is
-    blurred to its voxel first (Gaussian FWHM = the new voxel), like any acquisition."""
+    blurred to its voxel first, like any acquisition: a block mean over the integer part of the
+    step (cheap, and it shrinks what the spline reads), then a Gaussian for the rest of a
+    FWHM of one new voxel."""
     from scipy import ndimage
 
     from .observation import apply_psf
 
-    step = np.asarray(voxel_size, dtype=np.float64) / np.asarray(vol.voxel_size, dtype=np.float64)  # source voxels per new voxel
-    reach = np.ceil(step * size / 2).astype(int) + 4
-    lo = np.asarray(centre) - reach
-    box = tuple(slice(max(0, a), min(n, b)) for a, b, n in zip(lo, np.asarray(centre) + reach + 1, vol.data.shape))
-    offset = (np.asarray(centre) - (size - 1) / 2 * step) - np.array([b.start for b in box])
+    src_vox = np.asarray(vol.voxel_size, dtype=np.float64)
+    step = np.asarray(voxel_size, dtype=np.float64) / src_vox  # source voxels per new voxel
+    block = np.maximum(np.floor(step + 1e-6).astype(int), 1)
+    reach = np.ceil(step * size / 2).astype(int) + 4 + block
+    centre = np.asarray(centre)
+    box = tuple(slice(max(0, c - r), min(n, c + r + 1)) for c, r, n in zip(centre, reach, vol.data.shape))
+    start = np.array([b.start for b in box])
+    # block k of a reduced axis averages source voxels start + k·b ... start + k·b + b − 1 (centre + (b − 1)/2)
+    first = (centre - (size - 1) / 2 * step) - start  # source coordinate of output voxel 0, within the box
+    offset = (first - (block - 1) / 2) / block
+    matrix = step / block
+
+    def reduce(a):
+        for axis, b in enumerate(block):
+            if b > 1:
+                n = a.shape[axis] // b * b
+                a = np.take(a, np.arange(n), axis=axis)
+                a = a.reshape(a.shape[:axis] + (n // b, b) + a.shape[axis + 1:]).mean(axis=axis + 1)
+        return a.astype(np.float32)
 
     def take(a, order):
-        return ndimage.affine_transform(a, step, offset=offset, output_shape=(size,) * 3, order=order, mode="constant",
-                                        cval=0.0, output=np.float32)
+        return ndimage.affine_transform(reduce(a), matrix, offset=offset, output_shape=(size,) * 3, order=order,
+                                        mode="constant", cval=0.0, output=np.float32)
 
-    source = vol.data[box]
-    if step.max() > 1 + 1e-6:
-        source = apply_psf(source, vol.voxel_size, np.maximum(voxel_size, vol.voxel_size))
-    hr = np.clip(take(source, 3), 0, None)
+    source = reduce(vol.data[box])
+    rest = np.sqrt(np.maximum(np.asarray(voxel_size) ** 2 - (src_vox * block) ** 2, 0.0))  # FWHM left after the block mean
+    if (rest > src_vox * block).any():
+        source = apply_psf(source, src_vox * block, rest)
+    hr = np.clip(ndimage.affine_transform(source, matrix, offset=offset, output_shape=(size,) * 3, order=3,
+                                          mode="constant", cval=0.0, output=np.float32), 0, None)
     ref = np.clip(take(vol.reference[box], 3), 0, None) if vol.reference is not None else None
     tissue = np.stack([np.clip(take(t[box], 1), 0, 1) for t in vol.tissue]) if vol.tissue is not None else None
     return hr, ref, tissue

@@ -346,3 +346,18 @@ def test_voxel_size_range_resamples_patches_about_their_centre(tmp_path, train_v
     assert ilr.shape == hr.shape == (12, 12, 12) and list(factor) == [2, 2, 2]
     proc = run_cli("train", train_volume, "-o", tmp_path / "x.safetensors", "--voxel-size-range", "0:2")
     assert proc.returncode == 2 and "voxel size range" in proc.stderr
+
+
+def test_coarser_resampled_patches_keep_world_positions(tmp_path):
+    """A linear ramp survives blur, block mean and spline: every patch voxel holds the ramp's value
+    at its own world position, for finer and coarser (block-averaged) voxel sizes."""
+    from mrsr_cli.train import TrainingVolume, resampled_patch
+
+    shape = (120, 60, 60)
+    ramp = np.broadcast_to((np.arange(shape[0], dtype=np.float32) * 0.5)[:, None, None], shape).copy() + 10
+    vol = TrainingVolume(ramp, (0.5, 0.5, 0.5), np.argwhere(np.ones(shape, bool)))
+    centre = np.array([60, 30, 30])
+    for new in (0.4, 1.0, 1.3, 2.5):
+        patch, _, _ = resampled_patch(vol, centre, 9, (new, new, new))
+        x_mm = 0.5 * centre[0] + (np.arange(9) - 4) * new  # world x of the patch voxels (source origin at 0)
+        np.testing.assert_allclose(patch[:, 4, 4], 10 + x_mm, atol=0.01, err_msg=f"{new} mm")  # crop-edge spline effects
