@@ -458,7 +458,6 @@ class PatchSampler:
         if cfg.voxel_size_range is not None:  # the same anatomy at another voxel scale
             voxel_size = self.voxel_size(rng)
             hr, ref, tissue = resampled_patch(vol, centre, size, voxel_size)
-            box = None
         else:
             start = np.clip(centre - size // 2, 0, np.maximum(np.array(vol.data.shape) - size, 0))
             box = tuple(slice(s, s + size) for s in start)
