@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nibabel as nib
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1].parent / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from _common import DATA, MRSR, ROOT, timed  # noqa: E402
 
 CASES = {  # name: (file, crop or None, factors)

@@ -10,8 +10,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1].parent / "benchmarks"))
-from _common import DATA, MRSR, ROOT, timed  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from _common import DATA, MRSR, ROOT, stamp, timed, write_section  # noqa: E402
 
 OUT = DATA / "guided-t2"
 
@@ -43,6 +43,17 @@ def main() -> None:
     out = ROOT / "benchmarks/experiments/11-guided-t2/results"
     out.mkdir(exist_ok=True)
     (out / "scores.json").write_text(json.dumps(results, indent=1))
+    names = list(results["2,2,2"])
+    lines = ["## Guided T2 with a real T1 reference (issue 21, round 11; first attempt)", "",
+             "`bash benchmarks/experiments/11-guided-t2/run.sh`: SPM's co-registered avg152T2/avg152T1 (2 mm, "
+             "spm-runtime), split into hemispheres; G = the builtin `guided` fine-tuned on the left T2 half with the "
+             "left T1 half as reference, U = `default` fine-tuned on the same T2 half unguided, same budget (600 steps). "
+             "Scored on the right T2 half (PSNR dB / SSIM, head mask). The template is nearly symmetric (left-right "
+             "mirror correlation 0.95), so the right half is a weak hold-out. " + stamp(), "",
+             "| factor | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for factor, row in results.items():
+        lines.append(f"| {factor} | " + " | ".join(f"{row[n]['psnr']:.2f} / {row[n]['ssim']:.4f}" for n in names) + " |")
+    write_section("guided-t2", "\n".join(lines))
 
 
 if __name__ == "__main__":
