@@ -66,3 +66,18 @@ def write_section(name: str, body: str) -> None:
 
 def stamp() -> str:
     return f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d')}."
+
+
+def quarter_slab(path: Path, out_dir: Path) -> Path:
+    """The central 25 % of an image's axial slices (the 25 %-data regime of the priors and
+    low-field benchmarks), written once into ``out_dir``; nibabel's slicer shifts the affine, so
+    every voxel keeps its world position."""
+    import nibabel as nib
+
+    out = out_dir / Path(path).name.replace(".nii.gz", "_q25.nii.gz")
+    if not out.exists():
+        img = nib.load(path)
+        nz = img.shape[2]
+        start = int(round(nz * 0.375))
+        nib.save(img.slicer[:, :, start:start + int(round(nz * 0.25))], str(out))
+    return out

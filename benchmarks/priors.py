@@ -39,7 +39,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from _common import DATA, MRSR, ROOT, stamp, timed, write_section
+from _common import DATA, MRSR, ROOT, quarter_slab, stamp, timed, write_section
 
 OUT = DATA / "priors"
 RESULTS = ROOT / "benchmarks" / "results" / "priors.json"
@@ -70,17 +70,6 @@ def slug(name: str, regime: str, seed: int) -> str:
     return f"{base}_{regime}_s{seed}"
 
 
-def quarter_slab(path: Path) -> Path:
-    """The central 25 % of the axial slices, affine shifted so every voxel keeps its world position."""
-    out = OUT / path.name.replace(".nii.gz", "_q25.nii.gz")
-    if not out.exists():
-        img = nib.load(path)
-        nz = img.shape[2]
-        start = int(round(nz * 0.375))
-        nib.save(img.slicer[:, :, start:start + int(round(nz * 0.25))], str(out))
-    return out
-
-
 def train(name: str, regime: str, seed: int) -> Path:
     arch, loss, _ = CONFIGS[name]
     model = OUT / f"{slug(name, regime, seed)}.safetensors"
@@ -88,7 +77,7 @@ def train(name: str, regime: str, seed: int) -> Path:
         return model
     inputs = [DATA / f for f in TRAIN]
     if regime == "q25":
-        inputs = [quarter_slab(p) for p in inputs]
+        inputs = [quarter_slab(p, OUT) for p in inputs]
     t0 = time.perf_counter()
     timed(MRSR + ["train", *inputs, "-o", model, "--arch", arch, "--loss", loss, "--scales", ";".join(FACTORS),
                   "--val", DATA / VAL, "--val-factor", ";".join(FACTORS), "--seed", str(seed), "--name",

@@ -32,7 +32,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from _common import DATA, MRSR, ROOT, stamp, timed, write_section
+from _common import DATA, MRSR, ROOT, quarter_slab, stamp, timed, write_section
 
 OUT = DATA / "scenarios"
 RESULTS = ROOT / "benchmarks" / "results" / "scenarios.json"
@@ -113,21 +113,11 @@ def tissue_maps(t1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return maps[0], maps[1]
 
 
-def quarter(path: Path) -> Path:
-    out = OUT / path.name.replace(".nii.gz", "_q25.nii.gz")
-    if not out.exists():
-        img = nib.load(path)
-        nz = img.shape[2]
-        start = int(round(nz * 0.375))
-        nib.save(img.slicer[:, :, start:start + int(round(nz * 0.25))], str(out))
-    return out
-
-
 def low_field(tmp: Path, hr: Path) -> dict:
     model = OUT / "low-field.safetensors"
     if not model.exists():
-        inputs = [quarter(DATA / f) for f in TRAIN]
-        maps = [quarter(DATA / f"icbm152_2009a_{t}.nii.gz") for t in ("gm", "wm")]
+        inputs = [quarter_slab(DATA / f, OUT) for f in TRAIN]
+        maps = [quarter_slab(DATA / f"icbm152_2009a_{t}.nii.gz", OUT) for t in ("gm", "wm")]
         timed(MRSR + ["train", *inputs, "-o", model, "--degradation", "low-field", "--field-strength", "1.5",
                       "--tissue-map", maps[0], "--tissue-map", maps[1], "--scales", "2,2,2", "--val", DATA / RIGHT,
                       "--val-factor", "2", "--augment", "flip,permute,intensity", *FINE_TUNE])
