@@ -65,6 +65,17 @@ def _literal(text: str):
         return text
 
 
+def _lo_hi(value, message: str) -> list:
+    """``"1.5:4"`` → ``[1.5, 4.0]``; a :class:`UsageError` ``message, got 'value'`` otherwise."""
+    try:
+        pair = [float(v) for v in str(value).split(":")]
+    except ValueError:
+        pair = []
+    if len(pair) != 2:
+        raise UsageError(f"{message}, got {value!r}")
+    return pair
+
+
 def fields_from_options(options: dict) -> dict:
     """Recipe fields from command-line option values (only the options given)."""
     out: dict = {}
@@ -84,21 +95,11 @@ def fields_from_options(options: dict) -> dict:
         elif key == "val_factor":
             out["val_factors"] = _factor_list(value, "--val-factor") or [[2.0, 2.0, 2.0]]
         elif key == "scale_range":
-            try:
-                out["scale_range"] = [float(v) for v in str(value).split(":")]
-            except ValueError:
-                out["scale_range"] = []
-            if len(out["scale_range"]) != 2:
-                raise UsageError(f"--scale-range must be LO:HI, got {value!r}")
+            out["scale_range"] = _lo_hi(value, "--scale-range must be LO:HI")
             if not 1.0 <= out["scale_range"][0] <= out["scale_range"][1] <= 16:
                 raise UsageError("--scale-range needs 1 <= LO <= HI <= 16")
         elif key == "voxel_size_range":
-            try:
-                out["voxel_size_range"] = [float(v) for v in str(value).split(":")]
-            except ValueError:
-                out["voxel_size_range"] = []
-            if len(out["voxel_size_range"]) != 2:
-                raise UsageError(f"--voxel-size-range must be LO:HI in mm, got {value!r}")
+            out["voxel_size_range"] = _lo_hi(value, "--voxel-size-range must be LO:HI in mm")
         elif key == "lr_decay":
             try:
                 gamma, every = str(value).split("@")

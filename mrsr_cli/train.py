@@ -408,6 +408,7 @@ class PatchSampler:
         self.volumes = volumes
         self.cfg = cfg
         self._warped: tuple[int, list[TrainingVolume]] | None = None
+        self.low_field = cfg.low_field()  # once, not per patch
 
     def _current(self, iteration: int) -> list[TrainingVolume]:
         """The volumes to draw from: with the ``affine`` augmentation, a random warp of each,
@@ -481,7 +482,7 @@ class PatchSampler:
             ref = synthetic_reference(hr, tissue, rng)
         noise = rng.uniform(0, 0.03) if "noise" in cfg.augment else 0.0
         source = hr
-        low_field = cfg.low_field()
+        low_field = self.low_field
         if low_field is not None:  # the input is a low-field scan; the target keeps the source field's contrast
             noise = float(np.hypot(noise, low_field.noise_fraction()))
             if tissue is not None:
@@ -923,7 +924,7 @@ def train(cfg: TrainConfig) -> dict:
                     else:
                         model_psnr, spline_psnr, gains = validate(net, val_volumes[ddp.rank::ddp.world_size], cfg.val_factors,
                                                                   precision, gather=lambda obj: distributed.gather(ddp, obj),
-                                                                  low_field=cfg.low_field())
+                                                                  low_field=sampler.low_field)
                     epoch = state["iteration"] // iters_per_epoch
                     record = {"epoch": epoch, "val_psnr": model_psnr, "val_psnr_spline": spline_psnr, "val_gain_per_factor": gains}
                     log_fh.write(json.dumps(record) + "\n")
