@@ -24,10 +24,10 @@ DMP=.data/deepmriprep_t1_05mm
     .data/robex_atlas_t1.nii.gz --init-from default --voxel-size-range 0.5:1.5 --augment flip,permute,intensity,sharpness \
     --epochs 8 --max-minutes 30 --val $RIGHT --val ${DMP}_right.nii.gz --val-factor "$VF" \
     -o $OUT/S1.safetensors --log $OUT/S1.log.jsonl -q
-.venv/bin/python benchmarks/experiments/10-scale-robust/score.py $OUT/S1.safetensors
+[ -f benchmarks/experiments/10-scale-robust/results/S1.json ] || .venv/bin/python benchmarks/experiments/10-scale-robust/score.py $OUT/S1.safetensors
 [ -f $OUT/S2.safetensors ] || .venv/bin/mrsr train --config share/recipes/default-stage3.toml \
     .data/icbm152_2009a_t1.nii.gz .data/icbm152_2009a_t1.nii.gz $LEFT $LEFT ${DMP}_left.nii.gz .data/pydeface_mean_head_t1.nii.gz \
     .data/sri24_t1_1mm.nii .data/robex_atlas_t1.nii.gz --init-from default --voxel-size-range 0.5:1.5 \
     --augment flip,permute,intensity,sharpness --epochs 8 --max-minutes 30 --val $RIGHT --val ${DMP}_right.nii.gz \
     --val-factor "$VF" -o $OUT/S2.safetensors --log $OUT/S2.log.jsonl -q
-.venv/bin/python benchmarks/experiments/10-scale-robust/score.py $OUT/S2.safetensors
+[ -f benchmarks/experiments/10-scale-robust/results/S2.json ] || .venv/bin/python benchmarks/experiments/10-scale-robust/score.py $OUT/S2.safetensors
