@@ -8,7 +8,9 @@ A network's input channels, in order (:mod:`mrsr_cli.models.recnn`):
    metadata);
 2. ``factor_channels`` constant maps of the per-axis upscaling factor, ``log2`` of it
    (:func:`factor_encoding`);
-3. for guided models, the registered reference of another contrast, encoded as the model's
+3. ``voxel_channels`` constant maps of the output (target grid) voxel size, ``log2`` of it in
+   mm along each array axis (:func:`voxel_size_encoding`): the physical scale of the anatomy;
+4. for guided models, the registered reference of another contrast, encoded as the model's
    ``reference_encoding`` says (:func:`encode_reference`).
 
 Readers (:class:`ArrayField`, :class:`ConstantField`, the resamplers of
@@ -19,6 +21,8 @@ Example::
 
     >>> factor_encoding((2, 2, 4))
     [1.0, 1.0, 2.0]
+    >>> voxel_size_encoding((0.5, 1.0, 2.0))
+    [-1.0, 0.0, 1.0]
     >>> ConstantField((4, 4, 4), 1.5).read((slice(2, 6), slice(0, 1), slice(0, 1))).ravel().tolist()
     [1.5, 1.5, 0.0, 0.0]
 """
@@ -134,12 +138,24 @@ def factor_encoding(factor) -> list[float]:
     return [float(np.log2(max(float(f), 1.0))) for f in factor]
 
 
-def network_inputs(params: dict, shape, image, factor, reference=None) -> list:
+def voxel_size_encoding(voxel_size) -> list[float]:
+    """The values of a model's voxel-size channels: ``log2`` of the output voxel size in mm per
+    array axis (1 mm → 0, 0.5 mm → −1)."""
+    return [float(np.log2(float(v))) for v in voxel_size]
+
+
+def network_inputs(params: dict, shape, image, factor, reference=None, voxel_size=None) -> list:
     """Box readers in a model's channel order (:mod:`mrsr_cli.models.recnn`): the spline-
-    interpolated image, the factor maps when the model takes them, the reference if any."""
+    interpolated image, the factor maps when the model takes them, the voxel-size maps
+    (``voxel_size``: the target grid's voxel edges in mm, along its array axes) when it takes
+    them, the reference if any."""
     sources = [image]
     if params.get("factor_channels", 0):
         sources += [ConstantField(shape, v) for v in factor_encoding(factor)]
+    if params.get("voxel_channels", 0):
+        if voxel_size is None:
+            raise MrsrError("this model reads the output voxel size, and none was given")
+        sources += [ConstantField(shape, v) for v in voxel_size_encoding(voxel_size)]
     if reference is not None:
         sources.append(reference)
     return sources
@@ -149,4 +165,4 @@ def model_channels(meta: dict) -> tuple[int, int]:
     """``(factor channels, reference channels)`` of a model from its metadata."""
     params = meta["params"]
     n_factor = int(params.get("factor_channels", 0))
-    return n_factor, int(params.get("in_channels", 1)) - 1 - n_factor
+    return n_factor, int(params.get("in_channels", 1)) - 1 - n_factor - int(params.get("voxel_channels", 0))

@@ -368,6 +368,8 @@ def train_cmd(
     scale_range: Optional[str] = typer.Option(None, "--scale-range", help="Per-axis factor range lo:hi, e.g. 1.5:4."),
     voxel_size_range: Optional[str] = typer.Option(None, "--voxel-size-range", help="Resample each HR patch to a random voxel "
                                                    "size in LO:HI mm first (scale-robust training), e.g. 0.5:1.5."),
+    voxel_size_input: bool = typer.Option(False, "--voxel-size-input", help="Give the network the output voxel size (log2 mm "
+                                          "per axis) as input channels; with --voxel-size-range it learns anatomy per scale."),
     unit_fraction: float = typer.Option(0.0, "--unit-fraction", help="Fraction of patches with factor 1."),
     patch: int = typer.Option(25, "--patch", help="Patch edge in voxels."),
     batch: int = typer.Option(16, "--batch", help="Patches per batch."),

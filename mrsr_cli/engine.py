@@ -64,7 +64,7 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
         if encoding != "intensity":  # a whole-volume filter: encode once on the target grid, not per tile
             ref_source = ArrayField(encode_reference(ref_source.full(), encoding))
     sources = network_inputs(meta["params"], target.shape, make_resampler(volume.data / scale, volume.grid, target, order=3),
-                             factor, ref_source)
+                             factor, ref_source, voxel_size=target.voxel_size)
 
     def read_input(box):
         return np.stack([s.read(box) for s in sources])

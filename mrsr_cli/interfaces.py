@@ -209,6 +209,7 @@ class TrainInputSpec(_GpuThreads):
     scales = traits.Str(argstr="--scales '%s'", desc="factor list, e.g. '2,2,2;2,2,3'")
     scale_range = traits.Str(argstr="--scale-range %s", desc="per-axis factor range lo:hi")
     voxel_size_range = traits.Str(argstr="--voxel-size-range %s", desc="random HR voxel size range lo:hi (mm)")
+    voxel_size_input = traits.Bool(argstr="--voxel-size-input", desc="the output voxel size as input channels")
     patch = traits.Int(argstr="--patch %d", desc="patch edge (voxels)")
     batch = traits.Int(argstr="--batch %d", desc="batch size")
     epochs = traits.Int(argstr="--epochs %d", desc="epochs")

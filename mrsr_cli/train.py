@@ -48,7 +48,7 @@ AFFINE_EVERY = 50  # iterations between fresh random affine warps of the trainin
 # Fields that say where this run writes, not how the model is made: not part of a recipe.
 RUN_LOCAL_FIELDS = ("output", "checkpoint", "resume", "log_file", "force", "quiet")
 # Constructor keywords every architecture takes, set by the trainer rather than by --arch-param.
-COMMON_MODEL_PARAMS = ("in_channels", "init", "factor_channels", "reference_encoding")
+COMMON_MODEL_PARAMS = ("in_channels", "init", "factor_channels", "reference_encoding", "voxel_channels")
 
 
 @dataclass
@@ -69,6 +69,7 @@ class TrainConfig:
     scales: list = field(default_factory=lambda: [[2.0, 2.0, 2.0]])
     scale_range: list | None = None  # [lo, hi] per axis
     voxel_size_range: list | None = None  # [lo, hi] mm: each HR patch resampled to a random voxel size first
+    voxel_size_input: bool = False  # the output voxel size (log2 mm per axis) as constant input channels
     unit_fraction: float = 0.0
     patch: int = 25
     batch: int = 16
@@ -220,19 +221,24 @@ class TrainConfig:
         return 3 if self.factor_input else 0
 
     @property
+    def voxel_channels(self) -> int:
+        return 3 if self.voxel_size_input else 0
+
+    @property
     def guided(self) -> bool:
         """Whether the network takes a reference channel (given or synthetic references)."""
         return bool(self.references or self.synthetic_reference)
 
     @property
     def in_channels(self) -> int:
-        """ILR image + factor channels + reference channel (guided)."""
-        return 1 + self.factor_channels + (1 if self.guided else 0)
+        """ILR image + factor channels + voxel-size channels + reference channel (guided)."""
+        return 1 + self.factor_channels + self.voxel_channels + (1 if self.guided else 0)
 
     def model_params(self) -> dict:
         """Constructor keywords: the architecture's own (``arch_params``) plus the common ones."""
         return {**self.arch_params, "in_channels": self.in_channels, "init": self.init,
-                "factor_channels": self.factor_channels, "reference_encoding": self.reference_encoding}
+                "factor_channels": self.factor_channels, "reference_encoding": self.reference_encoding,
+                "voxel_channels": self.voxel_channels}
 
     def recipe(self) -> dict:
         """The configuration as a recipe: every field but where the run writes."""
@@ -438,9 +444,9 @@ class PatchSampler:
             return np.full(3, np.exp(rng.uniform(lo, hi)))
         return np.exp(rng.uniform(lo, hi, size=3))
 
-    def patch(self, rng: np.random.Generator, iteration: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-        """``(ILR, HR, reference or None, factor)``: patches of ``cfg.patch``³ voxels and the
-        per-axis factor along the patch's (augmented) array axes."""
+    def patch(self, rng: np.random.Generator, iteration: int = 0) -> tuple:
+        """``(ILR, HR, reference or None, factor, voxel size)``: patches of ``cfg.patch``³ voxels,
+        the per-axis factor and the HR voxel size (mm) along the patch's (augmented) array axes."""
         from .simulate import lowres_on_hr_grid
 
         cfg = self.cfg
@@ -501,10 +507,11 @@ class PatchSampler:
             with_rim = (slice(margin - ENCODING_RIM, margin + p + ENCODING_RIM),) * 3
             ref = encode_reference(ref[with_rim], cfg.reference_encoding)[(slice(ENCODING_RIM, ENCODING_RIM + p),) * 3]
         arrays = [ilr[inner], hr[inner]] + ([ref] if ref is not None else [])
-        return self._finish(arrays, factor, rng)
+        return self._finish(arrays, factor, voxel_size, rng)
 
-    def _finish(self, arrays: list, factor: np.ndarray, rng: np.random.Generator):
-        """Flip and permute the patch arrays alike (the factor moves with the axes)."""
+    def _finish(self, arrays: list, factor: np.ndarray, voxel_size, rng: np.random.Generator):
+        """Flip and permute the patch arrays alike (the factor and voxel size move with the axes)."""
+        voxel_size = np.asarray(voxel_size, dtype=np.float64)
         if "flip" in self.cfg.augment:
             for axis in range(3):
                 if rng.random() < 0.5:
@@ -512,9 +519,9 @@ class PatchSampler:
         if "permute" in self.cfg.augment:
             order = rng.permutation(3)
             arrays = [np.transpose(a, order) for a in arrays]
-            factor = factor[order]  # the anisotropy moves with the axes
+            factor, voxel_size = factor[order], voxel_size[order]  # the anisotropy moves with the axes
         ilr, hr, *rest = (np.ascontiguousarray(a, dtype=np.float32) for a in arrays)
-        return ilr, hr, (rest[0] if rest else None), factor
+        return ilr, hr, (rest[0] if rest else None), factor, voxel_size
 
     def _pair_patch(self, vol: TrainingVolume, rng: np.random.Generator):
         """A patch of a real pair: the same box of its LR (on the HR grid) and HR images."""
@@ -526,25 +533,27 @@ class PatchSampler:
         if "intensity" in self.cfg.augment:  # one mapping for both: the pair stays a pair
             gamma, scale = rng.uniform(0.8, 1.25), rng.uniform(0.85, 1.15)
             ilr, hr = ((np.clip(a, 0, None) ** gamma * scale).astype(np.float32) for a in (ilr, hr))
-        return self._finish([ilr, hr], np.asarray(vol.pair_factor, dtype=np.float64), rng)
+        return self._finish([ilr, hr], np.asarray(vol.pair_factor, dtype=np.float64), vol.voxel_size, rng)
 
     def batch(self, rng: np.random.Generator, iteration: int = 0, indices=None):
         """``(inputs (B, C, p, p, p), targets (B, 1, p, p, p))`` as numpy arrays; channels as
-        in :mod:`mrsr_cli.models.recnn` (ILR, factor maps, reference).  Without ``indices``, the
+        in :mod:`mrsr_cli.models.recnn` (ILR, factor maps, voxel-size maps, reference).  Without ``indices``, the
         ``cfg.batch`` patches come one after another from ``rng``; with them (distributed
         training), patch ``i`` comes from ``default_rng([seed, iteration, i])``, the same in any
         process."""
-        from .channels import factor_encoding
+        from .channels import factor_encoding, voxel_size_encoding
 
         if indices is None:
             draws = (self.patch(rng, iteration) for _ in range(self.cfg.batch))
         else:
             draws = (self.patch(np.random.default_rng([self.cfg.seed, iteration, i]), iteration) for i in indices)
         inputs, targets = [], []
-        for ilr, hr, ref, factor in draws:
+        for ilr, hr, ref, factor, voxel_size in draws:
             channels = [ilr]
             if self.cfg.factor_input:
                 channels += [np.full_like(ilr, v) for v in factor_encoding(factor)]
+            if self.cfg.voxel_size_input:
+                channels += [np.full_like(ilr, v) for v in voxel_size_encoding(voxel_size)]
             if ref is not None:
                 channels.append(ref)
             inputs.append(np.stack(channels))
@@ -687,7 +696,7 @@ def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 
             lr, lr_grid, _ = simulate_lowres(hr, grid, factor=factor, low_field=low_field, seed=0)
             resampler = make_resampler(lr, lr_grid, grid, order=3)
             spline = resampler.full()
-            channels = network_inputs(net.params, grid.shape, resampler, factor, encoded)
+            channels = network_inputs(net.params, grid.shape, resampler, factor, encoded, voxel_size=grid.voxel_size)
             out, _ = run_self_ensemble(net, lambda box: np.stack([c.read(box) for c in channels]), grid.shape,
                                        EngineOptions(device=str(next(net.parameters()).device.type), precision=precision,
                                                      progress=False, ensemble=ensemble))
@@ -712,7 +721,7 @@ def validate_pairs(net, pairs: list, precision: str, gather=None) -> tuple[float
     net_psnr, spline_psnr = [], []
     for pair in pairs:
         mask = head_mask(pair.hr) & pair.overlap
-        channels = network_inputs(net.params, pair.hr.shape, ArrayField(pair.ilr), pair.factor)
+        channels = network_inputs(net.params, pair.hr.shape, ArrayField(pair.ilr), pair.factor, voxel_size=pair.grid.voxel_size)
         out, _ = run_self_ensemble(net, lambda box: np.stack([c.read(box) for c in channels]), pair.hr.shape,
                                    EngineOptions(device=str(next(net.parameters()).device.type), precision=precision,
                                                  progress=False, ensemble=1))
@@ -821,6 +830,14 @@ def train(cfg: TrainConfig) -> dict:
             net = add_input_channels(net, arch, {**params, "factor_channels": 3}, int(params.get("in_channels", 1)) + 3, insert_at=1)
             params = dict(net.params)
             log.info("--init-from %s: added 3 zero-initialised factor channels", init_name)
+        n_voxel = int(params.get("voxel_channels", 0))
+        if n_voxel and not cfg.voxel_size_input:
+            raise UsageError(f"starting model {init_name} takes the voxel size as input; train with --voxel-size-input")
+        if cfg.voxel_size_input and not n_voxel:  # after the factor maps, before any reference
+            net = add_input_channels(net, arch, {**params, "voxel_channels": 3}, int(params.get("in_channels", 1)) + 3,
+                                     insert_at=1 + int(params.get("factor_channels", 0)))
+            params = dict(net.params)
+            log.info("--init-from %s: added 3 zero-initialised voxel-size channels", init_name)
         have = int(params.get("in_channels", 1))
         if have > cfg.in_channels:
             raise UsageError(f"starting model {init_name} has {have} input channels, training needs {cfg.in_channels}")

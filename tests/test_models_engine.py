@@ -253,3 +253,29 @@ def test_cli_ensemble_option(tmp_path):
         proc = run_cli("upscale", src, tmp_path / "bad.nii.gz", "--factor", "2", *bad)
         assert proc.returncode == 2 and "--ensemble" in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / "bad.nii.gz").exists()
+
+
+def test_engine_gives_voxel_size_models_the_output_voxel_size(tmp_path):
+    """A hand-set ReCNN whose residual is relu(log2(output voxel x, mm) + 2): upscaling one
+    constant 2 mm image to 1 mm and to 0.5 mm adds 2 and 1 (× the intensity scale) inside."""
+    import nibabel as nib
+
+    from conftest import make_affine, run_cli, save_nifti
+
+    net = ReCNN(layers=2, filters=1, kernel=3, in_channels=4, voxel_channels=3)
+    with torch.no_grad():
+        for conv in net.convs:
+            conv.weight.zero_()
+            conv.bias.zero_()
+        net.convs[0].weight[0, 1, 1, 1, 1] = 1.0  # the voxel-size map of array axis 0
+        net.convs[0].bias[0] = 2.0
+        net.convs[1].weight[0, 0, 1, 1, 1] = 1.0
+    model = save_model(tmp_path / "v.safetensors", net, {"name": "v", "architecture": "recnn", "normalization": {}})
+    lr = save_nifti(tmp_path / "lr.nii.gz", np.full((12, 12, 12), 100.0, np.float32), make_affine(voxel=(2.0, 2.0, 2.0)))
+    for size, added in (("1", 2.0), ("0.5", 1.0)):
+        out = tmp_path / f"sr{size}.nii.gz"
+        run_cli("upscale", lr, out, "--model", model, "--voxel-size", size, "--ensemble", "1", check=0)
+        img = nib.load(out)
+        assert np.allclose(img.header.get_zooms()[:3], float(size))
+        centre = tuple(n // 2 for n in img.shape)
+        assert abs(float(img.get_fdata()[centre]) - 100.0 * (1.0 + added)) < 0.5, size

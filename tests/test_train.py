@@ -109,6 +109,50 @@ def test_factor_channels_follow_the_permuted_axes(tmp_path):
     assert blurred_axes == {0, 1, 2}
 
 
+def test_voxel_size_channels_follow_the_permuted_axes(tmp_path):
+    """The voxel-size maps give log2 of each patch's HR voxel (mm) along the patch's own axes: on a
+    1×1×2 mm volume blurred ×4 along its thick axis, the 2 mm axis and the ×4 axis stay one axis
+    through the permutation; with --voxel-size-range the values follow the drawn voxel sizes."""
+    from mrsr_cli.train import load_training_volume
+
+    noise = save_nifti(tmp_path / "noise.nii.gz", np.random.default_rng(1).uniform(50, 150, (48, 48, 40)),
+                       make_affine(voxel=(1.0, 1.0, 2.0)))
+    cfg = TrainConfig(inputs=[], output="x", patch=12, batch=12, scales=[[1, 1, 4]], augment=["flip", "permute"],
+                      voxel_size_input=True)
+    assert cfg.in_channels == 7 and cfg.model_params()["voxel_channels"] == 3
+    x, _ = PatchSampler([load_training_volume(noise)], cfg).batch(np.random.default_rng(3))
+    thick_axes = set()
+    for factor_maps, voxel_maps in zip(x[:, 1:4], x[:, 4:7]):
+        factors = [float(np.unique(m)[0]) for m in factor_maps]
+        voxels = [float(np.unique(m)[0]) for m in voxel_maps]
+        assert sorted(voxels) == [0.0, 0.0, 1.0] and all(np.unique(m).size == 1 for m in voxel_maps)
+        assert voxels.index(1.0) == factors.index(2.0)
+        thick_axes.add(voxels.index(1.0))
+    assert thick_axes == {0, 1, 2}
+    ranged = TrainConfig(inputs=[], output="x", patch=12, batch=8, scales=[[2, 2, 2]], augment=[], voxel_size_input=True,
+                         voxel_size_range=[0.5, 1.5])
+    x, _ = PatchSampler([load_training_volume(noise)], ranged).batch(np.random.default_rng(5))
+    levels = x[:, 4:7, 0, 0, 0]
+    assert (levels >= -1 - 1e-6).all() and (levels <= np.log2(1.5) + 1e-6).all() and np.ptp(levels) > 0.2
+
+
+def test_voxel_size_input_training_and_init(tmp_path, train_volume):
+    plain = _train(tmp_path, train_volume, "p.safetensors", "--epochs", "1")
+    assert plain.returncode == 0, plain.stderr
+    proc = _train(tmp_path, train_volume, "v.safetensors", "--epochs", "1", "--voxel-size-input",
+                  "--voxel-size-range", "0.8:1.2", "--init-from", tmp_path / "p.safetensors")
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads(_meta(tmp_path / "v.safetensors"))
+    assert meta["params"]["voxel_channels"] == 3 and meta["params"]["in_channels"] == 7
+    assert meta["training"]["voxel_size_input"] is True
+    run_cli("simulate", train_volume, tmp_path / "lr.nii.gz", "--factor", "2", check=0)
+    run_cli("upscale", tmp_path / "lr.nii.gz", tmp_path / "sr.nii.gz", "--model", tmp_path / "v.safetensors", "--like", train_volume, check=0)
+    assert nib.load(tmp_path / "sr.nii.gz").shape == (36, 36, 36)
+    # a model that reads the voxel size cannot be fine-tuned without it
+    proc = _train(tmp_path, train_volume, "w.safetensors", "--epochs", "1", "--init-from", tmp_path / "v.safetensors")
+    assert proc.returncode == 2 and "--voxel-size-input" in proc.stderr and not (tmp_path / "w.safetensors").exists()
+
+
 def test_train_usage_errors(tmp_path, train_volume):
     proc = run_cli("train", train_volume, "-o", tmp_path / "m.pt")
     assert proc.returncode == 2 and "safetensors" in proc.stderr
@@ -163,6 +207,12 @@ def test_added_reference_channel_starts_as_the_old_model():
     with torch.no_grad():
         torch.testing.assert_close(aware(torch.cat([x, factor, ref], 1)), before)
     assert aware.params["factor_channels"] == 3 and aware.in_channels == 5
+    # voxel-size channels go in after the factor maps, before the reference: the output is kept again
+    voxel = torch.full((1, 3, 9, 9, 9), -1.0)
+    scaled = add_input_channels(aware, "recnn", {**aware.params, "voxel_channels": 3}, 8, insert_at=4).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(scaled(torch.cat([x, factor, voxel, ref], 1)), before)
+    assert scaled.params["voxel_channels"] == 3 and scaled.in_channels == 8
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
@@ -316,7 +366,7 @@ def test_detail_augmentation_adds_fine_structure_that_the_reference_shows(monkey
     rng = np.random.default_rng(4)
     spreads = []
     for _ in range(6):
-        ilr, hr, ref, _ = sampler.patch(rng)
+        ilr, hr, ref, _, _ = sampler.patch(rng)
         np.testing.assert_allclose(ref, hr, atol=1e-6)
         if hr.std() > 0.01:
             spreads.append(ilr.std() / hr.std())
@@ -342,7 +392,7 @@ def test_voxel_size_range_resamples_patches_about_their_centre(tmp_path, train_v
     sampler = PatchSampler([vol], cfg)
     sizes = np.array([sampler.voxel_size(np.random.default_rng(i)) for i in range(200)])
     assert sizes.min() >= 0.5 and sizes.max() <= 1.5 and (sizes < 0.8).any() and (sizes > 1.2).any()
-    ilr, hr, _, factor = sampler.patch(np.random.default_rng(1))
+    ilr, hr, _, factor, _ = sampler.patch(np.random.default_rng(1))
     assert ilr.shape == hr.shape == (12, 12, 12) and list(factor) == [2, 2, 2]
     proc = run_cli("train", train_volume, "-o", tmp_path / "x.safetensors", "--voxel-size-range", "0:2")
     assert proc.returncode == 2 and "voxel size range" in proc.stderr
