@@ -12,7 +12,9 @@
 # score.py measures both and Colin27 (reported, not used).  About 45 min on 2 CPU cores per model.
 # S2 (second attempt, same rule; written after S1 gained +0.49 dB at 0.5 mm x2 but lost 0.33 dB on
 # the MNI152NLin6Asym right half): as S1 with ICBM152 2009a and the MNI152NLin6Asym left half
-# listed twice, so they are drawn for half of the patches as in the default's own training.
+# listed twice, so they are drawn for half of the patches as in the default's own training, and
+# with the output voxel size as input (`--voxel-size-input`, zero-initialised channels), so one
+# network need not compromise between voxel scales.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 OUT=.data/scale; mkdir -p $OUT
@@ -27,7 +29,7 @@ DMP=.data/deepmriprep_t1_05mm
 [ -f benchmarks/experiments/10-scale-robust/results/S1.json ] || .venv/bin/python benchmarks/experiments/10-scale-robust/score.py $OUT/S1.safetensors
 [ -f $OUT/S2.safetensors ] || .venv/bin/mrsr train --config share/recipes/default-stage3.toml \
     .data/icbm152_2009a_t1.nii.gz .data/icbm152_2009a_t1.nii.gz $LEFT $LEFT ${DMP}_left.nii.gz .data/pydeface_mean_head_t1.nii.gz \
-    .data/sri24_t1_1mm.nii .data/robex_atlas_t1.nii.gz --init-from default --voxel-size-range 0.5:1.5 \
+    .data/sri24_t1_1mm.nii .data/robex_atlas_t1.nii.gz --init-from default --voxel-size-range 0.5:1.5 --voxel-size-input \
     --augment flip,permute,intensity,sharpness --epochs 8 --max-minutes 30 --val $RIGHT --val ${DMP}_right.nii.gz \
     --val-factor "$VF" -o $OUT/S2.safetensors --log $OUT/S2.log.jsonl -q
 [ -f benchmarks/experiments/10-scale-robust/results/S2.json ] || .venv/bin/python benchmarks/experiments/10-scale-robust/score.py $OUT/S2.safetensors

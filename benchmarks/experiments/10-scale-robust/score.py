@@ -80,8 +80,9 @@ ABOUT = {  # how each candidate of run.sh was trained
           "resampled to a random voxel size in 0.5-1.5 mm (`train --voxel-size-range 0.5:1.5`), 8 epochs x 1600 "
           "patches at 5e-5, at most 30 min.",
     "S2": "as S1, with ICBM152 2009a and the MNI152NLin6Asym left half listed twice, so that they are drawn for half "
-          "of the patches, as in the default's own training (S1 drew them for a third; its loss on the MNI152NLin6Asym "
-          "right half is the hypothesis this tests).",
+          "of the patches, as in the default's own training (S1 drew them for a third), and with the output voxel size "
+          "as three more input channels (`--voxel-size-input`, zero-initialised), so that one network need not "
+          "compromise between voxel scales.",
 }
 
 if __name__ == "__main__":
