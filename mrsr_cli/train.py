@@ -541,22 +541,19 @@ class PatchSampler:
         ``cfg.batch`` patches come one after another from ``rng``; with them (distributed
         training), patch ``i`` comes from ``default_rng([seed, iteration, i])``, the same in any
         process."""
-        from .channels import factor_encoding, voxel_size_encoding
+        from .channels import ArrayField, network_inputs
 
         if indices is None:
             draws = (self.patch(rng, iteration) for _ in range(self.cfg.batch))
         else:
             draws = (self.patch(np.random.default_rng([self.cfg.seed, iteration, i]), iteration) for i in indices)
+        params = self.cfg.model_params()  # the channel order is the engine's: one definition
         inputs, targets = [], []
         for ilr, hr, ref, factor, voxel_size in draws:
-            channels = [ilr]
-            if self.cfg.factor_input:
-                channels += [np.full_like(ilr, v) for v in factor_encoding(factor)]
-            if self.cfg.voxel_size_input:
-                channels += [np.full_like(ilr, v) for v in voxel_size_encoding(voxel_size)]
-            if ref is not None:
-                channels.append(ref)
-            inputs.append(np.stack(channels))
+            sources = network_inputs(params, ilr.shape, ArrayField(ilr), factor,
+                                     ArrayField(ref) if ref is not None else None, voxel_size=voxel_size)
+            whole = tuple(slice(0, n) for n in ilr.shape)
+            inputs.append(np.stack([source.read(whole) for source in sources]))
             targets.append(hr[None])
         return np.stack(inputs), np.stack(targets)
 
