@@ -32,8 +32,9 @@ def measure(model: str) -> dict:
         tmp = Path(tmp)
         for case, (name, box, factors) in CASES.items():
             img = nib.load(DATA / name)
+            crop = img.slicer[box] if box else img
             hr = tmp / "hr.nii.gz"
-            nib.save(img.slicer[box] if box else img, str(hr))
+            nib.save(crop, str(hr))
             for factor in factors:
                 lr = tmp / "lr.nii.gz"
                 timed(MRSR + ["simulate", hr, lr, "--factor", factor, "--force"])
@@ -43,7 +44,7 @@ def measure(model: str) -> dict:
                     walls[tag], _, _ = timed(MRSR + ["upscale", lr, outs[tag], "--like", hr, "--force", *opts])
                 rows = json.loads(timed(MRSR + ["evaluate", hr, *outs.values(), "--json"])[2])
                 results[f"{case} | {factor}"] = {**{t: r["psnr"] for t, r in zip(outs, rows)},
-                                                 "seconds": walls, "shape": list(img.slicer[box].shape if box else img.shape)}
+                                                 "seconds": walls, "shape": list(crop.shape)}
                 print(case, factor, {t: round(r["psnr"], 2) for t, r in zip(outs, rows)}, walls, flush=True)
     return results
 
