@@ -370,6 +370,8 @@ def train_cmd(
                                                    "size in LO:HI mm first (scale-robust training), e.g. 0.5:1.5."),
     voxel_size_input: bool = typer.Option(False, "--voxel-size-input", help="Give the network the output voxel size (log2 mm "
                                           "per axis) as input channels; with --voxel-size-range it learns anatomy per scale."),
+    coarsen_only: bool = typer.Option(False, "--coarsen-only", help="With --voxel-size-range: never resample a volume finer "
+                                      "than its own voxel size (a drawn size below it is raised to it), so targets are never interpolated."),
     unit_fraction: float = typer.Option(0.0, "--unit-fraction", help="Fraction of patches with factor 1."),
     patch: int = typer.Option(25, "--patch", help="Patch edge in voxels."),
     batch: int = typer.Option(16, "--batch", help="Patches per batch."),

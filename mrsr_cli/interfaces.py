@@ -210,6 +210,7 @@ class TrainInputSpec(_GpuThreads):
     scale_range = traits.Str(argstr="--scale-range %s", desc="per-axis factor range lo:hi")
     voxel_size_range = traits.Str(argstr="--voxel-size-range %s", desc="random HR voxel size range lo:hi (mm)")
     voxel_size_input = traits.Bool(argstr="--voxel-size-input", desc="the output voxel size as input channels")
+    coarsen_only = traits.Bool(argstr="--coarsen-only", desc="with voxel_size_range: never resample finer than the data")
     patch = traits.Int(argstr="--patch %d", desc="patch edge (voxels)")
     batch = traits.Int(argstr="--batch %d", desc="batch size")
     epochs = traits.Int(argstr="--epochs %d", desc="epochs")

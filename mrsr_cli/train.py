@@ -70,6 +70,7 @@ class TrainConfig:
     scale_range: list | None = None  # [lo, hi] per axis
     voxel_size_range: list | None = None  # [lo, hi] mm: each HR patch resampled to a random voxel size first
     voxel_size_input: bool = False  # the output voxel size (log2 mm per axis) as constant input channels
+    coarsen_only: bool = False  # with voxel_size_range: never resample a volume finer than its own voxels
     unit_fraction: float = 0.0
     patch: int = 25
     batch: int = 16
@@ -144,6 +145,8 @@ class TrainConfig:
         if self.voxel_size_range is not None and not (len(self.voxel_size_range) == 2
                                                       and 0.1 <= self.voxel_size_range[0] <= self.voxel_size_range[1] <= 5):
             raise UsageError("the voxel size range needs 0.1 <= LO <= HI <= 5 (mm)")
+        if self.coarsen_only and self.voxel_size_range is None:
+            raise UsageError("--coarsen-only needs --voxel-size-range")
         if self.lr_decay is not None and not (len(self.lr_decay) == 2 and self.lr_decay[0] > 0 and int(self.lr_decay[1]) >= 1):
             raise UsageError(f"lr decay must be [gamma > 0, every >= 1 epochs], got {self.lr_decay!r}")
         unknown = set(self.augment) - set(AUGMENTATIONS)
@@ -463,7 +466,9 @@ class PatchSampler:
         voxel_size = np.asarray(vol.voxel_size, dtype=np.float64)
         tissue = None
         if cfg.voxel_size_range is not None:  # the same anatomy at another voxel scale
-            voxel_size = self.voxel_size(rng)
+            drawn = self.voxel_size(rng)
+            # finer than the data, a target is only a spline of it: coarsen_only keeps targets real
+            voxel_size = np.maximum(drawn, voxel_size) if cfg.coarsen_only else drawn
             hr, ref, tissue = resampled_patch(vol, centre, size, voxel_size)
         else:
             start = np.clip(centre - size // 2, 0, np.maximum(np.array(vol.data.shape) - size, 0))

@@ -398,6 +398,28 @@ def test_voxel_size_range_resamples_patches_about_their_centre(tmp_path, train_v
     assert proc.returncode == 2 and "voxel size range" in proc.stderr
 
 
+def test_coarsen_only_never_draws_a_target_finer_than_its_volume(tmp_path, train_volume):
+    """--coarsen-only raises a drawn voxel size below the volume's own (1 mm here) to it: every
+    patch's voxel size is >= 1 mm per axis, the sizes above 1 mm are those drawn, and at exactly
+    1 mm the target is the volume's own voxels (no interpolation)."""
+    from mrsr_cli.train import load_training_volume
+
+    vol = load_training_volume(train_volume)
+    base = {"inputs": [str(train_volume)], "output": str(tmp_path / "m.safetensors"), "patch": 12,
+            "scales": [[2, 2, 2]], "voxel_size_range": [0.5, 1.5], "augment": []}
+    free = PatchSampler([vol], TrainConfig.from_dict(base))
+    kept = PatchSampler([vol], TrainConfig.from_dict({**base, "coarsen_only": True}))
+    sizes, drawn = [], []
+    for i in range(60):
+        sizes.append(kept.patch(np.random.default_rng(i))[4])
+        drawn.append(free.patch(np.random.default_rng(i))[4])
+    sizes, drawn = np.array(sizes), np.array(drawn)
+    assert (drawn < 0.9).any() and sizes.min() >= 1.0 - 1e-9
+    np.testing.assert_allclose(sizes, np.maximum(drawn, 1.0))
+    proc = run_cli("train", train_volume, "-o", tmp_path / "x.safetensors", "--coarsen-only")
+    assert proc.returncode == 2 and "--coarsen-only needs --voxel-size-range" in proc.stderr
+
+
 def test_coarser_resampled_patches_keep_world_positions(tmp_path):
     """A linear ramp survives blur, block mean and spline: every patch voxel holds the ramp's value
     at its own world position, for finer and coarser (block-averaged) voxel sizes."""

@@ -24,13 +24,14 @@ CASES = {  # name: (file, crop or None, factors)
 RULE_CASE, RULE_VAL = "deepmriprep right half, 0.5 mm | 2,2,2", "MNI152NLin6Asym right half, 1 mm"
 
 
-def measure(model: str) -> dict:
-    """PSNR (dB, head mask) of spline, default and ``model`` per case and factor, and the
-    wall time (s, CLI start-up and I/O included) of each upscale."""
+def measure(model: str, cases: dict = CASES) -> dict:
+    """PSNR (dB, head mask) of spline, default and ``model`` per case and factor of ``cases``
+    (name: (file in DATA, crop or None, factors)), and the wall time (s, CLI start-up and I/O
+    included) of each upscale."""
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for case, (name, box, factors) in CASES.items():
+        for case, (name, box, factors) in cases.items():
             img = nib.load(DATA / name)
             crop = img.slicer[box] if box else img
             hr = tmp / "hr.nii.gz"
