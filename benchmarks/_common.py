@@ -64,6 +64,18 @@ def write_section(name: str, body: str) -> None:
     print(body)
 
 
+def experiment_round(folder: str):
+    """The scorer (``score.py``) of another round of benchmarks/experiments as a module, e.g.
+    ``experiment_round("11-guided-t2").score``: the folder names start with digits, so they
+    cannot be imported by name."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"round_{folder}", ROOT / "benchmarks/experiments" / folder / "score.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def stamp() -> str:
     return f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d')}."
 

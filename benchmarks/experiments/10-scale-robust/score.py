@@ -50,6 +50,20 @@ def measure(model: str, cases: dict = CASES) -> dict:
     return results
 
 
+def table(results: dict) -> list[str]:
+    """Markdown rows: PSNR of spline, default and candidate per case and factor, the gains over
+    spline, the candidate's change against the default, and both upscale times."""
+    lines = ["| volume | factor | spline | default | candidate | default over spline | candidate over spline | "
+             "candidate − default | upscale s (default / candidate) |", "|---|---|---|---|---|---|---|---|---|"]
+    for key, r in results.items():
+        case, factor = key.split(" | ")
+        lines.append(f"| {case} | ({factor}) | {r['spline']:.2f} | {r['default']:.2f} | {r['candidate']:.2f} | "
+                     f"{r['default'] - r['spline']:+.2f} | **{r['candidate'] - r['spline']:+.2f}** | "
+                     f"{r['candidate'] - r['default']:+.2f} | "
+                     f"{r['seconds']['default']:.1f} / {r['seconds']['candidate']:.1f} |")
+    return lines
+
+
 def report(model: str, results: dict, about: str) -> None:
     """The rule's verdict and the table, into the 'scale-robust-<model>' section; ``about``
     says how the candidate was trained."""
@@ -61,15 +75,8 @@ def report(model: str, results: dict, about: str) -> None:
              f"`bash benchmarks/experiments/10-scale-robust/run.sh` (candidate `{Path(model).name}`): {about} "
              "PSNR (dB, head mask) of the whole (cropped) volume; "
              "gains over cubic spline. Colin27 is reported, never used to decide. Upscale time: one CLI process, "
-             "2 flip passes, start-up and I/O included. " + stamp(), "",
-             "| volume | factor | spline | default | candidate | default over spline | candidate over spline | "
-             "upscale s (default / candidate) |", "|---|---|---|---|---|---|---|---|"]
-    for key, r in results.items():
-        case, factor = key.split(" | ")
-        lines.append(f"| {case} | ({factor}) | {r['spline']:.2f} | {r['default']:.2f} | {r['candidate']:.2f} | "
-                     f"{r['default'] - r['spline']:+.2f} | **{r['candidate'] - r['spline']:+.2f}** | "
-                     f"{r['seconds']['default']:.1f} / {r['seconds']['candidate']:.1f} |")
-    lines += ["", f"Rule (fixed before the run): candidate beats the default at 0.5 mm x2 by >= 0.5 dB "
+             "2 flip passes, start-up and I/O included. " + stamp(), "", *table(results),
+              "", f"Rule (fixed before the run): candidate beats the default at 0.5 mm x2 by >= 0.5 dB "
               f"(measured {x2_gain:+.2f}) and loses at most 0.10 dB of mean validation PSNR on the MNI152NLin6Asym "
               f"right half (measured {val_change:+.2f}): **{'ship' if ship else 'do not ship'}**."]
     write_section(f"scale-robust-{Path(model).stem}", "\n".join(lines))

@@ -5,15 +5,15 @@ on by either model), on the 0.5 mm validation half, and on Colin27 (reported onl
 ``measure`` does the work.  Writes results/<model>.json and the 'unseen-brains-<model>' section of
 docs/benchmarks.md.  Usage: score.py MODEL [--report-only]"""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-spec = importlib.util.spec_from_file_location("round10", HERE.parent / "10-scale-robust/score.py")
-round10 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(round10)
+sys.path.insert(0, str(HERE.parents[1]))
+from _common import experiment_round, stamp, write_section  # noqa: E402
+
+round10 = experiment_round("10-scale-robust")
 
 VF = ["2,2,2", "2,2,3", "3,3,3", "1,1,4"]
 VALIDATION_1MM = {  # name: (file, crop to the head or None, factors); the rule's 12 cases
@@ -52,19 +52,11 @@ def report(model: str, results: dict) -> None:
              f"{ABOUT.get(Path(model).stem, '')} PSNR (dB, head mask) of the whole (cropped) volume; gains over cubic "
              "spline. SRI24 and the pydeface mean head were never trained on by either model; Colin27 is reported, "
              "never used to decide. Upscale time: one CLI process, 2 flip passes, start-up and I/O included. "
-             + round10.stamp(), "",
-             "| volume | factor | spline | default | candidate | default over spline | candidate over spline | "
-             "candidate − default | upscale s (default / candidate) |", "|---|---|---|---|---|---|---|---|---|"]
-    for key, r in results.items():
-        case, factor = key.split(" | ")
-        lines.append(f"| {case} | ({factor}) | {r['spline']:.2f} | {r['default']:.2f} | {r['candidate']:.2f} | "
-                     f"{r['default'] - r['spline']:+.2f} | **{r['candidate'] - r['spline']:+.2f}** | "
-                     f"{r['candidate'] - r['default']:+.2f} | "
-                     f"{r['seconds']['default']:.1f} / {r['seconds']['candidate']:.1f} |")
-    lines += ["", "Rule (fixed before the run): the candidate's PSNR minus the default's, averaged over the three 1 mm "
+             + stamp(), "", *round10.table(results),
+              "", "Rule (fixed before the run): the candidate's PSNR minus the default's, averaged over the three 1 mm "
               f"validation brains at four factors, >= +0.10 dB (measured {val_change:+.2f}), and at 0.5 mm x2 it "
               f"loses at most 0.10 dB (measured {half_mm:+.2f}): **{'ship' if ship else 'do not ship'}**."]
-    round10.write_section(f"unseen-brains-{Path(model).stem}", "\n".join(lines))
+    write_section(f"unseen-brains-{Path(model).stem}", "\n".join(lines))
 
 
 if __name__ == "__main__":

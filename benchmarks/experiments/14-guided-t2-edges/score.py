@@ -3,13 +3,14 @@
 right T1 half and with wrong references) at x3, x4 and (1,1,4).  Writes results/scores.json and
 the 'guided-t2-edges' section of docs/benchmarks.md."""
 
-import importlib.util
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-spec = importlib.util.spec_from_file_location("round11", HERE.parent / "11-guided-t2/score.py")
-round11 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(round11)
+sys.path.insert(0, str(HERE.parents[1]))
+from _common import experiment_round  # noqa: E402
+
+round11 = experiment_round("11-guided-t2")
 
 INTRO = ("`bash benchmarks/experiments/14-guided-t2-edges/run.sh`: round 12's setting (hemisphere split of SPM's "
          "avg152T2/avg152T1, 2 mm; x3, x4, 8 mm slices; 6 epochs x 1600 patches at 5e-5 for each model). "
