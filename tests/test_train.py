@@ -400,8 +400,9 @@ def test_voxel_size_range_resamples_patches_about_their_centre(tmp_path, train_v
 
 def test_coarsen_only_never_draws_a_target_finer_than_its_volume(tmp_path, train_volume):
     """--coarsen-only raises a drawn voxel size below the volume's own (1 mm here) to it: every
-    patch's voxel size is >= 1 mm per axis, the sizes above 1 mm are those drawn, and at exactly
-    1 mm the target is the volume's own voxels (no interpolation)."""
+    patch's voxel size is >= 1 mm per axis and the sizes above 1 mm are those drawn (at exactly
+    1 mm a patch is the volume's own voxels: the test above); without --voxel-size-range it is
+    refused."""
     from mrsr_cli.train import load_training_volume
 
     vol = load_training_volume(train_volume)
