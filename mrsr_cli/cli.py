@@ -382,7 +382,7 @@ def train_cmd(
     loss: str = typer.Option("psnr", "--loss", help="Loss expression over psnr (per-patch dB gain over the spline input), mse (paper), l1 "
                              "and the DNSP priors lowrank, sharpness, learned-sharpness, e.g. 'l1+1e-5*lowrank+5e-3*sharpness'."),
     lr_decay: Optional[str] = typer.Option(None, "--lr-decay", help="Step decay 'GAMMA@EPOCHS', e.g. 0.5@4."),
-    augment: str = typer.Option("flip,permute,intensity", "--augment", help="Comma list of flip,permute,intensity,noise,bias,affine,sharpness,detail."),
+    augment: str = typer.Option("flip,permute,intensity", "--augment", help="Comma list of flip,permute,intensity,noise,bias,affine,sharpness,detail,psf."),
     reference: Optional[List[Path]] = typer.Option(None, "--reference", help="Registered HR reference per training image (guided)."),
     synthetic_reference: bool = typer.Option(False, "--synthetic-reference", help="Guided model with domain-randomised references."),
     reference_encoding: str = typer.Option("intensity", "--reference-encoding", help="How a guided model reads its reference: intensity (paper) "

@@ -217,7 +217,7 @@ class TrainInputSpec(_GpuThreads):
     patches_per_epoch = traits.Int(argstr="--patches-per-epoch %d", desc="patches per epoch")
     lr = traits.Float(argstr="--lr %g", desc="Adam learning rate")
     loss = traits.Str(argstr="--loss '%s'", desc="loss expression, e.g. psnr, mse or 'l1+0.5*mse'")
-    augment = traits.Str(argstr="--augment %s", desc="comma list: flip,permute,intensity,noise,bias,affine,sharpness")
+    augment = traits.Str(argstr="--augment %s", desc="comma list: flip,permute,intensity,noise,bias,affine,sharpness,detail,psf")
     factor_input = traits.Bool(argstr="--factor-input", xor=["blind"], desc="give the network the scale factor (default)")
     blind = traits.Bool(argstr="--blind", xor=["factor_input"], desc="train blind to the factor (paper)")
     val_factor = traits.Str(argstr="--val-factor '%s'", desc="validation factor(s), e.g. '2,2,2;1,1,4'")

@@ -158,18 +158,19 @@ def simulate_lowres(
 def lowres_on_hr_grid(
     hr: np.ndarray, voxel_size, factor, *, psf: str = "gaussian", noise_sigma: float = 0.0,
     rng: np.random.Generator | None = None, order: int = 3, slice_thickness: float | None = None,
-    slice_profile: str | None = None,
+    slice_profile: str | None = None, fwhm_scale: float = 1.0,
 ) -> np.ndarray:
     """Degrade ``hr`` by ``factor`` and spline it back onto its own grid (the ILR image Z).
 
     This is the training input: same PSF and sampling as :func:`simulate_lowres`, followed by
-    the same spline upscaling as ``mrsr upscale --method spline``.  ``slice_thickness`` (mm)
-    applies when the LR voxel has a thick axis (else the PSF is the voxel size).
+    the same spline upscaling as ``mrsr upscale --method spline``.  The PSF's FWHM is the LR
+    voxel size times ``fwhm_scale`` (1 by default, as ``simulate``); ``slice_thickness`` (mm)
+    applies when the LR voxel has a thick axis.
     """
     hr_grid = Grid(hr.shape, np.diag(list(voxel_size) + [1.0]))
     lr_vox = np.asarray(voxel_size) * np.asarray(factor)
     lr_grid = resized_grid(hr_grid, tuple(lr_vox))
-    fwhm, shapes = tuple(lr_vox), psf
+    fwhm, shapes = tuple(lr_vox * fwhm_scale), psf
     if slice_thickness is not None and lr_vox.max() >= THICK_AXIS_MARGIN * np.sort(lr_vox)[1]:
         fwhm, shapes, _ = thick_slice_psf(lr_vox, slice_thickness, slice_profile or psf, psf)
     lr = ObservationModel(hr_grid, lr_grid, fwhm, shapes).forward(hr)

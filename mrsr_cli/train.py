@@ -38,9 +38,11 @@ from .errors import MrsrError, UsageError
 from .losses import parse_loss
 
 log = logging.getLogger("mrsr")
-AUGMENTATIONS = ("flip", "permute", "intensity", "noise", "bias", "affine", "sharpness", "detail")
+AUGMENTATIONS = ("flip", "permute", "intensity", "noise", "bias", "affine", "sharpness", "detail", "psf")
 PAIR_AUGMENTATIONS = ("flip", "permute", "intensity")  # those that apply to an LR/HR pair alike
 DEGRADATIONS = ("simulated", "low-field")
+PSF_SHAPES = ("gaussian", "box")  # `psf` augmentation: the LR PSF's shape ...
+PSF_FWHM_RANGE = (0.5, 1.25)  # ... and its FWHM, in LR voxels (simulate's default is 1)
 AFFINE_EVERY = 50  # iterations between fresh random affine warps of the training volumes
 
 
@@ -499,8 +501,12 @@ class PatchSampler:
             if tissue is not None:
                 source = hr * low_field.contrast_map(tissue)
         if factor.max() > 1 + 1e-6:
-            ilr = lowres_on_hr_grid(source, voxel_size, factor, noise_sigma=noise, rng=rng,
-                                    slice_thickness=cfg.slice_thickness, slice_profile=cfg.slice_profile)
+            psf, fwhm_scale = "gaussian", 1.0
+            if "psf" in cfg.augment:  # acquisitions and resampling tools differ in blur: do not learn one
+                psf, fwhm_scale = PSF_SHAPES[rng.integers(2)], float(rng.uniform(*PSF_FWHM_RANGE))
+            ilr = lowres_on_hr_grid(source, voxel_size, factor, psf=psf, noise_sigma=noise, rng=rng,
+                                    slice_thickness=cfg.slice_thickness, slice_profile=cfg.slice_profile,
+                                    fwhm_scale=fwhm_scale)
         elif low_field is not None:  # same grid: a low-field scan of the same resolution
             from .simulate import rician_noise
 

@@ -434,3 +434,26 @@ def test_coarser_resampled_patches_keep_world_positions(tmp_path):
         patch, _, _ = resampled_patch(vol, centre, 9, (new, new, new))
         x_mm = 0.5 * centre[0] + (np.arange(9) - 4) * new  # world x of the patch voxels (source origin at 0)
         np.testing.assert_allclose(patch[:, 4, 4], 10 + x_mm, atol=0.01, err_msg=f"{new} mm")  # crop-edge spline effects
+
+
+def test_psf_augmentation_makes_lr_patches_sharper_and_blurrier(tmp_path, train_volume):
+    """With `psf` the LR patch's PSF is drawn (Gaussian or box, FWHM 0.5-1.25 LR voxels): the HR
+    patch is the one drawn without it, and its LR version is sometimes sharper, sometimes
+    blurrier than simulate's Gaussian of one LR voxel (measured by the ILR's Laplacian energy)."""
+    from scipy import ndimage
+
+    from mrsr_cli.train import load_training_volume
+
+    vol = load_training_volume(train_volume)
+    base = {"inputs": [str(train_volume)], "output": str(tmp_path / "m.safetensors"), "patch": 16,
+            "scales": [[2, 2, 2]], "augment": []}
+    plain = PatchSampler([vol], TrainConfig.from_dict(base))
+    varied = PatchSampler([vol], TrainConfig.from_dict({**base, "augment": ["psf"]}))
+    ratios = []
+    for i in range(40):
+        ilr0, hr0, *_ = plain.patch(np.random.default_rng(i))
+        ilr1, hr1, *_ = varied.patch(np.random.default_rng(i))
+        np.testing.assert_array_equal(hr0, hr1)
+        ratios.append(np.std(ndimage.laplace(ilr1)) / np.std(ndimage.laplace(ilr0)))
+    ratios = np.array(ratios)
+    assert (ratios > 1.05).any() and (ratios < 0.95).any()
