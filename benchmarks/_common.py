@@ -76,6 +76,22 @@ def experiment_round(folder: str):
     return module
 
 
+def candidate_results(folder: str, measure) -> tuple[str, dict]:
+    """``(model, results)`` for a round's ``score.py MODEL [--report-only]``: ``measure(model)``,
+    saved to ``benchmarks/experiments/<folder>/results/<model stem>.json``, or with
+    ``--report-only`` the saved results, so that a report can be rewritten without re-measuring."""
+    import json
+
+    model = sys.argv[1]
+    out = ROOT / "benchmarks/experiments" / folder / "results" / f"{Path(model).stem}.json"
+    if "--report-only" in sys.argv[2:]:
+        return model, json.loads(out.read_text())
+    results = measure(model)
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    return model, results
+
+
 def stamp() -> str:
     return f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d')}."
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import nibabel as nib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from _common import DATA, MRSR, ROOT, stamp, timed, write_section  # noqa: E402
+from _common import DATA, MRSR, candidate_results, stamp, timed, write_section  # noqa: E402
 
 CASES = {  # name: (file, crop or None, factors)
     "deepmriprep right half, 0.5 mm": ("deepmriprep_t1_05mm_right.nii.gz", (slice(0, 168), slice(40, 376), slice(30, 300)),
@@ -95,12 +95,5 @@ ABOUT = {  # how each candidate of run.sh was trained
 }
 
 if __name__ == "__main__":
-    model = sys.argv[1]
-    out = ROOT / "benchmarks/experiments/10-scale-robust/results" / f"{Path(model).stem}.json"
-    if "--report-only" in sys.argv[2:]:
-        results = json.loads(out.read_text())
-    else:
-        results = measure(model)
-        out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps(results, indent=1))
+    model, results = candidate_results("10-scale-robust", measure)
     report(model, results, ABOUT.get(Path(model).stem, ""))

@@ -5,13 +5,12 @@ on by either model), on the 0.5 mm validation half, and on Colin27 (reported onl
 ``measure`` does the work.  Writes results/<model>.json and the 'unseen-brains-<model>' section of
 docs/benchmarks.md.  Usage: score.py MODEL [--report-only]"""
 
-import json
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
-from _common import experiment_round, stamp, write_section  # noqa: E402
+from _common import candidate_results, experiment_round, stamp, write_section  # noqa: E402
 
 round10 = experiment_round("10-scale-robust")
 
@@ -60,12 +59,5 @@ def report(model: str, results: dict) -> None:
 
 
 if __name__ == "__main__":
-    model = sys.argv[1]
-    out = HERE / "results" / f"{Path(model).stem}.json"
-    if "--report-only" in sys.argv[2:]:
-        results = json.loads(out.read_text())
-    else:
-        results = round10.measure(model, CASES)
-        out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps(results, indent=1))
+    model, results = candidate_results("13-unseen-brains", lambda m: round10.measure(m, CASES))
     report(model, results)

@@ -14,7 +14,7 @@ import nibabel as nib
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
-from _common import DATA, MRSR, experiment_round, stamp, timed, write_section  # noqa: E402
+from _common import DATA, MRSR, candidate_results, experiment_round, stamp, timed, write_section  # noqa: E402
 
 CASES = experiment_round("10-scale-robust").CASES  # the volumes and crops of round 10
 PSFS = {  # name: (shape, FWHM in LR voxels)
@@ -81,12 +81,5 @@ def report(model: str, results: dict) -> None:
 
 
 if __name__ == "__main__":
-    model = sys.argv[1]
-    out = HERE / "results" / f"{Path(model).stem}.json"
-    if "--report-only" in sys.argv[2:]:
-        results = json.loads(out.read_text())
-    else:
-        results = measure(model)
-        out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps(results, indent=1))
+    model, results = candidate_results("15-psf", measure)
     report(model, results)
