@@ -172,7 +172,7 @@ def lowres_on_hr_grid(
     lr_grid = resized_grid(hr_grid, tuple(lr_vox))
     fwhm, shapes = tuple(lr_vox * fwhm_scale), psf
     if slice_thickness is not None and lr_vox.max() >= THICK_AXIS_MARGIN * np.sort(lr_vox)[1]:
-        fwhm, shapes, _ = thick_slice_psf(lr_vox, slice_thickness, slice_profile or psf, psf)
+        fwhm, shapes, _ = thick_slice_psf(fwhm, slice_thickness, slice_profile or psf, psf)
     lr = ObservationModel(hr_grid, lr_grid, fwhm, shapes).forward(hr)
     if noise_sigma > 0 and rng is not None:
         lr = rician_noise(lr, noise_sigma, rng)

@@ -503,7 +503,7 @@ class PatchSampler:
         if factor.max() > 1 + 1e-6:
             psf, fwhm_scale = "gaussian", 1.0
             if "psf" in cfg.augment:  # acquisitions and resampling tools differ in blur: do not learn one
-                psf, fwhm_scale = PSF_SHAPES[rng.integers(2)], float(rng.uniform(*PSF_FWHM_RANGE))
+                psf, fwhm_scale = PSF_SHAPES[rng.integers(len(PSF_SHAPES))], float(rng.uniform(*PSF_FWHM_RANGE))
             ilr = lowres_on_hr_grid(source, voxel_size, factor, psf=psf, noise_sigma=noise, rng=rng,
                                     slice_thickness=cfg.slice_thickness, slice_profile=cfg.slice_profile,
                                     fwhm_scale=fwhm_scale)

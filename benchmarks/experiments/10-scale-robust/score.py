@@ -24,10 +24,16 @@ CASES = {  # name: (file, crop or None, factors)
 RULE_CASE, RULE_VAL = "deepmriprep right half, 0.5 mm | 2,2,2", "MNI152NLin6Asym right half, 1 mm"
 
 
-def measure(model: str, cases: dict = CASES) -> dict:
-    """PSNR (dB, head mask) of spline, default and ``model`` per case and factor of ``cases``
-    (name: (file in DATA, crop or None, factors)), and the wall time (s, CLI start-up and I/O
-    included) of each upscale."""
+def factor_only(factor: str, crop) -> list:
+    """``simulate`` options of a case's condition in round 10: the factor, simulate's own PSF."""
+    return ["--factor", factor]
+
+
+def measure(model: str, cases: dict = CASES, simulate_options=factor_only) -> dict:
+    """PSNR (dB, head mask) of spline, default and ``model`` per case and condition of ``cases``
+    (name: (file in DATA, crop or None, conditions)), each condition's LR image made by ``simulate``
+    with ``simulate_options(condition, cropped image)``, and the wall time (s, CLI start-up and
+    I/O included) of each upscale."""
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -38,7 +44,7 @@ def measure(model: str, cases: dict = CASES) -> dict:
             nib.save(crop, str(hr))
             for factor in factors:
                 lr = tmp / "lr.nii.gz"
-                timed(MRSR + ["simulate", hr, lr, "--factor", factor, "--force"])
+                timed(MRSR + ["simulate", hr, lr, *simulate_options(factor, crop), "--force"])
                 outs, walls = {}, {}
                 for tag, opts in (("spline", ["--method", "spline"]), ("default", []), ("candidate", ["--model", model])):
                     outs[tag] = tmp / f"{tag}.nii.gz"

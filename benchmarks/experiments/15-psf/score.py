@@ -5,18 +5,15 @@ voxels, a box of one LR voxel), on the deepmriprep right half (0.5 mm), the MNI1
 half (1 mm) and Colin27 (1 mm; reported only).  Writes results/<model>.json and the
 'psf-<model>' section of docs/benchmarks.md.  Usage: score.py MODEL [--report-only]"""
 
-import json
 import sys
-import tempfile
 from pathlib import Path
-
-import nibabel as nib
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
-from _common import DATA, MRSR, candidate_results, experiment_round, stamp, timed, write_section  # noqa: E402
+from _common import candidate_results, experiment_round, stamp, write_section  # noqa: E402
 
-CASES = experiment_round("10-scale-robust").CASES  # the volumes and crops of round 10
+round10 = experiment_round("10-scale-robust")
+CASES = round10.CASES  # the volumes and crops of round 10
 PSFS = {  # name: (shape, FWHM in LR voxels)
     "Gaussian, FWHM 1 voxel (simulate's)": ("gaussian", 1.0),
     "Gaussian, FWHM 0.5 voxel": ("gaussian", 0.5),
@@ -27,28 +24,17 @@ PSFS = {  # name: (shape, FWHM in LR voxels)
 RULE_VOLUMES = ("deepmriprep right half, 0.5 mm", "MNI152NLin6Asym right half, 1 mm")
 
 
+def psf_options(psf: str, crop) -> list:
+    """``simulate`` options for x2 with the PSF ``psf`` (a key of PSFS), its FWHM in mm from the
+    crop's voxel size."""
+    shape, scale = PSFS[psf]
+    return ["--factor", "2", "--psf", shape, "--fwhm", f"{scale * 2 * float(crop.header.get_zooms()[0]):g}"]
+
+
 def measure(model: str) -> dict:
-    """PSNR (dB, head mask) of spline, default and ``model`` per volume and PSF, at x2."""
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        for case, (name, box, _) in CASES.items():
-            img = nib.load(DATA / name)
-            crop = img.slicer[box] if box else img
-            hr = tmp / "hr.nii.gz"
-            nib.save(crop, str(hr))
-            lr_voxel = 2 * float(crop.header.get_zooms()[0])
-            for psf, (shape, scale) in PSFS.items():
-                lr = tmp / "lr.nii.gz"
-                timed(MRSR + ["simulate", hr, lr, "--factor", "2", "--psf", shape, "--fwhm", f"{scale * lr_voxel:g}", "--force"])
-                outs = {}
-                for tag, opts in (("spline", ["--method", "spline"]), ("default", []), ("candidate", ["--model", model])):
-                    outs[tag] = tmp / f"{tag}.nii.gz"
-                    timed(MRSR + ["upscale", lr, outs[tag], "--like", hr, "--force", *opts])
-                rows = json.loads(timed(MRSR + ["evaluate", hr, *outs.values(), "--json"])[2])
-                results[f"{case} | {psf}"] = {t: r["psnr"] for t, r in zip(outs, rows)}
-                print(case, psf, {t: round(r["psnr"], 2) for t, r in zip(outs, rows)}, flush=True)
-    return results
+    """Round 10's measure: PSNR (dB, head mask) of spline, default and ``model`` per volume and PSF, at x2."""
+    cases = {case: (name, box, list(PSFS)) for case, (name, box, _) in CASES.items()}
+    return round10.measure(model, cases, psf_options)
 
 
 def report(model: str, results: dict) -> None:
