@@ -10,7 +10,10 @@ A network's input channels, in order (:mod:`mrsr_cli.models.recnn`):
    (:func:`factor_encoding`);
 3. ``voxel_channels`` constant maps of the output (target grid) voxel size, ``log2`` of it in
    mm along each array axis (:func:`voxel_size_encoding`): the physical scale of the anatomy;
-4. for guided models, the registered reference of another contrast, encoded as the model's
+4. ``psf_channels`` constant maps of the input's point-spread function along each array axis
+   (:func:`psf_encoding`): its Gaussian-equivalent FWHM in input (LR) voxels, minus 1, so
+   ``mrsr simulate``'s default PSF (a Gaussian of FWHM one LR voxel) reads 0;
+5. for guided models, the registered reference of another contrast, encoded as the model's
    ``reference_encoding`` says (:func:`encode_reference`).
 
 Readers (:class:`ArrayField`, :class:`ConstantField`, the resamplers of
@@ -23,6 +26,8 @@ Example::
     [1.0, 1.0, 2.0]
     >>> voxel_size_encoding((0.5, 1.0, 2.0))
     [-1.0, 0.0, 1.0]
+    >>> psf_encoding((1.0, 0.5, 1.0), ("gaussian", "gaussian", "box"), (2, 4, 2))
+    [0.0, -0.5, -0.3202]
     >>> ConstantField((4, 4, 4), 1.5).read((slice(2, 6), slice(0, 1), slice(0, 1))).ravel().tolist()
     [1.5, 1.5, 0.0, 0.0]
 """
@@ -144,11 +149,30 @@ def voxel_size_encoding(voxel_size) -> list[float]:
     return [float(np.log2(float(v))) for v in voxel_size]
 
 
-def network_inputs(params: dict, shape, image, factor, reference=None, voxel_size=None) -> list:
+# A box of width w has the variance of a Gaussian of FWHM w·sqrt(8 ln 2 / 12) ≈ 0.68 w.
+BOX_TO_GAUSSIAN_FWHM = float(np.sqrt(8.0 * np.log(2.0) / 12.0))
+
+
+def psf_encoding(fwhm_lr_voxels, shapes, factor) -> list[float]:
+    """The values of a model's PSF channels, per array axis: the input PSF's FWHM in input (LR)
+    voxels (``fwhm_lr_voxels``; ``shapes`` ``gaussian`` or ``box``), as the FWHM of the Gaussian
+    of equal variance, never below one output voxel (``1 / factor`` LR voxels: a narrower PSF
+    blurs nothing the output grid can show), minus 1.  ``mrsr simulate``'s default, a Gaussian
+    of one LR voxel, is 0; a box of one LR voxel (a block mean) −0.32; plain subsampling at x2,
+    −0.5.  Rounded to 4 decimals."""
+    values = []
+    for width, shape, f in zip(fwhm_lr_voxels, shapes, factor):
+        equivalent = float(width) * (BOX_TO_GAUSSIAN_FWHM if shape == "box" else 1.0)
+        values.append(round(max(equivalent, 1.0 / max(float(f), 1.0)) - 1.0, 4))
+    return values
+
+
+def network_inputs(params: dict, shape, image, factor, reference=None, voxel_size=None, psf=None) -> list:
     """Box readers in a model's channel order (:mod:`mrsr_cli.models.recnn`): the spline-
     interpolated image, the factor maps when the model takes them, the voxel-size maps
     (``voxel_size``: the target grid's voxel edges in mm, along its array axes) when it takes
-    them, the reference if any."""
+    them, the PSF maps (``psf``: :func:`psf_encoding` values per array axis; default 0, the PSF
+    of ``mrsr simulate``) when it takes them, the reference if any."""
     sources = [image]
     if params.get("factor_channels", 0):
         sources += [ConstantField(shape, v) for v in factor_encoding(factor)]
@@ -156,6 +180,8 @@ def network_inputs(params: dict, shape, image, factor, reference=None, voxel_siz
         if voxel_size is None:
             raise MrsrError("this model reads the output voxel size, and none was given")
         sources += [ConstantField(shape, v) for v in voxel_size_encoding(voxel_size)]
+    if params.get("psf_channels", 0):
+        sources += [ConstantField(shape, v) for v in (psf if psf is not None else (0.0, 0.0, 0.0))]
     if reference is not None:
         sources.append(reference)
     return sources
@@ -165,4 +191,5 @@ def model_channels(meta: dict) -> tuple[int, int]:
     """``(factor channels, reference channels)`` of a model from its metadata."""
     params = meta["params"]
     n_factor = int(params.get("factor_channels", 0))
-    return n_factor, int(params.get("in_channels", 1)) - 1 - n_factor - int(params.get("voxel_channels", 0))
+    extra = int(params.get("voxel_channels", 0)) + int(params.get("psf_channels", 0))
+    return n_factor, int(params.get("in_channels", 1)) - 1 - n_factor - extra

@@ -184,6 +184,10 @@ def upscale_cmd(
     model: Optional[str] = typer.Option(None, "--model", help="Model name or .safetensors path (default: builtin)."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="Registered HR image of another contrast (guided model)."),
     register: bool = typer.Option(False, "--register", help="Register --reference onto the input first (rigid, MI)."),
+    input_fwhm: Optional[str] = typer.Option(None, "--input-fwhm", help="How blurred the input is: its PSF's FWHM in mm per "
+                                             "axis (default: the input voxel size, as mrsr simulate makes it); read by "
+                                             "PSF-aware models and lrtv. 0: no blur beyond the voxel (plain subsampling)."),
+    input_psf: str = typer.Option("gaussian", "--input-psf", help="Shape of the input's PSF: gaussian or box (a block mean)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
     tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Force tile cores of N^3 voxels (0 = whole volume)."),
@@ -199,12 +203,13 @@ def upscale_cmd(
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a PNG of three orthogonal slices (input vs output)."),
     force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
 ) -> None:
-    from .geometry import parse_factor, parse_voxel_size
+    from .geometry import parse_factor, parse_triplet, parse_voxel_size
     from .methods import METHODS, method_options
     from .verbs import upscale_file
 
     given = _given(ctx, {"order": order, "model": model, "reference": reference, "register": register, "ensemble": ensemble,
-                         "lrtv_iterations": lrtv_iterations, "lrtv_lambda_tv": lrtv_lambda_tv, "lrtv_lambda_rank": lrtv_lambda_rank})
+                         "lrtv_iterations": lrtv_iterations, "lrtv_lambda_tv": lrtv_lambda_tv, "lrtv_lambda_rank": lrtv_lambda_rank,
+                         "input_fwhm": input_fwhm, "input_psf": input_psf})
     if method not in METHODS:
         raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if not 1 <= order <= 5:
@@ -225,8 +230,16 @@ def upscale_cmd(
     for flag, value in (("--lrtv-lambda-tv", lrtv_lambda_tv), ("--lrtv-lambda-rank", lrtv_lambda_rank)):
         if value is not None and not 0 <= value <= MAX_LAMBDA:
             raise UsageError(f"{flag} must be in [0, {MAX_LAMBDA:g}] (a fraction of the intensity scale), got {value}")
+    from .observation import PSFS
+
+    if input_psf not in PSFS:
+        raise UsageError(f"--input-psf must be one of {', '.join(PSFS)}, got {input_psf!r}")
     _one_grid_option(factor, voxel_size, like, upscale=True)
     options = dict(given)
+    if input_fwhm is not None:
+        options["input_fwhm"] = parse_triplet(input_fwhm, "--input-fwhm")
+        if any(v < 0 for v in options["input_fwhm"]):
+            raise UsageError("--input-fwhm values must be >= 0 (mm)")
     if "order" in accepted:
         options["order"] = order
     if "engine" in accepted:
@@ -372,6 +385,8 @@ def train_cmd(
                                           "per axis) as input channels; with --voxel-size-range it learns anatomy per scale."),
     coarsen_only: bool = typer.Option(False, "--coarsen-only", help="With --voxel-size-range: never resample a volume finer "
                                       "than its own voxel size (a drawn size below it is raised to it), so targets are never interpolated."),
+    psf_input: bool = typer.Option(False, "--psf-input", help="Give the network the LR image's PSF width per axis as input "
+                                   "channels (needs --augment ...,psf): upscale --input-fwhm/--input-psf then say how blurred an input is."),
     unit_fraction: float = typer.Option(0.0, "--unit-fraction", help="Fraction of patches with factor 1."),
     patch: int = typer.Option(25, "--patch", help="Patch edge in voxels."),
     batch: int = typer.Option(16, "--batch", help="Patches per batch."),

@@ -24,7 +24,8 @@ from .tiling import EngineOptions, run_self_ensemble
 log = logging.getLogger("mrsr")
 
 
-def super_resolve(volume, target, *, model=None, reference=None, register=False, options: EngineOptions | None = None):
+def super_resolve(volume, target, *, model=None, reference=None, register=False, options: EngineOptions | None = None,
+                  input_fwhm=None, input_psf: str = "gaussian"):
     """CNN super-resolution of ``volume`` onto ``target`` (a :class:`~mrsr_cli.geometry.Grid`).
 
     Spline-interpolates the input onto the target grid tile by tile, normalises intensities as
@@ -34,7 +35,10 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
     as constant channels.  ``reference`` (path) adds a registered HR image of another contrast
     as an extra channel (guided models); ``register`` aligns it first.  A model not trained with
     flips (:func:`~mrsr_cli.channels.allowed_flips`) runs one pass whatever ``options.ensemble`` says.
-    Returns ``(output float32, info dict for the sidecar)``.
+    ``input_fwhm`` (mm along the input's array axes; default its voxel size) and ``input_psf``
+    (``gaussian`` or ``box``) describe how blurred the input is; models with PSF channels read
+    them (:func:`input_psf_encoding`), others assume ``mrsr simulate``'s default and say so if
+    told otherwise.  Returns ``(output float32, info dict for the sidecar)``.
     """
     from .geometry import scale_factor
     from .interpolate import make_resampler
@@ -63,8 +67,16 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
         encoding = meta["params"].get("reference_encoding", "intensity")
         if encoding != "intensity":  # a whole-volume filter: encode once on the target grid, not per tile
             ref_source = ArrayField(encode_reference(ref_source.full(), encoding))
+    psf = None
+    if meta["params"].get("psf_channels", 0):
+        psf = input_psf_encoding(volume.grid, target, input_fwhm, input_psf)
+        fwhm = volume.grid.voxel_size if input_fwhm is None else input_fwhm
+        info["InputPSF"] = {"Shape": input_psf, "FWHM": [round(float(v), 4) for v in fwhm], "Encoding": psf}
+    elif input_fwhm is not None or input_psf != "gaussian":
+        log.warning("model %s assumes the input's PSF is mrsr simulate's (Gaussian, FWHM = input voxel): "
+                    "--input-fwhm/--input-psf are ignored; a PSF-aware model reads them", name)
     sources = network_inputs(meta["params"], target.shape, make_resampler(volume.data / scale, volume.grid, target, order=3),
-                             factor, ref_source, voxel_size=target.voxel_size)
+                             factor, ref_source, voxel_size=target.voxel_size, psf=psf)
 
     def read_input(box):
         return np.stack([s.read(box) for s in sources])
@@ -73,6 +85,31 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
     out *= scale
     info.update({"Model": name, "ModelSha256": sha256_file(path), "ModelArchitecture": meta["architecture"], **engine_info})
     return out, info
+
+
+def input_psf_encoding(source, target, fwhm_mm=None, shape: str = "gaussian") -> list[float]:
+    """The PSF channels (:func:`~mrsr_cli.channels.psf_encoding`) along ``target``'s array axes for
+    an input on grid ``source`` blurred by a ``shape`` PSF of ``fwhm_mm`` (mm along the source's
+    array axes; default its voxel size, as ``mrsr simulate`` makes it).  Each target axis reads
+    the source axis it runs along most (rotated grids: the nearest).
+
+    >>> from mrsr_cli.geometry import Grid
+    >>> lr, hr = Grid((8, 8, 4), np.diag([2.0, 2.0, 4.0, 1.0])), Grid((16, 16, 16), np.diag([1.0, 1.0, 1.0, 1.0]))
+    >>> input_psf_encoding(lr, hr, (1.0, 2.0, 4.0))
+    [-0.5, 0.0, 0.0]
+    """
+    from .channels import psf_encoding
+    from .geometry import scale_factor, voxel_mapping
+    from .observation import PSFS
+
+    if shape not in PSFS:
+        raise UsageError(f"the input PSF must be one of {', '.join(PSFS)}, got {shape!r}")
+    voxel = np.asarray(source.voxel_size, dtype=np.float64)
+    fwhm = voxel if fwhm_mm is None else np.broadcast_to(np.asarray(fwhm_mm, dtype=np.float64), (3,))
+    if not (fwhm >= 0).all():
+        raise UsageError(f"the input PSF's FWHM must be >= 0 mm, got {list(fwhm)}")
+    along = np.abs(voxel_mapping(source, target)[:3, :3]).argmax(axis=0)  # source axis of each target axis
+    return psf_encoding((fwhm / voxel)[along], (shape,) * 3, scale_factor(source, target))
 
 
 # Calibrated on the MNI templates (never on the test subject): a T2-like remap of the same subject

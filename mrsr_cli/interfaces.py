@@ -129,6 +129,9 @@ class UpscaleInputSpec(_GpuThreads):
     model = traits.Either(File(exists=True), traits.Str, argstr="--model %s", desc="model file (hashed) or name")
     reference_file = File(exists=True, argstr="--reference %s", desc="HR reference of another contrast")
     register = traits.Bool(argstr="--register", requires=["reference_file"], desc="register the reference first")
+    input_fwhm = traits.List(traits.Float, minlen=1, maxlen=3, argstr="--input-fwhm %s", sep=",",
+                             desc="the input's PSF FWHM (mm; PSF-aware models and lrtv)")
+    input_psf = traits.Enum("gaussian", "box", argstr="--input-psf %s", desc="the input's PSF shape")
     precision = traits.Enum("auto", "fp32", "bf16", "fp16", argstr="--precision %s", desc="compute precision")
     tile_size = traits.Int(argstr="--tile-size %d", desc="tile core edge (voxels), 0 = whole volume")
     memory_limit = traits.Str(argstr="--memory-limit %s", desc="memory budget, e.g. 4G")
@@ -211,6 +214,7 @@ class TrainInputSpec(_GpuThreads):
     voxel_size_range = traits.Str(argstr="--voxel-size-range %s", desc="random HR voxel size range lo:hi (mm)")
     voxel_size_input = traits.Bool(argstr="--voxel-size-input", desc="the output voxel size as input channels")
     coarsen_only = traits.Bool(argstr="--coarsen-only", desc="with voxel_size_range: never resample finer than the data")
+    psf_input = traits.Bool(argstr="--psf-input", desc="the LR PSF's width as input channels (needs the psf augmentation)")
     patch = traits.Int(argstr="--patch %d", desc="patch edge (voxels)")
     batch = traits.Int(argstr="--batch %d", desc="batch size")
     epochs = traits.Int(argstr="--epochs %d", desc="epochs")

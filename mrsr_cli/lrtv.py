@@ -114,8 +114,10 @@ def singular_value_threshold(x: np.ndarray, mode: int, tau: float) -> tuple[np.n
 
 
 def lrtv(volume, target, *, lrtv_iterations: int = ITERATIONS, lrtv_lambda_tv: float = LAMBDA_TV,
-         lrtv_lambda_rank: float = LAMBDA_RANK, memory_limit: int | None = None, progress: bool = True):
-    """LRTV super-resolution of ``volume`` (an :class:`~mrsr_cli.io.Volume`) onto ``target``.
+         lrtv_lambda_rank: float = LAMBDA_RANK, memory_limit: int | None = None, progress: bool = True,
+         fwhm_mm=None, psf: str = "gaussian"):
+    """LRTV super-resolution of ``volume`` (an :class:`~mrsr_cli.io.Volume`) onto ``target``, the
+    input's PSF ``psf`` of ``fwhm_mm`` per input axis (default: its voxel size, as ``mrsr simulate``).
 
     Returns ``(float32 data on target, info)``; ``info["LRTVObjective"]`` holds the objective
     after each iteration (data, rank and TV terms, normalised units; the rank term is that of
@@ -136,7 +138,7 @@ def lrtv(volume, target, *, lrtv_iterations: int = ITERATIONS, lrtv_lambda_tv: f
         raise MrsrError(f"LRTV needs about {needed / 2**20:.0f} MiB for this output grid, over the memory limit "
                         f"of {memory_limit / 2**20:.0f} MiB")
     try:
-        model = ObservationModel(target, volume.grid)
+        model = ObservationModel(target, volume.grid, fwhm_mm, psf)
     except MrsrError:
         raise MrsrError("LRTV needs an output grid whose voxel axes are parallel to the input's (use --factor or "
                         "--voxel-size)") from None

@@ -35,11 +35,12 @@ def spline(volume, target, *, order: int = 3):
 
 
 def cnn(volume, target, *, model: str | None = None, reference=None, register: bool = False, ensemble: int | None = None,
-        engine=None):
+        input_fwhm=None, input_psf: str = "gaussian", engine=None):
     """The network of ``model`` (default: the builtin) through the engine (:func:`mrsr_cli.engine.super_resolve`);
     ``reference``: path of a registered HR image of another contrast for guided models, aligned
     first when ``register``; ``ensemble``: flip self-ensemble passes (default: the engine's);
-    ``engine``: :class:`~mrsr_cli.tiling.EngineOptions`."""
+    ``input_fwhm`` (mm per input axis; default its voxel size) and ``input_psf``: how blurred the
+    input is, for PSF-aware models; ``engine``: :class:`~mrsr_cli.tiling.EngineOptions`."""
     import dataclasses
 
     from .engine import super_resolve
@@ -50,20 +51,22 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     engine = engine or EngineOptions()
     if ensemble is not None:
         engine = dataclasses.replace(engine, ensemble=ensemble)
-    return super_resolve(volume, target, model=model, reference=reference, register=register, options=engine)
+    return super_resolve(volume, target, model=model, reference=reference, register=register, options=engine,
+                         input_fwhm=input_fwhm, input_psf=input_psf)
 
 
 def lrtv(volume, target, *, lrtv_iterations: int | None = None, lrtv_lambda_tv: float | None = None,
-         lrtv_lambda_rank: float | None = None, engine=None):
+         lrtv_lambda_rank: float | None = None, input_fwhm=None, input_psf: str = "gaussian", engine=None):
     """Low-rank + total-variation inversion of the observation model (Shi et al. 2015;
-    :func:`mrsr_cli.lrtv.lrtv`, whose defaults apply to the options left ``None``); ``engine``
+    :func:`mrsr_cli.lrtv.lrtv`, whose defaults apply to the options left ``None``), whose PSF is
+    ``input_psf`` of ``input_fwhm`` mm per input axis (default: the input voxel size); ``engine``
     gives the memory limit and whether to show progress."""
     from . import lrtv as module
 
     options = {k: v for k, v in (("lrtv_iterations", lrtv_iterations), ("lrtv_lambda_tv", lrtv_lambda_tv),
                                  ("lrtv_lambda_rank", lrtv_lambda_rank)) if v is not None}
     return module.lrtv(volume, target, memory_limit=engine.memory_limit if engine else None,
-                       progress=engine.progress if engine else True, **options)
+                       progress=engine.progress if engine else True, fwhm_mm=input_fwhm, psf=input_psf, **options)
 
 
 METHODS = {"cnn": cnn, "spline": spline, "lrtv": lrtv}

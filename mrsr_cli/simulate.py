@@ -155,6 +155,22 @@ def simulate_lowres(
     return lr, lr_grid, info
 
 
+def training_psf(lr_voxel_size, *, psf: str = "gaussian", slice_thickness: float | None = None,
+                 slice_profile: str | None = None, fwhm_scale: float = 1.0) -> tuple[tuple, tuple]:
+    """``(fwhm_mm, shape per axis)`` of the PSF :func:`lowres_on_hr_grid` applies for LR voxels of
+    ``lr_voxel_size`` mm: ``psf`` of FWHM ``fwhm_scale`` LR voxels, and on a thick axis (when
+    ``slice_thickness`` is given) the slice profile of :func:`thick_slice_psf`.
+
+    >>> training_psf((2.0, 2.0, 2.0), psf="box", fwhm_scale=0.5)
+    ((1.0, 1.0, 1.0), ('box', 'box', 'box'))
+    """
+    lr_vox = np.asarray(lr_voxel_size, dtype=np.float64)
+    fwhm, shapes = tuple(float(v) for v in lr_vox * fwhm_scale), (psf,) * 3
+    if slice_thickness is not None and lr_vox.max() >= THICK_AXIS_MARGIN * np.sort(lr_vox)[1]:
+        fwhm, shapes, _ = thick_slice_psf(fwhm, slice_thickness, slice_profile or psf, psf)
+    return tuple(fwhm), tuple(shapes)
+
+
 def lowres_on_hr_grid(
     hr: np.ndarray, voxel_size, factor, *, psf: str = "gaussian", noise_sigma: float = 0.0,
     rng: np.random.Generator | None = None, order: int = 3, slice_thickness: float | None = None,
@@ -170,9 +186,8 @@ def lowres_on_hr_grid(
     hr_grid = Grid(hr.shape, np.diag(list(voxel_size) + [1.0]))
     lr_vox = np.asarray(voxel_size) * np.asarray(factor)
     lr_grid = resized_grid(hr_grid, tuple(lr_vox))
-    fwhm, shapes = tuple(lr_vox * fwhm_scale), psf
-    if slice_thickness is not None and lr_vox.max() >= THICK_AXIS_MARGIN * np.sort(lr_vox)[1]:
-        fwhm, shapes, _ = thick_slice_psf(fwhm, slice_thickness, slice_profile or psf, psf)
+    fwhm, shapes = training_psf(lr_vox, psf=psf, slice_thickness=slice_thickness, slice_profile=slice_profile,
+                                fwhm_scale=fwhm_scale)
     lr = ObservationModel(hr_grid, lr_grid, fwhm, shapes).forward(hr)
     if noise_sigma > 0 and rng is not None:
         lr = rician_noise(lr, noise_sigma, rng)

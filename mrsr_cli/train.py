@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .channels import REFERENCE_ENCODINGS, encode_reference
+from .channels import REFERENCE_ENCODINGS, encode_reference, psf_encoding
 from . import distributed
 from .errors import MrsrError, UsageError
 from .losses import parse_loss
@@ -43,6 +43,10 @@ PAIR_AUGMENTATIONS = ("flip", "permute", "intensity")  # those that apply to an 
 DEGRADATIONS = ("simulated", "low-field")
 PSF_SHAPES = ("gaussian", "box")  # `psf` augmentation: the LR PSF's shape ...
 PSF_FWHM_RANGE = (0.5, 1.25)  # ... and its FWHM, in LR voxels (simulate's default is 1)
+# With --psf-input the network is told the PSF, so the draw can reach plain subsampling (below one
+# HR voxel nothing is blurred), and one patch in PSF_SIMULATE_FRACTION keeps simulate's PSF exactly.
+PSF_INPUT_FWHM_RANGE = (0.25, 1.5)
+PSF_SIMULATE_FRACTION = 1 / 3
 AFFINE_EVERY = 50  # iterations between fresh random affine warps of the training volumes
 
 
@@ -50,7 +54,7 @@ AFFINE_EVERY = 50  # iterations between fresh random affine warps of the trainin
 # Fields that say where this run writes, not how the model is made: not part of a recipe.
 RUN_LOCAL_FIELDS = ("output", "checkpoint", "resume", "log_file", "force", "quiet")
 # Constructor keywords every architecture takes, set by the trainer rather than by --arch-param.
-COMMON_MODEL_PARAMS = ("in_channels", "init", "factor_channels", "reference_encoding", "voxel_channels")
+COMMON_MODEL_PARAMS = ("in_channels", "init", "factor_channels", "reference_encoding", "voxel_channels", "psf_channels")
 
 
 @dataclass
@@ -73,6 +77,7 @@ class TrainConfig:
     voxel_size_range: list | None = None  # [lo, hi] mm: each HR patch resampled to a random voxel size first
     voxel_size_input: bool = False  # the output voxel size (log2 mm per axis) as constant input channels
     coarsen_only: bool = False  # with voxel_size_range: never resample a volume finer than its own voxels
+    psf_input: bool = False  # the LR PSF's width per axis (channels.psf_encoding) as constant input channels
     unit_fraction: float = 0.0
     patch: int = 25
     batch: int = 16
@@ -149,6 +154,9 @@ class TrainConfig:
             raise UsageError("the voxel size range needs 0.1 <= LO <= HI <= 5 (mm)")
         if self.coarsen_only and self.voxel_size_range is None:
             raise UsageError("--coarsen-only needs --voxel-size-range")
+        if self.psf_input and ("psf" not in self.augment or self.pairs):
+            raise UsageError("--psf-input needs the psf augmentation and simulated training (the PSF must vary for the "
+                             "network to learn from its channels)")
         if self.lr_decay is not None and not (len(self.lr_decay) == 2 and self.lr_decay[0] > 0 and int(self.lr_decay[1]) >= 1):
             raise UsageError(f"lr decay must be [gamma > 0, every >= 1 epochs], got {self.lr_decay!r}")
         unknown = set(self.augment) - set(AUGMENTATIONS)
@@ -230,20 +238,24 @@ class TrainConfig:
         return 3 if self.voxel_size_input else 0
 
     @property
+    def psf_channels(self) -> int:
+        return 3 if self.psf_input else 0
+
+    @property
     def guided(self) -> bool:
         """Whether the network takes a reference channel (given or synthetic references)."""
         return bool(self.references or self.synthetic_reference)
 
     @property
     def in_channels(self) -> int:
-        """ILR image + factor channels + voxel-size channels + reference channel (guided)."""
-        return 1 + self.factor_channels + self.voxel_channels + (1 if self.guided else 0)
+        """ILR image + factor channels + voxel-size channels + PSF channels + reference channel (guided)."""
+        return 1 + self.factor_channels + self.voxel_channels + self.psf_channels + (1 if self.guided else 0)
 
     def model_params(self) -> dict:
         """Constructor keywords: the architecture's own (``arch_params``) plus the common ones."""
         return {**self.arch_params, "in_channels": self.in_channels, "init": self.init,
                 "factor_channels": self.factor_channels, "reference_encoding": self.reference_encoding,
-                "voxel_channels": self.voxel_channels}
+                "voxel_channels": self.voxel_channels, "psf_channels": self.psf_channels}
 
     def recipe(self) -> dict:
         """The configuration as a recipe: every field but where the run writes."""
@@ -449,10 +461,23 @@ class PatchSampler:
             return np.full(3, np.exp(rng.uniform(lo, hi)))
         return np.exp(rng.uniform(lo, hi, size=3))
 
+    def lr_psf(self, rng: np.random.Generator) -> tuple[str, float]:
+        """``(shape, FWHM in LR voxels)`` of a patch's LR PSF: simulate's Gaussian of one LR voxel,
+        or with the ``psf`` augmentation a random one (module constants PSF_*)."""
+        if "psf" not in self.cfg.augment:
+            return "gaussian", 1.0
+        if self.cfg.psf_input:
+            if rng.random() < PSF_SIMULATE_FRACTION:
+                return "gaussian", 1.0
+            return PSF_SHAPES[rng.integers(len(PSF_SHAPES))], float(rng.uniform(*PSF_INPUT_FWHM_RANGE))
+        # acquisitions and resampling tools differ in blur: blind to it, do not learn one
+        return PSF_SHAPES[rng.integers(len(PSF_SHAPES))], float(rng.uniform(*PSF_FWHM_RANGE))
+
     def patch(self, rng: np.random.Generator, iteration: int = 0) -> tuple:
-        """``(ILR, HR, reference or None, factor, voxel size)``: patches of ``cfg.patch``³ voxels,
-        the per-axis factor and the HR voxel size (mm) along the patch's (augmented) array axes."""
-        from .simulate import lowres_on_hr_grid
+        """``(ILR, HR, reference or None, factor, voxel size, PSF encoding)``: patches of
+        ``cfg.patch``³ voxels, the per-axis factor, the HR voxel size (mm) and the LR PSF's
+        :func:`~mrsr_cli.channels.psf_encoding` along the patch's (augmented) array axes."""
+        from .simulate import lowres_on_hr_grid, training_psf
 
         cfg = self.cfg
         volumes = self._current(iteration)
@@ -500,13 +525,17 @@ class PatchSampler:
             noise = float(np.hypot(noise, low_field.noise_fraction()))
             if tissue is not None:
                 source = hr * low_field.contrast_map(tissue)
+        psf_code = np.zeros(3)
         if factor.max() > 1 + 1e-6:
-            psf, fwhm_scale = "gaussian", 1.0
-            if "psf" in cfg.augment:  # acquisitions and resampling tools differ in blur: do not learn one
-                psf, fwhm_scale = PSF_SHAPES[rng.integers(len(PSF_SHAPES))], float(rng.uniform(*PSF_FWHM_RANGE))
+            psf, fwhm_scale = self.lr_psf(rng)
             ilr = lowres_on_hr_grid(source, voxel_size, factor, psf=psf, noise_sigma=noise, rng=rng,
                                     slice_thickness=cfg.slice_thickness, slice_profile=cfg.slice_profile,
                                     fwhm_scale=fwhm_scale)
+            if cfg.psf_input:
+                lr_vox = voxel_size * factor
+                fwhm, shapes = training_psf(lr_vox, psf=psf, slice_thickness=cfg.slice_thickness,
+                                            slice_profile=cfg.slice_profile, fwhm_scale=fwhm_scale)
+                psf_code = np.asarray(psf_encoding(np.asarray(fwhm) / lr_vox, shapes, factor))
         elif low_field is not None:  # same grid: a low-field scan of the same resolution
             from .simulate import rician_noise
 
@@ -518,11 +547,12 @@ class PatchSampler:
             with_rim = (slice(margin - ENCODING_RIM, margin + p + ENCODING_RIM),) * 3
             ref = encode_reference(ref[with_rim], cfg.reference_encoding)[(slice(ENCODING_RIM, ENCODING_RIM + p),) * 3]
         arrays = [ilr[inner], hr[inner]] + ([ref] if ref is not None else [])
-        return self._finish(arrays, factor, voxel_size, rng)
+        return self._finish(arrays, factor, voxel_size, rng, psf_code)
 
-    def _finish(self, arrays: list, factor: np.ndarray, voxel_size, rng: np.random.Generator):
-        """Flip and permute the patch arrays alike (the factor and voxel size move with the axes)."""
+    def _finish(self, arrays: list, factor: np.ndarray, voxel_size, rng: np.random.Generator, psf_code=None):
+        """Flip and permute the patch arrays alike (the factor, voxel size and PSF move with the axes)."""
         voxel_size = np.asarray(voxel_size, dtype=np.float64)
+        psf_code = np.zeros(3) if psf_code is None else np.asarray(psf_code, dtype=np.float64)
         if "flip" in self.cfg.augment:
             for axis in range(3):
                 if rng.random() < 0.5:
@@ -530,9 +560,9 @@ class PatchSampler:
         if "permute" in self.cfg.augment:
             order = rng.permutation(3)
             arrays = [np.transpose(a, order) for a in arrays]
-            factor, voxel_size = factor[order], voxel_size[order]  # the anisotropy moves with the axes
+            factor, voxel_size, psf_code = factor[order], voxel_size[order], psf_code[order]  # the anisotropy moves with the axes
         ilr, hr, *rest = (np.ascontiguousarray(a, dtype=np.float32) for a in arrays)
-        return ilr, hr, (rest[0] if rest else None), factor, voxel_size
+        return ilr, hr, (rest[0] if rest else None), factor, voxel_size, psf_code
 
     def _pair_patch(self, vol: TrainingVolume, rng: np.random.Generator):
         """A patch of a real pair: the same box of its LR (on the HR grid) and HR images."""
@@ -548,7 +578,7 @@ class PatchSampler:
 
     def batch(self, rng: np.random.Generator, iteration: int = 0, indices=None):
         """``(inputs (B, C, p, p, p), targets (B, 1, p, p, p))`` as numpy arrays; channels as
-        in :mod:`mrsr_cli.models.recnn` (ILR, factor maps, voxel-size maps, reference).  Without ``indices``, the
+        in :mod:`mrsr_cli.models.recnn` (ILR, factor maps, voxel-size maps, PSF maps, reference).  Without ``indices``, the
         ``cfg.batch`` patches come one after another from ``rng``; with them (distributed
         training), patch ``i`` comes from ``default_rng([seed, iteration, i])``, the same in any
         process."""
@@ -560,9 +590,9 @@ class PatchSampler:
             draws = (self.patch(np.random.default_rng([self.cfg.seed, iteration, i]), iteration) for i in indices)
         params = self.cfg.model_params()  # the channel order is the engine's: one definition
         inputs, targets = [], []
-        for ilr, hr, ref, factor, voxel_size in draws:
+        for ilr, hr, ref, factor, voxel_size, psf_code in draws:
             sources = network_inputs(params, ilr.shape, ArrayField(ilr), factor,
-                                     ArrayField(ref) if ref is not None else None, voxel_size=voxel_size)
+                                     ArrayField(ref) if ref is not None else None, voxel_size=voxel_size, psf=psf_code)
             whole = tuple(slice(0, n) for n in ilr.shape)
             inputs.append(np.stack([source.read(whole) for source in sources]))
             targets.append(hr[None])
@@ -747,6 +777,11 @@ def _psf_record(cfg: TrainConfig) -> str:
     if cfg.pairs:
         return "none: real LR/HR pairs"
     text = "gaussian, FWHM = LR voxel size"
+    if "psf" in cfg.augment:
+        low, high = PSF_INPUT_FWHM_RANGE if cfg.psf_input else PSF_FWHM_RANGE
+        text = f"gaussian or box, FWHM {low:g}-{high:g} LR voxels"
+        if cfg.psf_input:
+            text += f" (simulate's Gaussian of one voxel in one patch of {round(1 / PSF_SIMULATE_FRACTION)}), given as input"
     if cfg.slice_thickness is not None:
         text += f"; on a thick axis FWHM = slice thickness {cfg.slice_thickness:g} mm, {cfg.slice_profile} profile"
     if cfg.degradation == "low-field":
@@ -846,6 +881,14 @@ def train(cfg: TrainConfig) -> dict:
                                      insert_at=1 + int(params.get("factor_channels", 0)))
             params = dict(net.params)
             log.info("--init-from %s: added 3 zero-initialised voxel-size channels", init_name)
+        n_psf = int(params.get("psf_channels", 0))
+        if n_psf and not cfg.psf_input:
+            raise UsageError(f"starting model {init_name} takes the input PSF as input; train with --psf-input")
+        if cfg.psf_input and not n_psf:  # after the factor and voxel-size maps, before any reference
+            net = add_input_channels(net, arch, {**params, "psf_channels": 3}, int(params.get("in_channels", 1)) + 3,
+                                     insert_at=1 + int(params.get("factor_channels", 0)) + int(params.get("voxel_channels", 0)))
+            params = dict(net.params)
+            log.info("--init-from %s: added 3 zero-initialised PSF channels", init_name)
         have = int(params.get("in_channels", 1))
         if have > cfg.in_channels:
             raise UsageError(f"starting model {init_name} has {have} input channels, training needs {cfg.in_channels}")

@@ -366,7 +366,7 @@ def test_detail_augmentation_adds_fine_structure_that_the_reference_shows(monkey
     rng = np.random.default_rng(4)
     spreads = []
     for _ in range(6):
-        ilr, hr, ref, _, _ = sampler.patch(rng)
+        ilr, hr, ref, *_ = sampler.patch(rng)
         np.testing.assert_allclose(ref, hr, atol=1e-6)
         if hr.std() > 0.01:
             spreads.append(ilr.std() / hr.std())
@@ -392,7 +392,7 @@ def test_voxel_size_range_resamples_patches_about_their_centre(tmp_path, train_v
     sampler = PatchSampler([vol], cfg)
     sizes = np.array([sampler.voxel_size(np.random.default_rng(i)) for i in range(200)])
     assert sizes.min() >= 0.5 and sizes.max() <= 1.5 and (sizes < 0.8).any() and (sizes > 1.2).any()
-    ilr, hr, _, factor, _ = sampler.patch(np.random.default_rng(1))
+    ilr, hr, _, factor, *_ = sampler.patch(np.random.default_rng(1))
     assert ilr.shape == hr.shape == (12, 12, 12) and list(factor) == [2, 2, 2]
     proc = run_cli("train", train_volume, "-o", tmp_path / "x.safetensors", "--voxel-size-range", "0:2")
     assert proc.returncode == 2 and "voxel size range" in proc.stderr

@@ -46,7 +46,7 @@ class EDSR3D(nn.Module):
 
     def __init__(self, blocks: int = 16, filters: int = 64, kernel: int = 3, res_scale: float = 0.1, in_channels: int = 1,
                  residual: bool = True, init: str = "msra", factor_channels: int = 0, reference_encoding: str = "intensity",
-                 voxel_channels: int = 0):
+                 voxel_channels: int = 0, psf_channels: int = 0):
         super().__init__()
         if blocks < 1 or filters < 1 or kernel < 1 or kernel % 2 == 0 or in_channels < 1 or not 0 < res_scale <= 1:
             raise ValueError("EDSR3D needs blocks >= 1, filters >= 1, an odd kernel, in_channels >= 1 and 0 < res_scale <= 1")
@@ -62,7 +62,8 @@ class EDSR3D(nn.Module):
         self._halo = (2 * blocks + 3) * pad
         self.params = {"blocks": blocks, "filters": filters, "kernel": kernel, "res_scale": res_scale,
                        "in_channels": in_channels, "residual": residual, "init": init, "factor_channels": factor_channels,
-                       "reference_encoding": reference_encoding, "voxel_channels": voxel_channels}
+                       "reference_encoding": reference_encoding, "voxel_channels": voxel_channels,
+                       "psf_channels": psf_channels}
 
     @property
     def halo(self) -> int:

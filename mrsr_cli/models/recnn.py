@@ -5,7 +5,9 @@ channel, and a residual skip from the spline-interpolated input: ``X = Z + F(Z)`
 channels are concatenated and the residual stays on channel 0.  Channel order: the ILR image,
 then ``factor_channels`` constant maps of the per-axis upscaling factor (log2; 0 for blind
 multiscale networks as in the paper), then ``voxel_channels`` constant maps of the output voxel
-size (log2 of mm; 0 for networks that do not take it), then registered HR references (Pham §5).
+size (log2 of mm; 0 for networks that do not take it), then ``psf_channels`` constant maps of the
+input's PSF width (:func:`mrsr_cli.channels.psf_encoding`; 0 for networks that assume the PSF of
+``mrsr simulate``), then registered HR references (Pham §5).
 ``reference_encoding`` records how the engine turns a reference into its channel
 (:func:`mrsr_cli.engine.encode_reference`); the network itself does not use it.
 SRCNN3D: 9³/1³/5³ convolutions with 64/32/1 filters, no residual (Pham's baseline).
@@ -73,7 +75,7 @@ class ReCNN(_ConvStack):
 
     def __init__(self, layers: int = 20, filters: int = 64, kernel: int = 3, in_channels: int = 1,
                  residual: bool = True, init: str = "msra", factor_channels: int = 0,
-                 reference_encoding: str = "intensity", voxel_channels: int = 0):
+                 reference_encoding: str = "intensity", voxel_channels: int = 0, psf_channels: int = 0):
         if layers < 2 or filters < 1 or kernel < 1 or kernel % 2 == 0 or in_channels < 1:
             raise ValueError("ReCNN needs layers >= 2, filters >= 1, an odd kernel and in_channels >= 1")
         pad = kernel // 2
@@ -88,17 +90,19 @@ class ReCNN(_ConvStack):
                 self.convs[-1].weight.mul_(0.1)
         self.params = {"layers": layers, "filters": filters, "kernel": kernel, "in_channels": in_channels,
                        "residual": residual, "init": init, "factor_channels": factor_channels,
-                       "reference_encoding": reference_encoding, "voxel_channels": voxel_channels}
+                       "reference_encoding": reference_encoding, "voxel_channels": voxel_channels,
+                       "psf_channels": psf_channels}
 
 
 class SRCNN3D(_ConvStack):
     """SRCNN in 3-D (Pham's baseline): 9³ (64) → 1³ (32) → 5³ (1), non-residual by default."""
 
     def __init__(self, in_channels: int = 1, residual: bool = False, init: str = "msra", factor_channels: int = 0,
-                 reference_encoding: str = "intensity", voxel_channels: int = 0):
+                 reference_encoding: str = "intensity", voxel_channels: int = 0, psf_channels: int = 0):
         convs = [nn.Conv3d(in_channels, 64, 9, padding=4), nn.Conv3d(64, 32, 1), nn.Conv3d(32, 1, 5, padding=2)]
         super().__init__(convs)
         self.residual = residual
         _init(self, init)
         self.params = {"in_channels": in_channels, "residual": residual, "init": init, "factor_channels": factor_channels,
-                       "reference_encoding": reference_encoding, "voxel_channels": voxel_channels}
+                       "reference_encoding": reference_encoding, "voxel_channels": voxel_channels,
+                       "psf_channels": psf_channels}

@@ -29,10 +29,11 @@ def factor_only(factor: str, crop) -> list:
     return ["--factor", factor]
 
 
-def measure(model: str, cases: dict = CASES, simulate_options=factor_only) -> dict:
+def measure(model: str, cases: dict = CASES, simulate_options=factor_only, candidate_options=lambda condition, crop: []) -> dict:
     """PSNR (dB, head mask) of spline, default and ``model`` per case and condition of ``cases``
     (name: (file in DATA, crop or None, conditions)), each condition's LR image made by ``simulate``
-    with ``simulate_options(condition, cropped image)``, and the wall time (s, CLI start-up and
+    with ``simulate_options(condition, cropped image)`` and the candidate's upscale given
+    ``candidate_options(condition, cropped image)`` too, and the wall time (s, CLI start-up and
     I/O included) of each upscale."""
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,7 +47,8 @@ def measure(model: str, cases: dict = CASES, simulate_options=factor_only) -> di
                 lr = tmp / "lr.nii.gz"
                 timed(MRSR + ["simulate", hr, lr, *simulate_options(factor, crop), "--force"])
                 outs, walls = {}, {}
-                for tag, opts in (("spline", ["--method", "spline"]), ("default", []), ("candidate", ["--model", model])):
+                for tag, opts in (("spline", ["--method", "spline"]), ("default", []),
+                                  ("candidate", ["--model", model, *candidate_options(factor, crop)])):
                     outs[tag] = tmp / f"{tag}.nii.gz"
                     walls[tag], _, _ = timed(MRSR + ["upscale", lr, outs[tag], "--like", hr, "--force", *opts])
                 rows = json.loads(timed(MRSR + ["evaluate", hr, *outs.values(), "--json"])[2])
