@@ -420,6 +420,9 @@ def train_cmd(
     val: Optional[List[Path]] = typer.Option(None, "--val", help="Validation HR image(s): PSNR per epoch, keep the best."),
     val_factor: str = typer.Option("2", "--val-factor", help="Validation factor(s), e.g. '2' or '2,2,2;1,1,4' (best epoch: best mean PSNR)."),
     init_from: Optional[str] = typer.Option(None, "--init-from", help="Fine-tune from this model (name or path)."),
+    new_channels_only: bool = typer.Option(False, "--new-channels-only", help="With --init-from: train only the first-layer "
+                                           "weights of the input channels this run adds (zero-initialised), so the model "
+                                           "still gives the starting model's output where they read 0."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file (default: OUTPUT.ckpt.safetensors)."),
     checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Checkpoint every N iterations."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Resume from a checkpoint."),

@@ -215,6 +215,7 @@ class TrainInputSpec(_GpuThreads):
     voxel_size_input = traits.Bool(argstr="--voxel-size-input", desc="the output voxel size as input channels")
     coarsen_only = traits.Bool(argstr="--coarsen-only", desc="with voxel_size_range: never resample finer than the data")
     psf_input = traits.Bool(argstr="--psf-input", desc="the LR PSF's width as input channels (needs the psf augmentation)")
+    new_channels_only = traits.Bool(argstr="--new-channels-only", desc="with init_from: train only the added input channels' weights")
     patch = traits.Int(argstr="--patch %d", desc="patch edge (voxels)")
     batch = traits.Int(argstr="--batch %d", desc="batch size")
     epochs = traits.Int(argstr="--epochs %d", desc="epochs")

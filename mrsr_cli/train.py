@@ -104,6 +104,7 @@ class TrainConfig:
     val: list | None = None
     val_factors: list = field(default_factory=lambda: [[2.0, 2.0, 2.0]])  # best epoch = best mean PSNR over these
     init_from: str | None = None
+    new_channels_only: bool = False  # with init_from: train only the input-channel weights this run adds
     checkpoint: str | None = None
     checkpoint_every: int = 200
     resume: str | None = None
@@ -152,6 +153,8 @@ class TrainConfig:
         if self.voxel_size_range is not None and not (len(self.voxel_size_range) == 2
                                                       and 0.1 <= self.voxel_size_range[0] <= self.voxel_size_range[1] <= 5):
             raise UsageError("the voxel size range needs 0.1 <= LO <= HI <= 5 (mm)")
+        if self.new_channels_only and self.init_from is None:
+            raise UsageError("--new-channels-only needs --init-from")
         if self.coarsen_only and self.voxel_size_range is None:
             raise UsageError("--coarsen-only needs --voxel-size-range")
         if self.psf_input and ("psf" not in self.augment or self.pairs):
@@ -813,6 +816,21 @@ def add_input_channels(net, arch: str, params: dict, channels: int, insert_at: i
     return bigger
 
 
+def train_new_channels_only(net, added) -> None:
+    """Freeze ``net`` except the first layer's weights of the input channels where ``added`` is
+    true (a boolean per input channel).  Those start at zero (:func:`add_input_channels`), so on
+    inputs whose new channels read 0 -- e.g. PSF channels at simulate's PSF -- the trained model
+    gives exactly the starting model's output, whatever training does."""
+    import torch
+
+    first = next(p for name, p in net.named_parameters() if name.endswith("weight"))
+    for p in net.parameters():
+        p.requires_grad_(p is first)
+    mask = torch.zeros((1, len(added)) + (1,) * (first.dim() - 2), dtype=first.dtype)
+    mask[0, torch.as_tensor(np.flatnonzero(added))] = 1.0
+    first.register_hook(lambda grad: grad * mask.to(grad.device, grad.dtype))
+
+
 # ----------------------------------------------------------------------------- the loop
 def train(cfg: TrainConfig) -> dict:
     """Train a model as configured; returns a summary dict (also logged)."""
@@ -867,26 +885,30 @@ def train(cfg: TrainConfig) -> dict:
         init_path, init_name = resolve_model(cfg.init_from)
         net, init_meta = load_model(init_path)
         arch, params = init_meta["architecture"], dict(init_meta["params"])
+        added = np.zeros(int(params.get("in_channels", 1)), bool)  # which input channels this run adds
         if params.get("factor_channels", 0) and not cfg.factor_input:
             raise UsageError(f"starting model {init_name} takes the scale factor as input; it cannot train blind")
         if cfg.factor_input and not params.get("factor_channels", 0):  # a blind model learns to use the factor
             net = add_input_channels(net, arch, {**params, "factor_channels": 3}, int(params.get("in_channels", 1)) + 3, insert_at=1)
+            added = np.insert(added, 1, [True] * 3)
             params = dict(net.params)
             log.info("--init-from %s: added 3 zero-initialised factor channels", init_name)
         n_voxel = int(params.get("voxel_channels", 0))
         if n_voxel and not cfg.voxel_size_input:
             raise UsageError(f"starting model {init_name} takes the voxel size as input; train with --voxel-size-input")
         if cfg.voxel_size_input and not n_voxel:  # after the factor maps, before any reference
-            net = add_input_channels(net, arch, {**params, "voxel_channels": 3}, int(params.get("in_channels", 1)) + 3,
-                                     insert_at=1 + int(params.get("factor_channels", 0)))
+            at = 1 + int(params.get("factor_channels", 0))
+            net = add_input_channels(net, arch, {**params, "voxel_channels": 3}, int(params.get("in_channels", 1)) + 3, insert_at=at)
+            added = np.insert(added, at, [True] * 3)
             params = dict(net.params)
             log.info("--init-from %s: added 3 zero-initialised voxel-size channels", init_name)
         n_psf = int(params.get("psf_channels", 0))
         if n_psf and not cfg.psf_input:
             raise UsageError(f"starting model {init_name} takes the input PSF as input; train with --psf-input")
         if cfg.psf_input and not n_psf:  # after the factor and voxel-size maps, before any reference
-            net = add_input_channels(net, arch, {**params, "psf_channels": 3}, int(params.get("in_channels", 1)) + 3,
-                                     insert_at=1 + int(params.get("factor_channels", 0)) + int(params.get("voxel_channels", 0)))
+            at = 1 + int(params.get("factor_channels", 0)) + int(params.get("voxel_channels", 0))
+            net = add_input_channels(net, arch, {**params, "psf_channels": 3}, int(params.get("in_channels", 1)) + 3, insert_at=at)
+            added = np.insert(added, at, [True] * 3)
             params = dict(net.params)
             log.info("--init-from %s: added 3 zero-initialised PSF channels", init_name)
         have = int(params.get("in_channels", 1))
@@ -894,11 +916,18 @@ def train(cfg: TrainConfig) -> dict:
             raise UsageError(f"starting model {init_name} has {have} input channels, training needs {cfg.in_channels}")
         if have < cfg.in_channels:
             net = add_input_channels(net, arch, {**params, "reference_encoding": cfg.reference_encoding}, cfg.in_channels)
+            added = np.append(added, [True] * (cfg.in_channels - have))
             params = dict(net.params)
             log.info("--init-from %s: added %d zero-initialised reference channel(s)", init_name, cfg.in_channels - have)
         elif cfg.guided and params.get("reference_encoding", "intensity") != cfg.reference_encoding:
             raise UsageError(f"starting model {init_name} reads its reference as {params.get('reference_encoding', 'intensity')!r}, "
                              f"not {cfg.reference_encoding!r}")
+        if cfg.new_channels_only:
+            if not added.any():
+                raise UsageError(f"--new-channels-only: this run adds no input channel to {init_name}")
+            train_new_channels_only(net, added)
+            log.info("--new-channels-only: training the first layer's weights of %d new channel(s); the rest is frozen",
+                     int(added.sum()))
     else:
         arch, params = cfg.arch, cfg.model_params()
         try:
@@ -913,7 +942,8 @@ def train(cfg: TrainConfig) -> dict:
         module.setup(volumes, cfg.seed)
         module.to(device)
     extra_params = [p for module in loss_state.values() for p in module.parameters()]
-    optimizer = torch.optim.Adam(list(net.parameters()) + extra_params, lr=cfg.lr, betas=(0.9, 0.999))
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable + extra_params, lr=cfg.lr, betas=(0.9, 0.999))
     model = torch.nn.parallel.DistributedDataParallel(net) if ddp.enabled else net
     iters_per_epoch = max(1, cfg.patches_per_epoch // cfg.batch)
     total_iters = iters_per_epoch * cfg.epochs

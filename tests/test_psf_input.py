@@ -119,3 +119,35 @@ def test_lrtv_inverts_the_psf_it_is_told():
     sharp = ObservationModel(grid, lr_grid, (0.0, 0.0, 0.0))
     misfit = {name: np.linalg.norm(sharp.forward(x) - lr) for name, x in (("assumed", assumed), ("told", told))}
     assert misfit["told"] < 0.8 * misfit["assumed"], misfit
+
+
+def test_new_channels_only_keeps_the_starting_model_exactly(tmp_path):
+    """--new-channels-only trains nothing but the first-layer weights of the channels the run adds:
+    every other tensor equals the starting model's, the new slices have moved off zero, and with
+    the PSF channels at simulate's PSF (0) the output equals the starting model's bit for bit."""
+    from safetensors import safe_open
+
+    vol = _volume(tmp_path)
+    assert _train(tmp_path, vol, "p.safetensors", "--epochs", "1").returncode == 0
+    proc = _train(tmp_path, vol, "f.safetensors", "--epochs", "1", "--psf-input", "--augment", "psf", "--lr", "1e-3",
+                  "--new-channels-only", "--init-from", tmp_path / "p.safetensors")
+    assert proc.returncode == 0, proc.stderr
+    tensors = {}
+    for name in ("p", "f"):
+        with safe_open(str(tmp_path / f"{name}.safetensors"), framework="np") as fh:
+            tensors[name] = {k: fh.get_tensor(k) for k in fh.keys()}
+    first = next(k for k in tensors["f"] if k.endswith("weight"))
+    for key, value in tensors["p"].items():
+        if key == first:  # channels: image, 3 factor maps, then the 3 new PSF maps
+            np.testing.assert_array_equal(tensors["f"][key][:, :4], value)
+            assert np.abs(tensors["f"][key][:, 4:]).max() > 0
+        else:
+            np.testing.assert_array_equal(tensors["f"][key], value)
+    lr = tmp_path / "lr.nii.gz"
+    run_cli("simulate", vol, lr, "--factor", "2", check=0)
+    for name in ("p", "f"):
+        run_cli("upscale", lr, tmp_path / f"{name}.nii.gz", "--model", tmp_path / f"{name}.safetensors", "--like", vol,
+                "--ensemble", "1", check=0)  # f was trained without flips: one pass for both
+    np.testing.assert_array_equal(nib.load(tmp_path / "f.nii.gz").get_fdata(), nib.load(tmp_path / "p.nii.gz").get_fdata())
+    proc = _train(tmp_path, vol, "g.safetensors", "--epochs", "1", "--new-channels-only")
+    assert proc.returncode == 2 and "--new-channels-only needs --init-from" in proc.stderr
