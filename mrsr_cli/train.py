@@ -47,6 +47,9 @@ PSF_FWHM_RANGE = (0.5, 1.25)  # ... and its FWHM, in LR voxels (simulate's defau
 # HR voxel nothing is blurred), and one patch in PSF_SIMULATE_FRACTION keeps simulate's PSF exactly.
 PSF_INPUT_FWHM_RANGE = (0.25, 1.5)
 PSF_SIMULATE_FRACTION = 1 / 3
+# ... and validation scores each factor also at a PSF of half simulate's FWHM (the channels told),
+# so the best epoch reflects what the PSF channels do, not only simulate's PSF.
+VAL_PSF_SCALES = (1.0, 0.5)
 AFFINE_EVERY = 50  # iterations between fresh random affine warps of the training volumes
 
 
@@ -715,10 +718,12 @@ def load_checkpoint(path, net, optimizer, loss_state: dict | None = None) -> tup
 
 # ----------------------------------------------------------------------------- validation
 def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 1, gather=None,
-             low_field=None) -> tuple[float, float, list]:
+             low_field=None, psf_scales=(1.0,)) -> tuple[float, float, list]:
     """Mean PSNR (head mask) of the network and of spline on the validation volumes, each
-    simulated at each of ``factors`` (as a ``low_field`` scan when given: its noise, seeded),
-    and the per-factor gains (dB, averaged over volumes).
+    simulated at each of ``factors`` (as a ``low_field`` scan when given: its noise, seeded)
+    and, for each factor, with a Gaussian PSF of each of ``psf_scales`` LR voxels (1: simulate's;
+    a model with PSF channels is told it), and the gains per factor and PSF (dB, averaged over
+    volumes; factor-major).
     ``ensemble``: flip self-ensemble passes, as ``upscale --ensemble``.  ``gather`` (distributed
     training): each process scores its share of the volumes and ``gather`` collects every
     process's scores before they are averaged."""
@@ -733,11 +738,13 @@ def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 
         mask = head_mask(hr)
         # the reference does not depend on the factor: encode it once per volume
         encoded = ArrayField(encode_reference(ref, net.params.get("reference_encoding", "intensity"))) if ref is not None else None
-        for factor in factors:
-            lr, lr_grid, _ = simulate_lowres(hr, grid, factor=factor, low_field=low_field, seed=0)
+        for factor, scale in ((f, s) for f in factors for s in psf_scales):
+            fwhm = None if scale == 1.0 else tuple(np.asarray(grid.voxel_size) * np.asarray(factor, dtype=float) * scale)
+            lr, lr_grid, _ = simulate_lowres(hr, grid, factor=factor, fwhm=fwhm, low_field=low_field, seed=0)
             resampler = make_resampler(lr, lr_grid, grid, order=3)
             spline = resampler.full()
-            channels = network_inputs(net.params, grid.shape, resampler, factor, encoded, voxel_size=grid.voxel_size)
+            channels = network_inputs(net.params, grid.shape, resampler, factor, encoded, voxel_size=grid.voxel_size,
+                                      psf=psf_encoding([scale] * 3, ("gaussian",) * 3, factor))
             out, _ = run_self_ensemble(net, lambda box: np.stack([c.read(box) for c in channels]), grid.shape,
                                        EngineOptions(device=str(next(net.parameters()).device.type), precision=precision,
                                                      progress=False, ensemble=ensemble))
@@ -747,7 +754,7 @@ def validate(net, volumes: list, factors: list, precision: str, ensemble: int = 
         shares = gather((net_psnr, spline_psnr))
         net_psnr = [v for share in shares for v in share[0]]
         spline_psnr = [v for share in shares for v in share[1]]
-    gains = (np.array(net_psnr) - np.array(spline_psnr)).reshape(-1, len(factors)).mean(axis=0)
+    gains = (np.array(net_psnr) - np.array(spline_psnr)).reshape(-1, len(factors) * len(psf_scales)).mean(axis=0)
     return float(np.mean(net_psnr)), float(np.mean(spline_psnr)), [round(float(g), 3) for g in gains]
 
 
@@ -1022,7 +1029,8 @@ def train(cfg: TrainConfig) -> dict:
                     else:
                         model_psnr, spline_psnr, gains = validate(net, val_volumes[ddp.rank::ddp.world_size], cfg.val_factors,
                                                                   precision, gather=lambda obj: distributed.gather(ddp, obj),
-                                                                  low_field=sampler.low_field)
+                                                                  low_field=sampler.low_field,
+                                                                  psf_scales=VAL_PSF_SCALES if cfg.psf_input else (1.0,))
                     epoch = state["iteration"] // iters_per_epoch
                     record = {"epoch": epoch, "val_psnr": model_psnr, "val_psnr_spline": spline_psnr, "val_gain_per_factor": gains}
                     log_fh.write(json.dumps(record) + "\n")

@@ -55,8 +55,11 @@ def test_psf_input_training_init_and_upscale(tmp_path):
     plain = _train(tmp_path, vol, "p.safetensors", "--epochs", "1")
     assert plain.returncode == 0, plain.stderr
     proc = _train(tmp_path, vol, "q.safetensors", "--epochs", "2", "--psf-input", "--augment", "psf",
-                  "--init-from", tmp_path / "p.safetensors")
+                  "--init-from", tmp_path / "p.safetensors", "--val", vol)
     assert proc.returncode == 0, proc.stderr
+    curve = [json.loads(line) for line in (tmp_path / "q.log.jsonl").read_text().splitlines()]
+    gains = [r["val_gain_per_factor"] for r in curve if "val_gain_per_factor" in r]
+    assert len(gains) == 2 and all(len(g) == 2 for g in gains)  # x2 at simulate's PSF and at half its FWHM
     from safetensors import safe_open
 
     with safe_open(str(tmp_path / "q.safetensors"), framework="np") as fh:

@@ -29,30 +29,36 @@ def measure(model: str) -> dict:
     return round10.measure(model, cases, round15.psf_options, told_psf)
 
 
-def verdict(results: dict) -> tuple[bool, list[str]]:
+def verdict(results: dict, tolerance: float = 0.15) -> tuple[bool, list[str]]:
     """The ship rule (fixed before the run): told the true PSF, the candidate's worst gain over
     spline across the PSFs is >= 0 dB on both validation volumes; at simulate's PSF it loses at
-    most 0.15 dB against the default on both; Colin27 at simulate's PSF stays >= +3.8 dB."""
+    most ``tolerance`` dB against the default on both (round 17: within it either way);
+    Colin27 at simulate's PSF stays >= +3.8 dB."""
     def gain(key, tag):
         return results[key][tag] - results[key]["spline"]
 
     worst = {v: min(gain(k, "candidate") for k in results if k.startswith(v)) for v in RULE_VOLUMES}
     own = {v: results[f"{v} | {SIMULATE_PSF}"]["candidate"] - results[f"{v} | {SIMULATE_PSF}"]["default"] for v in RULE_VOLUMES}
     colin = gain(f"{TEST_VOLUME} | {SIMULATE_PSF}", "candidate")
-    ship = all(w >= 0 for w in worst.values()) and all(c >= -0.15 for c in own.values()) and colin >= 3.8
+    ship = all(w >= 0 for w in worst.values()) and all(c >= -tolerance for c in own.values()) and colin >= 3.8
     said = [f"worst gain over spline told the PSF {', '.join(f'{w:+.2f}' for w in worst.values())} (>= 0)",
-            f"change against the default at simulate's PSF {', '.join(f'{c:+.2f}' for c in own.values())} (>= -0.15)",
+            f"change against the default at simulate's PSF {', '.join(f'{c:+.2f}' for c in own.values())} (>= {-tolerance:+.2f})",
             f"Colin27 at simulate's PSF {colin:+.2f} (>= +3.8)"]
     return ship, said
 
 
-def report(model: str, results: dict) -> None:
-    ship, said = verdict(results)
-    lines = [f"## PSF-aware fine-tune {Path(model).stem} (issue 21, round 16)", "",
-             f"`bash benchmarks/experiments/16-psf-input/run.sh` (candidate `{Path(model).name}`: the shipped default with "
-             "3 zero-initialised PSF channels, fine-tuned with the stage-3 recipe plus `--psf-input --augment ...,psf`: each "
-             "LR patch's PSF a Gaussian or box of FWHM 0.25-1.5 LR voxels, simulate's own in one patch of three, at most "
-             "32 min). x2 from LR images made by `mrsr simulate --psf SHAPE --fwhm` with the PSF of each row; the candidate "
+ABOUT = ("fine-tuned with the stage-3 recipe plus `--psf-input --augment ...,psf`: each LR patch's PSF a Gaussian or "
+         "box of FWHM 0.25-1.5 LR voxels, simulate's own in one patch of three, at most 32 min")
+
+
+def report(model: str, results: dict, round_dir: str = "16-psf-input", about: str = ABOUT, tolerance: float = 0.15) -> None:
+    """The table and the rule's verdict, into the 'psf-input-<model>' section; ``about`` says how
+    the candidate was trained."""
+    ship, said = verdict(results, tolerance)
+    lines = [f"## PSF-aware default {Path(model).stem} (issue 21, round {round_dir.split('-')[0]})", "",
+             f"`bash benchmarks/experiments/{round_dir}/run.sh` (candidate `{Path(model).name}`: the shipped default with "
+             f"3 zero-initialised PSF channels, {about}). x2 from LR images made by `mrsr simulate --psf SHAPE --fwhm` "
+             "with the PSF of each row; the candidate "
              "is told it (`upscale --input-psf SHAPE --input-fwhm MM`), the default cannot be. PSNR (dB, head mask), crops "
              "as in round 10; Colin27 is reported only. " + stamp(), "",
              "| volume | LR PSF | spline | default | candidate | default over spline | candidate over spline |",
