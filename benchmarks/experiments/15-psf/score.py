@@ -37,6 +37,17 @@ def measure(model: str) -> dict:
     return round10.measure(model, cases, psf_options)
 
 
+def psf_table(results: dict) -> list[str]:
+    """Markdown rows: PSNR of spline, default and candidate per volume and LR PSF, and the gains over spline."""
+    lines = ["| volume | LR PSF | spline | default | candidate | default over spline | candidate over spline |",
+             "|---|---|---|---|---|---|---|"]
+    for key, r in results.items():
+        case, psf = key.split(" | ")
+        lines.append(f"| {case} | {psf} | {r['spline']:.2f} | {r['default']:.2f} | {r['candidate']:.2f} | "
+                     f"{r['default'] - r['spline']:+.2f} | **{r['candidate'] - r['spline']:+.2f}** |")
+    return lines
+
+
 def report(model: str, results: dict) -> None:
     def worst(volume, tag):
         return min(r[tag] - r["spline"] for k, r in results.items() if k.startswith(volume))
@@ -51,13 +62,7 @@ def report(model: str, results: dict) -> None:
              "box PSF of random FWHM 0.5-1.25 LR voxels, at most 28 min). x2 from LR images made by `mrsr simulate "
              "--psf SHAPE --fwhm` with the PSF of each row (FWHM in LR voxels; simulate's default and the default's "
              "training PSF is the Gaussian of one voxel). PSNR (dB, head mask), crops as in round 10; Colin27 is "
-             "reported only. " + stamp(), "",
-             "| volume | LR PSF | spline | default | candidate | default over spline | candidate over spline |",
-             "|---|---|---|---|---|---|---|"]
-    for key, r in results.items():
-        case, psf = key.split(" | ")
-        lines.append(f"| {case} | {psf} | {r['spline']:.2f} | {r['default']:.2f} | {r['candidate']:.2f} | "
-                     f"{r['default'] - r['spline']:+.2f} | **{r['candidate'] - r['spline']:+.2f}** |")
+             "reported only. " + stamp(), "", *psf_table(results)]
     lines += ["", "Question (fixed before the run; not a shipping rule): is the candidate worth a shipping round? "
               "Its worst gain over spline across the PSFs must beat the default's worst by >= 1 dB on both validation "
               "volumes (measured " + ", ".join(f"{g:+.2f}" for g in worst_gain.values()) + "), losing at most 0.3 dB "

@@ -60,13 +60,7 @@ def report(model: str, results: dict, round_dir: str = "16-psf-input", about: st
              f"3 zero-initialised PSF channels, {about}). x2 from LR images made by `mrsr simulate --psf SHAPE --fwhm` "
              "with the PSF of each row; the candidate "
              "is told it (`upscale --input-psf SHAPE --input-fwhm MM`), the default cannot be. PSNR (dB, head mask), crops "
-             "as in round 10; Colin27 is reported only. " + stamp(), "",
-             "| volume | LR PSF | spline | default | candidate | default over spline | candidate over spline |",
-             "|---|---|---|---|---|---|---|"]
-    for key, r in results.items():
-        case, psf = key.split(" | ")
-        lines.append(f"| {case} | {psf} | {r['spline']:.2f} | {r['default']:.2f} | {r['candidate']:.2f} | "
-                     f"{r['default'] - r['spline']:+.2f} | **{r['candidate'] - r['spline']:+.2f}** |")
+             "as in round 10; Colin27 is reported only. " + stamp(), "", *round15.psf_table(results)]
     lines += ["", "Ship rule (fixed before the run), on the deepmriprep and MNI152NLin6Asym right halves: "
               + "; ".join(said) + f": **{'ship' if ship else 'do not ship'}**."]
     write_section(f"psf-input-{Path(model).stem}", "\n".join(lines))
