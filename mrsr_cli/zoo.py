@@ -6,7 +6,7 @@ Resolution order for ``--model X`` (upscale, train --init-from, Nipype):
 2. ``<dir>/X.safetensors`` for each read-only dir in ``MRSR_MODEL_PATH`` (``:``-separated);
 3. ``$MRSR_HOME/models/X.safetensors`` (``MRSR_HOME`` defaults to the platform user cache,
    e.g. ``~/.cache/mrsr``);
-4. the builtin models shipped in the package (``default``, ``guided``);
+4. the builtin models shipped in the package (``default``, ``guided``, ``psf-aware``);
 5. otherwise an error telling which ``mrsr fetch-model`` command to run — nothing but
    ``fetch-model`` ever downloads.
 """
@@ -23,6 +23,7 @@ from .errors import MrsrError, UsageError
 BUILTIN = {
     "default": "mrsr-recnn-t1w.safetensors",
     "guided": "mrsr-recnn-guided.safetensors",
+    "psf-aware": "mrsr-recnn-t1w-psf.safetensors",  # reads upscale --input-fwhm/--input-psf
 }
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 

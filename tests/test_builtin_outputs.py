@@ -3,7 +3,8 @@
 The expected digests (tests/data/builtin_outputs.json) were made by the code of commit 25fded6,
 before the engine was split into device/tiling/channels, on the development machine (AMD EPYC,
 avx512_bf16, torch 2.13.0 CPU): ``python tests/test_builtin_outputs.py > tests/data/builtin_outputs.json``
-run with that checkout first on PYTHONPATH.  fp32 and one thread keep the arithmetic fixed; a
+run with that checkout first on PYTHONPATH (the ``psf-aware`` case was added with that model, by
+the code of the commit that ships it).  fp32 and one thread keep the arithmetic fixed; a
 different CPU family may round differently, which this test would then report.
 """
 
@@ -27,6 +28,7 @@ CASES = {
     "default-voxel-0.8-8-passes": ["--voxel-size", "0.8", "--ensemble", "8"],
     "guided-x2": ["--factor", "2", "--model", "guided", "--reference", "{reference}"],
     "spline-x2": ["--factor", "2", "--method", "spline"],
+    "psf-aware-x2-block-mean": ["--factor", "2", "--model", "psf-aware", "--input-psf", "box", "--input-fwhm", "2"],
 }
 
 

@@ -29,7 +29,8 @@ def comparable(recipe: dict, keys) -> dict:
 
 
 @pytest.mark.parametrize("toml, model, differs", [("default-stage3.toml", "default", set()),
-                                                  ("guided.toml", "guided", {"init_from"})])
+                                                  ("guided.toml", "guided", {"init_from"}),
+                                                  ("psf-aware.toml", "psf-aware", set())])
 def test_shipped_recipes_are_the_recipes_stored_in_the_shipped_models(toml, model, differs):
     from_file = dry_run("--config", RECIPES / toml)
     from_model = dry_run("--config-from", model)
