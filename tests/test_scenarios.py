@@ -190,7 +190,7 @@ def test_train_low_field_degradation_records_it(tmp_path, head):
     # the input patch carries the added noise even at factor 1
     cfg = TrainConfig.from_dict({"inputs": [str(head)], "output": str(out), "patch": 12, "augment": [],
                                  "scales": [[1, 1, 1]], "degradation": "low-field", "field_strength": 1.5})
-    ilr, hr, _, _, _ = PatchSampler([load_training_volume(head)], cfg).patch(np.random.default_rng(0))
+    ilr, hr, *_ = PatchSampler([load_training_volume(head)], cfg).patch(np.random.default_rng(0))
     assert 0.5 < np.std(ilr - hr) / LowField(1.5).noise_fraction() < 1.5
     proc = run_cli("train", head, "-o", out, "--degradation", "low-field", "--force")
     assert proc.returncode == 2 and "needs a field strength" in proc.stderr
