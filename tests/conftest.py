@@ -71,6 +71,20 @@ def run_cli(*args, env=None, check=None) -> subprocess.CompletedProcess:
     return proc
 
 
+def train_small(tmp_path, vol, out, *extra, check=None) -> subprocess.CompletedProcess:
+    """``mrsr train`` of a 3-layer, 6-filter ReCNN on ``vol`` into ``tmp_path / out``: seconds on one
+    thread, fp32 and seeded, so runs are reproducible; ``extra`` flags are appended."""
+    return run_cli("train", vol, "-o", tmp_path / out, "--layers", "3", "--filters", "6", "--patch", "12",
+                   "--batch", "4", "--patches-per-epoch", "16", "--seed", "5", "--precision", "fp32", "--threads", "1",
+                   "--scales", "2,2,2", *extra, check=check)
+
+
+@pytest.fixture
+def train_volume(tmp_path) -> Path:
+    """A 36³ phantom at 1 mm to train on."""
+    return save_nifti(tmp_path / "train.nii.gz", phantom((36, 36, 36), seed=4), make_affine())
+
+
 @pytest.fixture
 def head(tmp_path) -> Path:
     return save_nifti(tmp_path / "head.nii.gz", phantom(), make_affine())

@@ -7,28 +7,18 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from conftest import make_affine, phantom, run_cli, save_nifti
+from conftest import make_affine, phantom, run_cli, train_small as _train
 from mrsr_cli.geometry import Grid
 from mrsr_cli.train import PatchSampler, TrainConfig, load_training_volume
 
 
-def _volume(tmp_path):
-    return save_nifti(tmp_path / "train.nii.gz", phantom((36, 36, 36), seed=4), make_affine())
-
-
-def _train(tmp_path, vol, out, *extra):
-    return run_cli("train", vol, "-o", tmp_path / out, "--layers", "3", "--filters", "6", "--patch", "12",
-                   "--batch", "4", "--patches-per-epoch", "16", "--seed", "5", "--precision", "fp32", "--threads", "1",
-                   "--scales", "2,2,2", *extra)
-
-
-def test_psf_channels_say_how_blurred_each_lr_patch_is(tmp_path):
+def test_psf_channels_say_how_blurred_each_lr_patch_is(train_volume):
     """With --psf-input each patch carries psf_encoding of its drawn PSF: exactly 0 when the draw
     is simulate's Gaussian of one LR voxel (and the ILR patch is then the one simulate's PSF
     gives), clearly below 0 when the LR patch is sharper (more Laplacian energy), clearly above
     when it is blurrier; about one patch in three keeps simulate's PSF and FWHMs below one HR
     voxel read -0.5 at x2 (nothing is blurred)."""
-    vol = load_training_volume(_volume(tmp_path))
+    vol = load_training_volume(train_volume)
     base = {"inputs": [], "output": "m.safetensors", "patch": 16, "scales": [[2, 2, 2]], "augment": []}
     plain = PatchSampler([vol], TrainConfig.from_dict(base, require_paths=False))
     told = PatchSampler([vol], TrainConfig.from_dict({**base, "augment": ["psf"], "psf_input": True}, require_paths=False))
@@ -50,8 +40,8 @@ def test_psf_channels_say_how_blurred_each_lr_patch_is(tmp_path):
     assert 6 <= (codes == 0).sum() <= 24 and codes.min() == -0.5 and codes.max() > 0.2
 
 
-def test_psf_input_training_init_and_upscale(tmp_path):
-    vol = _volume(tmp_path)
+def test_psf_input_training_init_and_upscale(tmp_path, train_volume):
+    vol = train_volume
     plain = _train(tmp_path, vol, "p.safetensors", "--epochs", "1")
     assert plain.returncode == 0, plain.stderr
     proc = _train(tmp_path, vol, "q.safetensors", "--epochs", "2", "--psf-input", "--augment", "psf",
@@ -124,13 +114,13 @@ def test_lrtv_inverts_the_psf_it_is_told():
     assert misfit["told"] < 0.8 * misfit["assumed"], misfit
 
 
-def test_new_channels_only_keeps_the_starting_model_exactly(tmp_path):
+def test_new_channels_only_keeps_the_starting_model_exactly(tmp_path, train_volume):
     """--new-channels-only trains nothing but the first-layer weights of the channels the run adds:
     every other tensor equals the starting model's, the new slices have moved off zero, and with
     the PSF channels at simulate's PSF (0) the output equals the starting model's bit for bit."""
     from safetensors import safe_open
 
-    vol = _volume(tmp_path)
+    vol = train_volume
     assert _train(tmp_path, vol, "p.safetensors", "--epochs", "1").returncode == 0
     proc = _train(tmp_path, vol, "f.safetensors", "--epochs", "1", "--psf-input", "--augment", "psf", "--lr", "1e-3",
                   "--new-channels-only", "--init-from", tmp_path / "p.safetensors")

@@ -7,24 +7,13 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from conftest import make_affine, phantom, run_cli, save_nifti
+from conftest import make_affine, phantom, run_cli, save_nifti, train_small as _train
 from mrsr_cli.train import PatchSampler, TrainConfig
-
-
-@pytest.fixture
-def train_volume(tmp_path):
-    return save_nifti(tmp_path / "train.nii.gz", phantom((36, 36, 36), seed=4), make_affine())
 
 
 def _weights(path):
     with safe_open(str(path), framework="np") as fh:
         return {k: fh.get_tensor(k) for k in fh.keys()}
-
-
-def _train(tmp_path, vol, out, *extra, check=None):
-    return run_cli("train", vol, "-o", tmp_path / out, "--layers", "3", "--filters", "6", "--patch", "12",
-                   "--batch", "4", "--patches-per-epoch", "16", "--seed", "5", "--precision", "fp32", "--threads", "1",
-                   "--scales", "2,2,2", *extra, check=check)
 
 
 def test_resume_equals_uninterrupted(tmp_path, train_volume):
