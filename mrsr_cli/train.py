@@ -893,31 +893,22 @@ def train(cfg: TrainConfig) -> dict:
         net, init_meta = load_model(init_path)
         arch, params = init_meta["architecture"], dict(init_meta["params"])
         added = np.zeros(int(params.get("in_channels", 1)), bool)  # which input channels this run adds
-        if params.get("factor_channels", 0) and not cfg.factor_input:
-            raise UsageError(f"starting model {init_name} takes the scale factor as input; it cannot train blind")
-        if cfg.factor_input and not params.get("factor_channels", 0):  # a blind model learns to use the factor
-            net = add_input_channels(net, arch, {**params, "factor_channels": 3}, int(params.get("in_channels", 1)) + 3, insert_at=1)
-            added = np.insert(added, 1, [True] * 3)
-            params = dict(net.params)
-            log.info("--init-from %s: added 3 zero-initialised factor channels", init_name)
-        n_voxel = int(params.get("voxel_channels", 0))
-        if n_voxel and not cfg.voxel_size_input:
-            raise UsageError(f"starting model {init_name} takes the voxel size as input; train with --voxel-size-input")
-        if cfg.voxel_size_input and not n_voxel:  # after the factor maps, before any reference
-            at = 1 + int(params.get("factor_channels", 0))
-            net = add_input_channels(net, arch, {**params, "voxel_channels": 3}, int(params.get("in_channels", 1)) + 3, insert_at=at)
-            added = np.insert(added, at, [True] * 3)
-            params = dict(net.params)
-            log.info("--init-from %s: added 3 zero-initialised voxel-size channels", init_name)
-        n_psf = int(params.get("psf_channels", 0))
-        if n_psf and not cfg.psf_input:
-            raise UsageError(f"starting model {init_name} takes the input PSF as input; train with --psf-input")
-        if cfg.psf_input and not n_psf:  # after the factor and voxel-size maps, before any reference
-            at = 1 + int(params.get("factor_channels", 0)) + int(params.get("voxel_channels", 0))
-            net = add_input_channels(net, arch, {**params, "psf_channels": 3}, int(params.get("in_channels", 1)) + 3, insert_at=at)
-            added = np.insert(added, at, [True] * 3)
-            params = dict(net.params)
-            log.info("--init-from %s: added 3 zero-initialised PSF channels", init_name)
+        # constant-map channels, in channel order (after the image, before any reference): a model
+        # that has them must keep them; a run that wants them adds them with zero weights
+        preceding = 1
+        for key, wanted, refusal, what in (
+                ("factor_channels", cfg.factor_input, "takes the scale factor as input; it cannot train blind", "factor"),
+                ("voxel_channels", cfg.voxel_size_input, "takes the voxel size as input; train with --voxel-size-input",
+                 "voxel-size"),
+                ("psf_channels", cfg.psf_input, "takes the input PSF as input; train with --psf-input", "PSF")):
+            if params.get(key, 0) and not wanted:
+                raise UsageError(f"starting model {init_name} {refusal}")
+            if wanted and not params.get(key, 0):
+                net = add_input_channels(net, arch, {**params, key: 3}, int(params.get("in_channels", 1)) + 3, insert_at=preceding)
+                added = np.insert(added, preceding, [True] * 3)
+                params = dict(net.params)
+                log.info("--init-from %s: added 3 zero-initialised %s channels", init_name, what)
+            preceding += int(params.get(key, 0))
         have = int(params.get("in_channels", 1))
         if have > cfg.in_channels:
             raise UsageError(f"starting model {init_name} has {have} input channels, training needs {cfg.in_channels}")
