@@ -188,6 +188,10 @@ def upscale_cmd(
                                              "axis (default: the input voxel size, as mrsr simulate makes it); read by "
                                              "PSF-aware models and lrtv. 0: no blur beyond the voxel (plain subsampling)."),
     input_psf: str = typer.Option("gaussian", "--input-psf", help="Shape of the input's PSF: gaussian or box (a block mean)."),
+    consistency: Optional[str] = typer.Option(None, "--consistency", help="Data consistency after the network: correct the "
+                                              "output until, blurred by the input's PSF and resampled onto the input grid, "
+                                              "it gives back the input, to its estimated noise level (auto), never (off), or "
+                                              "for N iterations whatever the noise. Default: off."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
     tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Force tile cores of N^3 voxels (0 = whole volume)."),
@@ -209,7 +213,7 @@ def upscale_cmd(
 
     given = _given(ctx, {"order": order, "model": model, "reference": reference, "register": register, "ensemble": ensemble,
                          "lrtv_iterations": lrtv_iterations, "lrtv_lambda_tv": lrtv_lambda_tv, "lrtv_lambda_rank": lrtv_lambda_rank,
-                         "input_fwhm": input_fwhm, "input_psf": input_psf})
+                         "input_fwhm": input_fwhm, "input_psf": input_psf, "consistency": consistency})
     if method not in METHODS:
         raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if not 1 <= order <= 5:
@@ -236,6 +240,10 @@ def upscale_cmd(
         raise UsageError(f"--input-psf must be one of {', '.join(PSFS)}, got {input_psf!r}")
     _one_grid_option(factor, voxel_size, like, upscale=True)
     options = dict(given)
+    if consistency is not None:
+        from .consistency import parse_mode
+
+        parse_mode(consistency)
     if input_fwhm is not None:
         options["input_fwhm"] = parse_triplet(input_fwhm, "--input-fwhm")
         if any(v < 0 for v in options["input_fwhm"]):

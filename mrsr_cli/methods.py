@@ -35,24 +35,38 @@ def spline(volume, target, *, order: int = 3):
 
 
 def cnn(volume, target, *, model: str | None = None, reference=None, register: bool = False, ensemble: int | None = None,
-        input_fwhm=None, input_psf: str = "gaussian", engine=None):
-    """The network of ``model`` (default: the builtin) through the engine (:func:`mrsr_cli.engine.super_resolve`);
+        input_fwhm=None, input_psf: str = "gaussian", consistency="off", engine=None):
+    """The network of ``model`` (default: the builtin) through the engine (:func:`mrsr_cli.engine.super_resolve`),
+    then made consistent with the input under ``consistency`` (``auto``, ``off`` or a number of
+    iterations: :func:`mrsr_cli.consistency.make_consistent`, with the same input PSF; ``auto``
+    runs only when that PSF is known, :func:`~mrsr_cli.consistency.knows_input_psf`);
     ``reference``: path of a registered HR image of another contrast for guided models, aligned
     first when ``register``; ``ensemble``: flip self-ensemble passes (default: the engine's);
     ``input_fwhm`` (mm per input axis; default its voxel size) and ``input_psf``: how blurred the
     input is, for PSF-aware models; ``engine``: :class:`~mrsr_cli.tiling.EngineOptions`."""
     import dataclasses
 
+    from .consistency import knows_input_psf, make_consistent, parse_mode
     from .engine import super_resolve
+    from .models.store import read_header
     from .tiling import EngineOptions
+    from .zoo import resolve_model
 
     if register and reference is None:
         raise UsageError("registering the reference needs a reference")
     engine = engine or EngineOptions()
     if ensemble is not None:
         engine = dataclasses.replace(engine, ensemble=ensemble)
-    return super_resolve(volume, target, model=model, reference=reference, register=register, options=engine,
-                         input_fwhm=input_fwhm, input_psf=input_psf)
+    mode = parse_mode(consistency)  # a usage error before the network runs
+    out, info = super_resolve(volume, target, model=model, reference=reference, register=register, options=engine,
+                              input_fwhm=input_fwhm, input_psf=input_psf)
+    meta, _ = read_header(resolve_model(model, guided=reference is not None)[0])
+    told = input_fwhm is not None or input_psf != "gaussian"
+    out, record = make_consistent(out, volume, target, mode, fwhm_mm=input_fwhm, psf=input_psf,
+                                  psf_known=knows_input_psf(meta, told))
+    if record:
+        info["DataConsistency"] = record
+    return out, info
 
 
 def lrtv(volume, target, *, lrtv_iterations: int | None = None, lrtv_lambda_tv: float | None = None,
