@@ -63,7 +63,7 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     meta, _ = read_header(resolve_model(model, guided=reference is not None)[0])
     told = input_fwhm is not None or input_psf != "gaussian"
     out, record = make_consistent(out, volume, target, mode, fwhm_mm=input_fwhm, psf=input_psf,
-                                  psf_known=knows_input_psf(meta, told))
+                                  psf_known=knows_input_psf(meta, told), memory_limit=engine.memory_limit)
     if record:
         info["DataConsistency"] = record
     return out, info

@@ -8,7 +8,7 @@ import pytest
 from conftest import make_affine, phantom, run_cli, save_nifti
 
 from mrsr_cli.consistency import back_project, estimate_noise_sigma, make_consistent, parse_mode
-from mrsr_cli.errors import UsageError
+from mrsr_cli.errors import MrsrError, UsageError
 from mrsr_cli.geometry import Grid, scaled_grid
 from mrsr_cli.io import Volume
 from mrsr_cli.observation import ObservationModel, apply_axis_matrices
@@ -84,6 +84,11 @@ def test_auto_fits_a_noiseless_input_and_leaves_a_noisy_one():
     out, info = make_consistent(guess, clean, hr, "auto", psf_known=False)
     assert out is guess and info["Iterations"] == 0 and "unknown" in info["Skipped"]
     assert make_consistent(guess, clean, hr, 2, psf_known=False)[1]["Iterations"] == 2
+    # over the memory limit: auto says so and leaves the data, a fixed count is an error
+    out, info = make_consistent(guess, clean, hr, "auto", memory_limit=guess.nbytes)
+    assert out is guess and info["Skipped"] == "over the memory limit"
+    with pytest.raises(MrsrError, match="memory limit"):
+        make_consistent(guess, clean, hr, 2, memory_limit=guess.nbytes)
 
 
 def test_parse_mode_errors():
