@@ -14,8 +14,11 @@ back-projection (Irani & Peleg 1991), used in MRI upsampling by Manjón et al. 2
 Noise in ``y`` is not signal to fit: iterations stop by the discrepancy principle (Morozov)
 once the residual's root mean square is at the input's noise level, estimated from the input
 itself (:func:`estimate_noise_sigma`), so a noisy input is left nearly or exactly as the
-network made it.  A wrong PSF is the remaining risk: the model must be the one that made the
-input (``upscale --input-fwhm/--input-psf`` tell it).
+network made it.  The output's edges: ``upscale`` writes zeros outside the input's field of
+view (it does not extrapolate), so the LR voxels whose PSF reaches there are left out of the
+data term and those output voxels are never corrected (:func:`in_view_operator`).  A wrong PSF
+is the remaining risk: the model must be the one that made the input (``upscale
+--input-fwhm/--input-psf`` tell it).
 
 Units: intensities are the input's; the noise level is a standard deviation in those units.
 Grids follow :class:`~mrsr_cli.geometry.Grid` (voxel→world affine in mm); the LR grid's axes
@@ -31,7 +34,7 @@ Example::
     >>> truth = np.random.default_rng(0).random((24, 24, 24), dtype=np.float32)
     >>> y = A.forward(truth)
     >>> guess = np.full_like(truth, truth.mean())
-    >>> fixed, info = back_project(guess, y, A, iterations=5, noise_sigma=0.0)
+    >>> fixed, info = back_project(guess, y, A.axis_matrices(), iterations=5, noise_sigma=0.0)
     >>> bool(np.linalg.norm(fixed - truth) < np.linalg.norm(guess - truth))
     True
 """
@@ -56,6 +59,7 @@ DISCREPANCY = 1.0
 MEMORY_VOLUMES = 6
 MAD_TO_SIGMA = 1.0 / 0.6745  # a Gaussian's standard deviation over its median absolute deviation
 SECOND_DIFFERENCE = np.array([1.0, -2.0, 1.0], dtype=np.float32) / np.float32(np.sqrt(6.0))
+OUT_OF_VIEW_WEIGHT = 1e-3  # an LR voxel whose PSF puts more weight than this outside the output's view is left out
 FOREGROUND = 0.1  # voxels brighter than this fraction of the 99.5th percentile estimate the noise
 
 
@@ -105,18 +109,36 @@ def estimate_noise_sigma(volume: np.ndarray) -> float:
     return float(np.median(values) * MAD_TO_SIGMA)
 
 
-def back_project(x0: np.ndarray, y: np.ndarray, model, *, iterations: int = MAX_ITERATIONS,
+def in_view_operator(model) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The observation model ``model`` restricted to what the output can explain:
+    ``(matrices, rows)``, one dense matrix per axis (:meth:`~mrsr_cli.observation.ObservationModel.axis_matrices`)
+    with the columns of HR voxels outside the input's field of view set to 0 (``upscale`` writes
+    zeros there and the correction leaves them so), and the indices of the LR voxels kept per
+    axis: those whose PSF puts less than :data:`OUT_OF_VIEW_WEIGHT` of its weight on such
+    voxels.  An LR edge voxel whose PSF reaches anatomy the output does not have would
+    otherwise push that anatomy's signal into its neighbours."""
+    matrices, rows = [], []
+    for matrix, outside in zip(model.axis_matrices(), model.outside_lr_fov()):
+        weight = np.abs(matrix)
+        keep = np.flatnonzero(weight[:, outside].sum(axis=1) <= OUT_OF_VIEW_WEIGHT * weight.sum(axis=1))
+        matrix = matrix[keep].copy()
+        matrix[:, outside] = 0.0
+        matrices.append(np.ascontiguousarray(matrix))
+        rows.append(keep)
+    return matrices, rows
+
+
+def back_project(x0: np.ndarray, y: np.ndarray, matrices, *, iterations: int = MAX_ITERATIONS,
                  noise_sigma: float = 0.0, discrepancy: float = DISCREPANCY):
     """``x₀`` (HR grid) corrected towards ``A x = y`` by at most ``iterations`` steps of Craig's
     method, stopping once ``rms(y − A x) <= discrepancy · noise_sigma``.
 
-    ``model``: an :class:`~mrsr_cli.observation.ObservationModel` from ``x₀``'s grid to ``y``'s.
+    ``matrices``: ``A`` as one matrix per axis from ``x₀``'s grid to ``y``'s
+    (:meth:`~mrsr_cli.observation.ObservationModel.axis_matrices` or :func:`in_view_operator`).
     Returns ``(x float32, info)``, ``info`` the sidecar's ``DataConsistency`` record: iterations
     run, the noise level used and the residual's rms before and after (input intensity units).
     """
     from .observation import apply_axis_matrices
-
-    matrices = model.axis_matrices()
 
     def forward(v):
         return apply_axis_matrices(v, matrices)
@@ -210,7 +232,12 @@ def make_consistent(data: np.ndarray, volume, target, mode, *, fwhm_mm=None, psf
         return data, {"Iterations": 0, "Skipped": "output axes not parallel to the input's"}
     sigma = estimate_noise_sigma(volume.data) if mode == "auto" else 0.0
     iterations = MAX_ITERATIONS if mode == "auto" else mode
-    out, info = back_project(data, volume.data, model, iterations=iterations, noise_sigma=sigma)
+    matrices, rows = in_view_operator(model)
+    if not all(len(r) for r in rows):
+        log.warning("data consistency skipped: no input voxel lies wholly inside the output's view")
+        return data, {"Iterations": 0, "Skipped": "no input voxel wholly in view"}
+    out, info = back_project(data, volume.data[np.ix_(*rows)], matrices, iterations=iterations, noise_sigma=sigma)
+    info["InputVoxelsUsed"] = int(np.prod([len(r) for r in rows]))
     if volume.data.min() >= 0:  # magnitude images stay non-negative
         np.clip(out, 0, None, out=out)
     log.info("data consistency: %d iterations, residual rms %.4g -> %.4g (noise %.4g)", info["Iterations"],

@@ -143,6 +143,16 @@ class ObservationModel:
             out = _apply_axis(out, w.T.tocsr(), axis)
         return out
 
+    def outside_lr_fov(self) -> list[np.ndarray]:
+        """Per voxel axis, which HR voxels lie outside the LR image's field of view (their centre
+        more than half an LR voxel beyond the first or last LR centre): where ``upscale``, which
+        does not extrapolate, writes zeros (:func:`mrsr_cli.interpolate.axis_weights`)."""
+        masks = []
+        for axis, n_lr in enumerate(self.lr_grid.shape):
+            coords = (np.arange(self.hr_grid.shape[axis]) - self._offset[axis]) / self._scale[axis]
+            masks.append((coords < -0.5 - 1e-6) | (coords > n_lr - 0.5 + 1e-6))
+        return masks
+
     def axis_matrices(self) -> list[np.ndarray]:
         """``A`` as one dense float32 matrix per voxel axis (LR voxels × HR voxels: sampling after
         the PSF), so that ``A x`` is the three applied in turn (:func:`apply_axis_matrices`) and

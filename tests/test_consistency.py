@@ -40,7 +40,7 @@ def test_back_projection_approaches_the_truth_when_the_input_is_noiseless():
     guess = model.adjoint(y) * np.float32(truth.sum() / model.adjoint(y).sum())  # a blurred guess of the right mean
     errors, residuals = [], []
     for n in range(4):
-        x, info = back_project(guess, y, model, iterations=n)
+        x, info = back_project(guess, y, model.axis_matrices(), iterations=n)
         assert info["Iterations"] == n
         errors.append(float(np.linalg.norm(x - truth)))
         residuals.append(info["ResidualRMSAfter"])

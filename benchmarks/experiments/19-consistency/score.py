@@ -59,12 +59,15 @@ def verdict(results: dict) -> tuple[bool, list[str]]:
     return ship, said
 
 
-def report(results: dict) -> None:
+def report(results: dict, folder: str = "19-consistency", section: str = "consistency",
+           title: str = "Data consistency after the network", about: str = "") -> None:
+    """The table and the rule's verdict into ``section`` of docs/benchmarks.md; ``about`` says what
+    the round changed."""
     ship, said = verdict(results)
-    lines = ["## Data consistency after the network (issue 21, round 19)", "",
-             "`bash benchmarks/experiments/19-consistency/run.sh`. Candidate: the shipped default with `upscale "
+    lines = [f"## {title} (issue 21, round {folder.split('-')[0]})", "",
+             f"`bash benchmarks/experiments/{folder}/run.sh`. Candidate: the shipped default with `upscale "
              "--consistency auto`. It back-projects the output onto the input's observation model and stops at the "
-             "input's estimated noise level (`mrsr_cli/consistency.py`). It is compared with the same model without "
+             f"input's estimated noise level (`mrsr_cli/consistency.py`){about}. It is compared with the same model without "
              "it (`off`, the default column). LR images are made by `mrsr simulate`: noiseless at round 10's factors; "
              "at ×2 with Rician noise (fraction of the 99.5th percentile, seed 1); and at ×2 from PSFs the model does not "
              "assume. PSNR (dB, head mask), crops as in round 10; Colin27 is reported only. " + stamp(), "",
@@ -72,7 +75,7 @@ def report(results: dict) -> None:
              "Ship rule (NOTES.md, fixed before the run), on the deepmriprep and MNI152NLin6Asym right halves: "
              + "; ".join(said) + f": **{'ship' if ship else 'do not ship'}** (and the whole-brain time, "
              "measured separately)."]
-    write_section("consistency", "\n".join(lines))
+    write_section(section, "\n".join(lines))
 
 
 if __name__ == "__main__":

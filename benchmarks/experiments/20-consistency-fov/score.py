@@ -1,0 +1,18 @@
+#!/usr/bin/env python3
+"""Round 20's scores: round 19's measure, table and rule, for data consistency whose data term
+stays inside the output's view (`mrsr_cli.consistency.in_view_operator`).  Writes
+results/default.json and the 'consistency-fov' section of docs/benchmarks.md.
+Usage: score.py default [--report-only]"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from _common import candidate_results, experiment_round  # noqa: E402
+
+round19 = experiment_round("19-consistency")
+
+if __name__ == "__main__":
+    _, results = candidate_results("20-consistency-fov", round19.measure)
+    round19.report(results, "20-consistency-fov", "consistency-fov", "Data consistency inside the output's view",
+                   ", leaving out the LR voxels whose PSF reaches output voxels outside the input's field of view")
