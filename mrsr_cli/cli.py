@@ -191,7 +191,7 @@ def upscale_cmd(
     consistency: Optional[str] = typer.Option(None, "--consistency", help="Data consistency after the network: correct the "
                                               "output until, blurred by the input's PSF and resampled onto the input grid, "
                                               "it gives back the input, to its estimated noise level (auto), never (off), or "
-                                              "for N iterations whatever the noise. Default: off."),
+                                              "for N iterations whatever the noise. Default: auto."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
     tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Force tile cores of N^3 voxels (0 = whole volume)."),

@@ -132,7 +132,7 @@ class UpscaleInputSpec(_GpuThreads):
     input_fwhm = traits.List(traits.Float, minlen=1, maxlen=3, argstr="--input-fwhm %s", sep=",",
                              desc="the input's PSF FWHM (mm; PSF-aware models and lrtv)")
     input_psf = traits.Enum("gaussian", "box", argstr="--input-psf %s", desc="the input's PSF shape")
-    consistency = traits.Str(argstr="--consistency %s", desc="data consistency after the network: auto, off or N iterations")
+    consistency = traits.Str(argstr="--consistency %s", desc="data consistency after the network: auto (default), off or N iterations")
     precision = traits.Enum("auto", "fp32", "bf16", "fp16", argstr="--precision %s", desc="compute precision")
     tile_size = traits.Int(argstr="--tile-size %d", desc="tile core edge (voxels), 0 = whole volume")
     memory_limit = traits.Str(argstr="--memory-limit %s", desc="memory budget, e.g. 4G")

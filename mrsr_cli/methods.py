@@ -35,7 +35,7 @@ def spline(volume, target, *, order: int = 3):
 
 
 def cnn(volume, target, *, model: str | None = None, reference=None, register: bool = False, ensemble: int | None = None,
-        input_fwhm=None, input_psf: str = "gaussian", consistency="off", engine=None):
+        input_fwhm=None, input_psf: str = "gaussian", consistency="auto", engine=None):
     """The network of ``model`` (default: the builtin) through the engine (:func:`mrsr_cli.engine.super_resolve`),
     then made consistent with the input under ``consistency`` (``auto``, ``off`` or a number of
     iterations: :func:`mrsr_cli.consistency.make_consistent`, with the same input PSF; ``auto``

@@ -4,7 +4,8 @@ The expected digests (tests/data/builtin_outputs.json) were made by the code of 
 before the engine was split into device/tiling/channels, on the development machine (AMD EPYC,
 avx512_bf16, torch 2.13.0 CPU): ``python tests/test_builtin_outputs.py > tests/data/builtin_outputs.json``
 run with that checkout first on PYTHONPATH (the ``psf-aware`` case was added with that model, by
-the code of the commit that ships it).  fp32 and one thread keep the arithmetic fixed; a
+the code of the commit that ships it; ``default-x2-consistency-auto``, the default since round 20,
+by the code of the commit that made ``--consistency auto`` the default).  fp32 and one thread keep the arithmetic fixed; a
 different CPU family may round differently, which this test would then report.
 """
 
@@ -22,13 +23,15 @@ from conftest import ROOT, run_cli  # noqa: E402
 
 SAMPLE = ROOT / "share" / "data" / "sample_T1w_2mm.nii.gz"
 EXPECTED = Path(__file__).resolve().parent / "data" / "builtin_outputs.json"
+OFF = ["--consistency", "off"]  # the networks' own outputs; data consistency has its own case
 CASES = {
-    "default-x2": ["--factor", "2"],
-    "default-2,2,3-one-pass": ["--factor", "2,2,3", "--ensemble", "1"],
-    "default-voxel-0.8-8-passes": ["--voxel-size", "0.8", "--ensemble", "8"],
-    "guided-x2": ["--factor", "2", "--model", "guided", "--reference", "{reference}"],
+    "default-x2": ["--factor", "2", *OFF],
+    "default-2,2,3-one-pass": ["--factor", "2,2,3", "--ensemble", "1", *OFF],
+    "default-voxel-0.8-8-passes": ["--voxel-size", "0.8", "--ensemble", "8", *OFF],
+    "guided-x2": ["--factor", "2", "--model", "guided", "--reference", "{reference}", *OFF],
     "spline-x2": ["--factor", "2", "--method", "spline"],
-    "psf-aware-x2-block-mean": ["--factor", "2", "--model", "psf-aware", "--input-psf", "box", "--input-fwhm", "2"],
+    "psf-aware-x2-block-mean": ["--factor", "2", "--model", "psf-aware", "--input-psf", "box", "--input-fwhm", "2", *OFF],
+    "default-x2-consistency-auto": ["--factor", "2"],
 }
 
 

@@ -134,3 +134,37 @@ def test_consistency_skipped_on_a_rotated_target(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="mrsr"):
         out, info = make_consistent(data, Volume(np.ones(lr.shape, np.float32), lr.affine), rotated, "auto")
     assert out is data and info["Iterations"] == 0 and "not parallel" in caplog.text
+
+
+def test_the_correction_stays_inside_the_inputs_field_of_view():
+    """A 38-slice HR grid at (1,1,4): the 9 LR slices leave HR slices 0 and 37 outside the LR field
+    of view, where upscale writes zeros.  The LR edge slices, whose PSF reaches them, are left out
+    of the data term; those output slices stay zero, and the rest gets closer to the truth even
+    though the truth has signal out there.  The whole operator instead pushes that signal into the
+    slices next to the edge (round 19's (1,1,4) loss)."""
+    from scipy import ndimage
+
+    from mrsr_cli.consistency import in_view_operator
+
+    hr = Grid((40, 44, 38), make_affine((1.0, 1.0, 1.0), oblique=True))
+    lr = scaled_grid(hr, (1, 1, 4))
+    model = ObservationModel(hr, lr)
+    outside = model.outside_lr_fov()
+    assert [list(np.flatnonzero(o)) for o in outside] == [[], [], [0, 37]]
+    _, rows = in_view_operator(model)
+    assert [len(r) for r in rows] == [40, 44, 7] and list(rows[2]) == list(range(1, 8))
+    truth = phantom(hr.shape, seed=8) + 30.0  # signal everywhere, the edge slices too
+    guess = ndimage.gaussian_filter(truth, (0, 0, 1.5))
+    guess[:, :, outside[2]] = 0.0  # what upscale writes outside the input's field of view
+    inside = ~outside[2]
+    out, info = make_consistent(guess, Volume(model.forward(truth), lr.affine), hr, 5)
+    assert info["InputVoxelsUsed"] == 40 * 44 * 7
+    assert np.array_equal(out[:, :, ~inside], guess[:, :, ~inside])
+
+    def error(x, slices):
+        return float(np.linalg.norm(x[:, :, slices] - truth[:, :, slices]))
+
+    whole, _ = back_project(guess, model.forward(truth), model.axis_matrices(), iterations=5)
+    edge = [1, 2, 3, 34, 35, 36]
+    assert error(out, inside) < 0.97 * error(guess, inside)
+    assert error(out, edge) < 1.02 * error(guess, edge) and error(whole, edge) > 1.2 * error(guess, edge)

@@ -60,9 +60,9 @@ def verdict(results: dict) -> tuple[bool, list[str]]:
 
 
 def report(results: dict, folder: str = "19-consistency", section: str = "consistency",
-           title: str = "Data consistency after the network", about: str = "") -> None:
+           title: str = "Data consistency after the network", about: str = "", timing: str = "") -> None:
     """The table and the rule's verdict into ``section`` of docs/benchmarks.md; ``about`` says what
-    the round changed."""
+    the round changed, ``timing`` the whole-brain time count's sentence."""
     ship, said = verdict(results)
     lines = [f"## {title} (issue 21, round {folder.split('-')[0]})", "",
              f"`bash benchmarks/experiments/{folder}/run.sh`. Candidate: the shipped default with `upscale "
@@ -74,7 +74,7 @@ def report(results: dict, folder: str = "19-consistency", section: str = "consis
              *round10.table(results), "",
              "Ship rule (NOTES.md, fixed before the run), on the deepmriprep and MNI152NLin6Asym right halves: "
              + "; ".join(said) + f": **{'ship' if ship else 'do not ship'}** (and the whole-brain time, "
-             "measured separately)."]
+             "measured separately)." + timing]
     write_section(section, "\n".join(lines))
 
 

@@ -6,3 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 source benchmarks/experiments/_mni_halves.sh
 .venv/bin/python benchmarks/experiments/20-consistency-fov/score.py default
+.venv/bin/python benchmarks/experiments/20-consistency-fov/timing.py
