@@ -229,16 +229,18 @@ def make_consistent(data: np.ndarray, volume, target, mode, *, fwhm_mm=None, psf
         model = ObservationModel(target, volume.grid, fwhm_mm, psf)
     except MrsrError:
         log.warning("data consistency skipped: the output grid's axes are not parallel to the input's")
-        return data, {"Iterations": 0, "Skipped": "output axes not parallel to the input's"}
+        return data, {"Mode": "auto" if mode == "auto" else "fixed", "Iterations": 0,
+                      "Skipped": "output axes not parallel to the input's"}
     sigma = estimate_noise_sigma(volume.data) if mode == "auto" else 0.0
     iterations = MAX_ITERATIONS if mode == "auto" else mode
     matrices, rows = in_view_operator(model)
     if not all(len(r) for r in rows):
         log.warning("data consistency skipped: no input voxel lies wholly inside the output's view")
-        return data, {"Iterations": 0, "Skipped": "no input voxel wholly in view"}
+        return data, {"Mode": "auto" if mode == "auto" else "fixed", "Iterations": 0,
+                      "Skipped": "no input voxel wholly in view"}
     out, info = back_project(data, volume.data[np.ix_(*rows)], matrices, iterations=iterations, noise_sigma=sigma)
     info["InputVoxelsUsed"] = int(np.prod([len(r) for r in rows]))
-    if volume.data.min() >= 0:  # magnitude images stay non-negative
+    if info["Iterations"] and volume.data.min() >= 0:  # a corrected magnitude image stays non-negative
         np.clip(out, 0, None, out=out)
     log.info("data consistency: %d iterations, residual rms %.4g -> %.4g (noise %.4g)", info["Iterations"],
              info["ResidualRMSBefore"], info["ResidualRMSAfter"], sigma)

@@ -122,7 +122,7 @@ class ObservationModel:
         for axis, width in self._blurred_axes():
             if axis not in self._psf_matrices:
                 self._psf_matrices[axis] = _psf_axis_matrix(self.hr_grid.shape[axis], width, self.psf[axis])
-            out = np.moveaxis(np.tensordot(self._psf_matrices[axis].T, np.moveaxis(out, axis, 0), axes=1), 0, axis)
+            out = _apply_dense(out, self._psf_matrices[axis].T, axis)
         return np.ascontiguousarray(out, dtype=np.float32)
 
     # -- D and Dᵀ
@@ -187,5 +187,10 @@ def apply_axis_matrices(volume: np.ndarray, matrices, transpose: bool = False) -
     """
     out = np.asarray(volume, dtype=np.float32)
     for axis, matrix in enumerate(matrices):
-        out = np.moveaxis(np.tensordot(matrix.T if transpose else matrix, np.moveaxis(out, axis, 0), axes=1), 0, axis)
+        out = _apply_dense(out, matrix.T if transpose else matrix, axis)
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _apply_dense(volume: np.ndarray, matrix: np.ndarray, axis: int) -> np.ndarray:
+    """``matrix`` applied along one voxel axis of ``volume``."""
+    return np.moveaxis(np.tensordot(matrix, np.moveaxis(volume, axis, 0), axes=1), 0, axis)

@@ -120,6 +120,14 @@ def test_upscale_consistency_cli(tmp_path):
         return float(np.linalg.norm(model.forward(img.get_fdata(dtype=np.float32)) - y))
 
     assert misfit(outs["4"]) < 0.5 * misfit(outs["off"])
+    # a noisy input: auto stops before the first iteration and the output is the network's, bit for bit
+    noisy = tmp_path / "noisy.nii.gz"
+    run_cli("simulate", hr_path, noisy, "--factor", "2", "--noise", "0.05", "--seed", "1", check=0)
+    for mode in ("off", "auto"):
+        run_cli("upscale", noisy, tmp_path / f"noisy-{mode}.nii.gz", "--like", hr_path, "--ensemble", "1",
+                "--consistency", mode, check=0)
+    assert json.loads((tmp_path / "noisy-auto.json").read_text())["DataConsistency"]["Iterations"] == 0
+    assert np.array_equal(nib.load(tmp_path / "noisy-auto.nii.gz").get_fdata(), nib.load(tmp_path / "noisy-off.nii.gz").get_fdata())
     # usage errors: one line, exit 2, nothing written
     for args in (["--consistency", "3x"], ["--method", "spline", "--consistency", "auto"]):
         proc = run_cli("upscale", lr, tmp_path / "bad.nii.gz", "--factor", "2", *args)
