@@ -175,7 +175,7 @@ def back_project(x0: np.ndarray, y: np.ndarray, matrices, *, iterations: int = M
     return x, info
 
 
-SIMULATE_PSF_RECORD = "gaussian, FWHM = LR voxel size"  # a model's training PSF, in train._psf_record's words
+SIMULATE_PSF_RECORD = "gaussian, FWHM = LR voxel size"  # train._psf_record's words for simulate's PSF alone
 
 
 def knows_input_psf(meta: dict, told: bool) -> bool:

@@ -786,7 +786,9 @@ def _psf_record(cfg: TrainConfig) -> str:
     """How the training inputs were made, in words (the model metadata's ``psf``)."""
     if cfg.pairs:
         return "none: real LR/HR pairs"
-    text = "gaussian, FWHM = LR voxel size"
+    from .consistency import SIMULATE_PSF_RECORD
+
+    text = SIMULATE_PSF_RECORD
     if "psf" in cfg.augment:
         low, high = PSF_INPUT_FWHM_RANGE if cfg.psf_input else PSF_FWHM_RANGE
         text = f"gaussian or box, FWHM {low:g}-{high:g} LR voxels"
