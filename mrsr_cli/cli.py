@@ -182,8 +182,12 @@ def upscale_cmd(
     method: str = typer.Option("cnn", "--method", help="cnn (default), spline or lrtv (low-rank + TV, Shi et al. 2015)."),
     order: int = typer.Option(3, "--order", help="B-spline order for spline interpolation (1-5)."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name or .safetensors path (default: builtin)."),
-    reference: Optional[Path] = typer.Option(None, "--reference", help="Registered HR image of another contrast (guided model)."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="Registered HR image of another contrast (guided model, "
+                                             "or --guidance transfer)."),
     register: bool = typer.Option(False, "--register", help="Register --reference onto the input first (rigid, MI)."),
+    guidance: Optional[str] = typer.Option(None, "--guidance", help="How --reference guides: network (a guided model reads it; "
+                                           "default) or transfer (an unguided network, then the reference's detail where a "
+                                           "local linear fit to the input explains it; no training, any contrast)."),
     input_fwhm: Optional[str] = typer.Option(None, "--input-fwhm", help="How blurred the input is: its PSF's FWHM in mm per "
                                              "axis (default: the input voxel size, as mrsr simulate makes it); read by "
                                              "PSF-aware models and lrtv. 0: no blur beyond the voxel (plain subsampling)."),
@@ -213,13 +217,19 @@ def upscale_cmd(
 
     given = _given(ctx, {"order": order, "model": model, "reference": reference, "register": register, "ensemble": ensemble,
                          "lrtv_iterations": lrtv_iterations, "lrtv_lambda_tv": lrtv_lambda_tv, "lrtv_lambda_rank": lrtv_lambda_rank,
-                         "input_fwhm": input_fwhm, "input_psf": input_psf, "consistency": consistency})
+                         "input_fwhm": input_fwhm, "input_psf": input_psf, "consistency": consistency,
+                         "guidance": guidance})
     if method not in METHODS:
         raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if not 1 <= order <= 5:
         raise UsageError(f"--order must be 1..5, got {order}")
     if register and reference is None:
         raise UsageError("--register needs --reference")
+    if guidance is not None:
+        from .guidance import parse_guidance
+
+        if parse_guidance(guidance) == "transfer" and reference is None:
+            raise UsageError("--guidance transfer needs --reference")
     accepted = method_options(method)
     for flag in given:
         if flag not in accepted:

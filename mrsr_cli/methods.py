@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import inspect
+import logging
 
 from .errors import UsageError
 
@@ -35,19 +36,24 @@ def spline(volume, target, *, order: int = 3):
 
 
 def cnn(volume, target, *, model: str | None = None, reference=None, register: bool = False, ensemble: int | None = None,
-        input_fwhm=None, input_psf: str = "gaussian", consistency="auto", engine=None):
+        input_fwhm=None, input_psf: str = "gaussian", consistency="auto", guidance: str | None = None, engine=None):
     """The network of ``model`` (default: the builtin) through the engine (:func:`mrsr_cli.engine.super_resolve`),
     then made consistent with the input under ``consistency`` (``auto``, ``off`` or a number of
     iterations: :func:`mrsr_cli.consistency.make_consistent`, with the same input PSF; ``auto``
     runs only when that PSF is known, :func:`~mrsr_cli.consistency.knows_input_psf`);
-    ``reference``: path of a registered HR image of another contrast for guided models, aligned
-    first when ``register``; ``ensemble``: flip self-ensemble passes (default: the engine's);
-    ``input_fwhm`` (mm per input axis; default its voxel size) and ``input_psf``: how blurred the
-    input is, for PSF-aware models; ``engine``: :class:`~mrsr_cli.tiling.EngineOptions`."""
+    ``reference``: path of a registered HR image of another contrast, aligned first when
+    ``register``, read by a guided model (``guidance`` ``network``, the default) or, with
+    ``guidance="transfer"``, fitted to the input and blended into an unguided network's output
+    before the consistency step (:func:`mrsr_cli.guidance.transfer`); ``ensemble``: flip
+    self-ensemble passes (default: the engine's); ``input_fwhm`` (mm per input axis; default its
+    voxel size) and ``input_psf``: how blurred the input is, for PSF-aware models, the
+    consistency step and the transfer; ``engine``: :class:`~mrsr_cli.tiling.EngineOptions`."""
     import dataclasses
 
+    from .channels import model_channels
     from .consistency import knows_input_psf, make_consistent, parse_mode
     from .engine import super_resolve
+    from .guidance import check_transfer_memory, parse_guidance
     from .models.store import read_header
     from .tiling import EngineOptions
     from .zoo import resolve_model
@@ -57,16 +63,51 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     engine = engine or EngineOptions()
     if ensemble is not None:
         engine = dataclasses.replace(engine, ensemble=ensemble)
-    mode = parse_mode(consistency)  # a usage error before the network runs
-    out, info = super_resolve(volume, target, model=model, reference=reference, register=register, options=engine,
-                              input_fwhm=input_fwhm, input_psf=input_psf)
-    meta, _ = read_header(resolve_model(model, guided=reference is not None)[0])
+    mode = parse_mode(consistency)  # usage errors before the network runs
+    guidance = parse_guidance(guidance)
+    transferred = guidance == "transfer"
+    if transferred and reference is None:
+        raise UsageError("--guidance transfer needs --reference")
+    path, name = resolve_model(model, guided=reference is not None and not transferred)
+    meta, _ = read_header(path)
+    if transferred and model_channels(meta)[1]:
+        raise UsageError(f"--guidance transfer runs an unguided network, and model {name} is guided: "
+                         "use --guidance network, or an unguided model")
+    if transferred:
+        check_transfer_memory(target, engine.memory_limit)
+    out, info = super_resolve(volume, target, model=model, reference=None if transferred else reference,
+                              register=register and not transferred, options=engine, input_fwhm=input_fwhm,
+                              input_psf=input_psf)
+    if transferred:
+        out, info["Guidance"] = _transfer(out, volume, target, reference, register, input_fwhm, input_psf)
     told = input_fwhm is not None or input_psf != "gaussian"
     out, record = make_consistent(out, volume, target, mode, fwhm_mm=input_fwhm, psf=input_psf,
                                   psf_known=knows_input_psf(meta, told), memory_limit=engine.memory_limit)
     if record:
         info["DataConsistency"] = record
     return out, info
+
+
+def _transfer(out, volume, target, reference, register, input_fwhm, input_psf):
+    """:func:`mrsr_cli.guidance.transfer` of ``reference`` (a path; registered first when
+    ``register``) into ``out``; ``(out, the sidecar's Guidance record)``, the output unchanged
+    (with a warning) when the output grid's axes are not parallel to the input's."""
+    import numpy as np
+
+    from .engine import _prepare_reference
+    from .errors import MrsrError
+    from .guidance import transfer
+    from .interpolate import resample
+
+    data, grid, record = _prepare_reference(reference, volume, target, register)
+    on_target = data if grid.shape == target.shape and np.allclose(grid.affine, target.affine, atol=1e-6) \
+        else resample(data, grid, target, order=3)
+    try:
+        out, info = transfer(out, volume, on_target, target, fwhm_mm=input_fwhm, psf=input_psf)
+    except MrsrError:
+        logging.getLogger("mrsr").warning("guidance transfer skipped: the output grid's axes are not parallel to the input's")
+        return out, {"Method": "transfer", "Skipped": "output axes not parallel to the input's", **record}
+    return out, {**info, **record}
 
 
 def lrtv(volume, target, *, lrtv_iterations: int | None = None, lrtv_lambda_tv: float | None = None,
