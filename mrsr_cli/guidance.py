@@ -7,36 +7,48 @@ HR reference by the input's observation model ``A`` (its PSF, then sampling), re
 ``A·ref`` in windows of the LR grid (a ridge-regularised local linear fit, as in He et al.'s
 guided filter), and, since ``A`` is linear and the window local, use the same coefficients on
 the HR grid: ``q = a↑·ref + b↑`` predicts the HR image with the reference's detail.
-:func:`transfer` blends ``q`` into the network's output where the fit explains the input
-(weight: the local ``R²``), and the data-consistency step that follows
-(:mod:`mrsr_cli.consistency`) makes the result reproduce the input.  A wrong reference (another
-head, noise, a gross misregistration) fits the input poorly: ``R²`` is low there and the
-network's output is kept.  Nothing is learned, so any contrast pair works.
+:func:`transfer` blends ``q`` into the network's output, and the data-consistency step that
+follows (:mod:`mrsr_cli.consistency`) makes the result reproduce the input.
+
+Where to trust ``q``: the fit can explain the input well on its grid and still put false edges
+on the output grid, where the two contrasts relate differently across a boundary (background,
+CSF) and the network was already right.  So the weight is the local ``R²`` times what a check
+one scale down says (:func:`check_one_scale_down`, self-validation as in zero-shot SR): the
+input, degraded once more, is upscaled back to its own grid by the network alone and with the
+transfer, and the transfer is trusted, voxel by voxel, by the fraction of the network's error
+it removed there, where the truth (the input) is known.  A wrong reference (another head,
+noise, a gross misregistration) fits poorly or fails the check, and the network's output is
+kept.  Nothing is learned, so any contrast pair works.
 
 Parameters were fixed on the left half of SPM's avg152 T1/T2 pair (round 23 of
 ``benchmarks/experiments``): a window of :data:`WINDOW_RADIUS` LR voxels each side and a ridge
-of :data:`RIDGE` times the input's squared 99.5th percentile.
+of :data:`RIDGE` times the input's squared 99.5th percentile; the check's form on that half and
+the MNI152NLin6Asym validation half (round 24).
 
 Units and grids: intensities are the input's (the reference's units do not matter: ``a``
 absorbs them); grids follow :class:`~mrsr_cli.geometry.Grid` (voxel→world affine, mm); the
 reference must already lie on the output grid, and the output grid's axes must be parallel to
 the input's (the separable model of :class:`~mrsr_cli.observation.ObservationModel`).
 
-Example::
+Example (a spline stands in for the network)::
 
     >>> import numpy as np
+    >>> from scipy import ndimage
     >>> from mrsr_cli.geometry import Grid, scaled_grid
+    >>> from mrsr_cli.interpolate import resample
     >>> from mrsr_cli.io import Volume
     >>> from mrsr_cli.observation import ObservationModel
-    >>> hr = Grid((32, 32, 32), np.eye(4))
-    >>> lr = scaled_grid(hr, (4, 4, 4))
-    >>> t1 = np.random.default_rng(0).random((32, 32, 32), dtype=np.float32)
+    >>> hr = Grid((48, 48, 48), np.eye(4))
+    >>> lr = scaled_grid(hr, (3, 3, 3))
+    >>> blobs = ndimage.gaussian_filter(np.random.default_rng(0).random((48, 48, 48), dtype=np.float32), 3)
+    >>> t1 = ndimage.gaussian_filter((blobs > np.median(blobs)).astype(np.float32), 0.7)  # tissue with edges
     >>> t2 = 1.0 - t1                       # an inverted contrast of the same head
-    >>> A = ObservationModel(hr, lr)
-    >>> y = Volume(A.forward(t2), lr)
-    >>> blurry = np.full_like(t2, t2.mean())
-    >>> better, info = transfer(blurry, y, t1, hr)
-    >>> bool(np.abs(better - t2).mean() < 0.1 * np.abs(blurry - t2).mean())
+    >>> y = Volume(ObservationModel(hr, lr).forward(t2), lr.affine)
+    >>> def spline(volume, grid):
+    ...     return resample(volume.data, volume.grid, grid, order=3)
+    >>> x = spline(y, hr)
+    >>> better, info = transfer(x, y, t1, hr, upscale=spline)
+    >>> bool(np.abs(better - t2).mean() < 0.2 * np.abs(x - t2).mean())
     True
 """
 
@@ -58,6 +70,10 @@ POOR_FIT = 0.3
 # Output-sized float32 volumes held at once: the network's output, the reference, the weight,
 # the prediction and an interpolated coefficient, rounded up.
 MEMORY_VOLUMES = 6
+# The check one scale down degrades the input by the output's factor, at most this per axis: an input
+# at x4 (SPM's 8 mm) degraded by 4 again leaves too few voxels to fit or upscale.
+CHECK_FACTOR_CAP = 2.0
+MIN_CHECK_VOXELS = 4  # fewer voxels than this along an axis of the coarser grid: nothing to check on
 FOREGROUND = 0.1  # LR voxels brighter than this fraction of the 99.5th percentile: the head, for the mean R²
 
 
@@ -133,30 +149,20 @@ def lr_to_hr_matrices(model) -> list[np.ndarray]:
     return matrices
 
 
-def transfer(x: np.ndarray, volume, reference: np.ndarray, target, *, fwhm_mm=None, psf: str = "gaussian",
-             radius: int = WINDOW_RADIUS, ridge: float = RIDGE):
-    """The upscaled ``x`` (grid ``target``) of input ``volume`` (an :class:`~mrsr_cli.io.Volume`)
-    with the detail of ``reference`` (an HR image of another contrast, on ``target``) blended in
-    where it explains the input: ``x + R²↑·(a↑·ref + b↑ − x)``, the local fit of ``volume.data``
-    on the reference degraded by the input's PSF (``psf`` of ``fwhm_mm`` mm per input axis;
-    default: the input voxel size, as ``mrsr simulate`` makes it).  Voxels outside the input's
-    field of view are left as they are (``upscale`` writes zeros there).
+def _blend(x: np.ndarray, volume, reference: np.ndarray, model, radius: int, ridge: float, trust=None):
+    """``x + (R²·trust)↑ · (a↑·ref + b↑ − x)`` on ``model``'s HR grid, the fit of ``volume.data``
+    on ``A·reference`` (``A`` = ``model``); ``trust`` (input grid, default 1) scales the weight.
+    Returns ``(out float32, mean R² over the head, mean weight over the head)``."""
+    from .observation import apply_axis_matrices
 
-    Returns ``(x float32, info)`` with ``info`` the sidecar's ``Guidance`` record: the method,
-    the window and ridge, and the mean fit ``R²`` over the head (LR voxels brighter than
-    :data:`FOREGROUND` of the 99.5th percentile).  Follow it with data consistency.
-    """
-    from .observation import ObservationModel, apply_axis_matrices
-
-    model = ObservationModel(target, volume.grid, fwhm_mm, psf)
     y = np.asarray(volume.data, dtype=np.float32)
-    reference = np.asarray(reference, dtype=np.float32)
     scale = float(np.percentile(y, 99.5)) or 1.0
     a, b, r2 = local_linear_fit(model.forward(reference), y, radius, ridge * scale * scale)
+    weight_lr = r2 if trust is None else r2 * trust
     head = y > FOREGROUND * scale
-    mean_r2 = float(r2[head].mean()) if head.any() else 0.0
+    means = (float(r2[head].mean()), float(weight_lr[head].mean())) if head.any() else (0.0, 0.0)
     to_hr = lr_to_hr_matrices(model)
-    weight = apply_axis_matrices(r2, to_hr)
+    weight = apply_axis_matrices(weight_lr, to_hr)
     for axis, outside in enumerate(model.outside_lr_fov()):
         index = [slice(None)] * 3
         index[axis] = outside
@@ -169,9 +175,71 @@ def transfer(x: np.ndarray, volume, reference: np.ndarray, target, *, fwhm_mm=No
     out = np.asarray(x, dtype=np.float32) + prediction
     if y.min() >= 0:  # a magnitude image stays non-negative
         np.clip(out, 0, None, out=out)
+    return out, *means
+
+
+def check_one_scale_down(volume, reference_on_input: np.ndarray, factor, upscale, radius: int = WINDOW_RADIUS,
+                         ridge: float = RIDGE) -> np.ndarray | None:
+    """Where the transfer beats the network one scale down, on the input's own grid, where the
+    truth (the input) is known: the input degraded once more by ``factor`` (per input axis,
+    capped at :data:`CHECK_FACTOR_CAP`, with ``mrsr simulate``'s PSF), upscaled back by the
+    network (``upscale(volume, grid) -> array``) and by the network plus the transfer of
+    ``reference_on_input`` (the reference degraded to the input grid), both then made
+    consistent.  Returns, per input voxel, the fraction of the network's local squared error
+    (windows of ``radius``) that the transfer removes, in [0, 1]; ``None`` when the coarser
+    grid would have fewer than :data:`MIN_CHECK_VOXELS` voxels along an axis."""
+    from scipy import ndimage
+
+    from .consistency import make_consistent
+    from .geometry import scaled_grid
+    from .io import Volume
+    from .observation import ObservationModel
+
+    step = tuple(float(min(max(f, 1.0), CHECK_FACTOR_CAP)) for f in factor)
+    coarse_grid = scaled_grid(volume.grid, step)
+    if min(coarse_grid.shape) < MIN_CHECK_VOXELS:
+        return None
+    coarse = Volume(ObservationModel(volume.grid, coarse_grid).forward(volume.data), coarse_grid.affine)
+    network = upscale(coarse, volume.grid)
+    guided, _, _ = _blend(network, coarse, reference_on_input, ObservationModel(volume.grid, coarse_grid), radius, ridge)
+    network, _ = make_consistent(network, coarse, volume.grid, "auto")
+    guided, _ = make_consistent(guided, coarse, volume.grid, "auto")
+    size = 2 * radius + 1
+    truth = np.asarray(volume.data, dtype=np.float64)
+    e_network = ndimage.uniform_filter((network - truth) ** 2, size, mode="reflect")
+    e_guided = ndimage.uniform_filter((guided - truth) ** 2, size, mode="reflect")
+    return np.clip((e_network - e_guided) / np.maximum(e_network, 1e-30), 0.0, 1.0).astype(np.float32)
+
+
+def transfer(x: np.ndarray, volume, reference: np.ndarray, target, *, upscale, fwhm_mm=None, psf: str = "gaussian",
+             radius: int = WINDOW_RADIUS, ridge: float = RIDGE):
+    """The upscaled ``x`` (the network's output on grid ``target``, before data consistency) of
+    input ``volume`` (an :class:`~mrsr_cli.io.Volume`) with the detail of ``reference`` (an HR
+    image of another contrast, on ``target``) blended in where it explains the input and beat
+    the network one scale down: ``x + (R²·trust)↑ · (a↑·ref + b↑ − x)``, the local fit of
+    ``volume.data`` on the reference degraded by the input's PSF (``psf`` of ``fwhm_mm`` mm per
+    input axis; default: the input voxel size, as ``mrsr simulate`` makes it), ``trust`` from
+    :func:`check_one_scale_down` with ``upscale(volume, grid) -> array``, the network that made
+    ``x``.  Voxels outside the input's field of view are left as they are (``upscale`` writes
+    zeros there).  An input too small to check is left as it is, with a warning.
+
+    Returns ``(x float32, info)`` with ``info`` the sidecar's ``Guidance`` record: the method,
+    the window and ridge, the mean fit ``R²`` and the mean weight used, over the head (LR
+    voxels brighter than :data:`FOREGROUND` of the 99.5th percentile).  Follow it with data
+    consistency.
+    """
+    from .observation import ObservationModel
+
+    model = ObservationModel(target, volume.grid, fwhm_mm, psf)
+    reference = np.asarray(reference, dtype=np.float32)
+    info = {"Method": "transfer", "WindowRadiusInputVoxels": radius, "Ridge": ridge}
+    trust = check_one_scale_down(volume, model.forward(reference), np.abs(model._scale), upscale, radius, ridge)
+    if trust is None:
+        log.warning("guidance transfer skipped: the input is too small to check the transfer one scale down")
+        return np.asarray(x, dtype=np.float32), {**info, "Skipped": "input too small to check"}
+    out, mean_r2, mean_weight = _blend(x, volume, reference, model, radius, ridge, trust)
     if mean_r2 < POOR_FIT:
         log.warning("the reference explains the input poorly (mean local fit R² %.2f < %.2f): wrong subject, noise or "
                     "misregistration? Little of it is transferred; register the reference or drop it", mean_r2, POOR_FIT)
-    log.info("guidance transfer: mean local fit R² %.3f", mean_r2)
-    info = {"Method": "transfer", "WindowRadiusInputVoxels": radius, "Ridge": ridge, "MeanFitR2": round(mean_r2, 4)}
-    return out.astype(np.float32, copy=False), info
+    log.info("guidance transfer: mean local fit R² %.3f, mean weight %.3f", mean_r2, mean_weight)
+    return out.astype(np.float32, copy=False), {**info, "MeanFitR2": round(mean_r2, 4), "MeanWeight": round(mean_weight, 4)}

@@ -79,7 +79,10 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
                               register=register and not transferred, options=engine, input_fwhm=input_fwhm,
                               input_psf=input_psf)
     if transferred:
-        out, info["Guidance"] = _transfer(out, volume, target, reference, register, input_fwhm, input_psf)
+        def network(coarse, grid):  # the same network, for the transfer's check one scale down
+            return super_resolve(coarse, grid, model=model, options=dataclasses.replace(engine, progress=False))[0]
+
+        out, info["Guidance"] = _transfer(out, volume, target, reference, register, input_fwhm, input_psf, network)
     told = input_fwhm is not None or input_psf != "gaussian"
     out, record = make_consistent(out, volume, target, mode, fwhm_mm=input_fwhm, psf=input_psf,
                                   psf_known=knows_input_psf(meta, told), memory_limit=engine.memory_limit)
@@ -88,9 +91,10 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     return out, info
 
 
-def _transfer(out, volume, target, reference, register, input_fwhm, input_psf):
+def _transfer(out, volume, target, reference, register, input_fwhm, input_psf, network):
     """:func:`mrsr_cli.guidance.transfer` of ``reference`` (a path; registered first when
-    ``register``) into ``out``; ``(out, the sidecar's Guidance record)``, the output unchanged
+    ``register``) into ``out``, checked with ``network`` one scale down; ``(out, the sidecar's
+    Guidance record)``, the output unchanged
     (with a warning) when the output grid's axes are not parallel to the input's."""
     import numpy as np
 
@@ -103,7 +107,7 @@ def _transfer(out, volume, target, reference, register, input_fwhm, input_psf):
     on_target = data if grid.shape == target.shape and np.allclose(grid.affine, target.affine, atol=1e-6) \
         else resample(data, grid, target, order=3)
     try:
-        out, info = transfer(out, volume, on_target, target, fwhm_mm=input_fwhm, psf=input_psf)
+        out, info = transfer(out, volume, on_target, target, upscale=network, fwhm_mm=input_fwhm, psf=input_psf)
     except MrsrError:
         logging.getLogger("mrsr").warning("guidance transfer skipped: the output grid's axes are not parallel to the input's")
         return out, {"Method": "transfer", "Skipped": "output axes not parallel to the input's", **record}

@@ -24,6 +24,11 @@ def _pair(shape=(40, 44, 36), seed=0):
     return t1, t2
 
 
+def _spline(volume, grid):
+    """A network that adds nothing, for the transfer's check one scale down."""
+    return resample(volume.data, volume.grid, grid, order=3)
+
+
 def _simulated(t2, hr, factor=(3, 3, 3)):
     lr = scaled_grid(hr, factor)
     return Volume(ObservationModel(hr, lr).forward(t2), lr.affine)
@@ -55,17 +60,17 @@ def test_transfer_brings_the_reference_detail_and_a_wrong_reference_costs_little
     hr = Grid((40, 44, 36), make_affine())
     t1, t2 = _pair()
     y = _simulated(t2, hr)
-    smooth = resample(y.data, y.grid, hr, order=3)  # a network that adds nothing: the spline
+    smooth = _spline(y, hr)
     mask = t2 > 0
     baseline, _ = make_consistent(smooth, y, hr, "auto")
-    guided, info = transfer(smooth, y, t1, hr)
+    guided, info = transfer(smooth, y, t1, hr, upscale=_spline)
     guided, _ = make_consistent(guided, y, hr, "auto")
     assert info["MeanFitR2"] > 0.5
     assert psnr(t2, guided, mask) > psnr(t2, baseline, mask) + 3.0
     noise = np.random.default_rng(1).uniform(0, t1.max(), t1.shape).astype(np.float32)
     for wrong in (noise, t1[::-1].copy()):  # noise, a mirrored (misplaced) reference
         with caplog.at_level(logging.WARNING, logger="mrsr"):
-            out, info = transfer(smooth, y, wrong, hr)
+            out, info = transfer(smooth, y, wrong, hr, upscale=_spline)
         out, _ = make_consistent(out, y, hr, "auto")
         assert psnr(t2, out, mask) > psnr(t2, baseline, mask) - 0.5
         if wrong is noise:
@@ -78,7 +83,7 @@ def test_transfer_leaves_the_outside_of_the_input_field_of_view_alone():
     lr = Grid((10, 11, 9), hr.affine @ np.diag([3.0, 3.0, 3.0, 1.0]))  # covers 30 x 33 x 27 mm of the 40 x 44 x 36
     y = Volume(ObservationModel(hr, lr).forward(t2), lr.affine)
     x = resample(y.data, lr, hr, order=3)  # zeros where the input has no data
-    out, _ = transfer(x, y, t1, hr)
+    out, _ = transfer(x, y, t1, hr, upscale=_spline)
     outside = x == 0
     outside[:30, :33, :27] = False
     assert outside.any() and np.array_equal(out[outside], x[outside])
@@ -111,7 +116,7 @@ def test_upscale_guidance_transfer_cli(tmp_path):
     assert "ReferenceNMI" in sidecar["Guidance"] and sidecar["DataConsistency"]["Mode"] == "auto"
     mask = t2 > 0
     assert psnr(t2, img.get_fdata(dtype=np.float32), mask) > psnr(t2, nib.load(str(plain)).get_fdata(dtype=np.float32),
-                                                                   mask) + 2.0
+                                                                   mask) + 1.0
     np.testing.assert_array_equal(nib.load(str(t1_path)).get_fdata(), t1)  # the reference is not modified
 
 

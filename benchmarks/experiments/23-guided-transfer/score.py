@@ -68,7 +68,8 @@ def score_factor(factor: str, refs: dict, tmp: Path, truth, mask) -> dict:
         if not noise:  # no network: the spline, the transfer, then consistency, through the library
             timed(MRSR + ["upscale", lr, tmp / "spline.nii.gz", "--like", hr, "--method", "spline", "--force", "-q"])
             volume = load_volume(lr)
-            x, _ = transfer(load_volume(tmp / "spline.nii.gz").data, volume, load_volume(refs["T1"]).data, truth.grid)
+            x, _ = transfer(load_volume(tmp / "spline.nii.gz").data, volume, load_volume(refs["T1"]).data, truth.grid,
+                            upscale=lambda v, grid: resample(v.data, v.grid, grid, order=3))
             x, _ = make_consistent(x, volume, truth.grid, "auto")
             scores["spline + transfer, T1"] = compare(truth.data, x, mask)
     return {k: {"psnr": v["psnr"], "ssim": v["ssim"]} for k, v in scores.items()}
@@ -83,7 +84,15 @@ def verdict(results: dict, base: str) -> tuple[bool, float, float]:
     return best >= 1.0 and worst >= -0.5, best, worst
 
 
-def main() -> None:
+TITLE = "## Guidance by transfer: the reference fitted to the input (issue 21, round 23)"
+METHOD = ("no training: a local linear fit of the LR input on the reference degraded by the input's PSF, blended in by "
+          "its R², then data consistency")
+
+
+def main(results_dir: Path = HERE / "results", section: str = "guided-transfer", title: str = TITLE,
+         method: str = METHOD) -> None:
+    """Scores the transfer as `mrsr upscale --guidance transfer` does it now; round 24 calls this
+    with its own folder and section (the check one scale down is in the code by then)."""
     truth = load_volume(HALVES / "spm_t2_right.nii.gz")
     mask = head_mask(truth.data)
     results = {}
@@ -93,12 +102,11 @@ def main() -> None:
         for factor in FACTORS:
             results[factor] = score_factor(factor, refs, tmp, truth, mask)
             print(factor, {k: round(v["psnr"], 2) for k, v in results[factor].items()}, flush=True)
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "scores.json").write_text(json.dumps(results, indent=1))
-    lines = ["## Guidance by transfer: the reference fitted to the input (issue 21, round 23)", "",
-             "`bash benchmarks/experiments/23-guided-transfer/run.sh`: `upscale --guidance transfer` (no training: a local "
-             "linear fit of the LR input on the reference degraded by the input's PSF, blended in by its R², then data "
-             "consistency) on the right T2 half of SPM's avg152 pair, against the same network without a reference; all "
+    results_dir.mkdir(exist_ok=True)
+    (results_dir / "scores.json").write_text(json.dumps(results, indent=1))
+    lines = [title, "",
+             f"`bash benchmarks/experiments/{results_dir.parent.name}/run.sh`: `upscale --guidance transfer` ({method}) "
+             "on the right T2 half of SPM's avg152 pair, against the same network without a reference; all "
              "with the default `--consistency auto`. Parameters fixed on the left half (NOTES.md). PSNR dB against the "
              "network without a reference (its own PSNR in the first row of each block), head mask. " + stamp(), ""]
     for base in ("default", "U"):
@@ -118,7 +126,7 @@ def main() -> None:
         row = results[f]
         lines.append(f"| ({f}) | {row['spline']['psnr']:.2f} | {row['spline + transfer, T1']['psnr']:.2f} | "
                      f"{row['default (1 % noise)']['psnr']:.2f} | {row['default + transfer, T1 (1 % noise)']['psnr']:.2f} |")
-    write_section("guided-transfer", "\n".join(lines))
+    write_section(section, "\n".join(lines))
 
 
 if __name__ == "__main__":
