@@ -182,12 +182,14 @@ def upscale_cmd(
     method: str = typer.Option("cnn", "--method", help="cnn (default), spline or lrtv (low-rank + TV, Shi et al. 2015)."),
     order: int = typer.Option(3, "--order", help="B-spline order for spline interpolation (1-5)."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name or .safetensors path (default: builtin)."),
-    reference: Optional[Path] = typer.Option(None, "--reference", help="Registered HR image of another contrast (guided model, "
-                                             "or --guidance transfer)."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="Registered HR image of another contrast (see "
+                                             "--guidance)."),
     register: bool = typer.Option(False, "--register", help="Register --reference onto the input first (rigid, MI)."),
-    guidance: Optional[str] = typer.Option(None, "--guidance", help="How --reference guides: network (a guided model reads it; "
-                                           "default) or transfer (an unguided network, then the reference's detail where a "
-                                           "local linear fit to the input explains it; no training, any contrast)."),
+    guidance: Optional[str] = typer.Option(None, "--guidance", help="How --reference guides: transfer (an unguided network, "
+                                           "then the reference's detail where a local linear fit to the input explains it "
+                                           "and beat the network one scale down; no training, any contrast), network (a "
+                                           "guided model reads it), or auto (default: network for a guided --model, "
+                                           "transfer otherwise)."),
     input_fwhm: Optional[str] = typer.Option(None, "--input-fwhm", help="How blurred the input is: its PSF's FWHM in mm per "
                                              "axis (default: the input voxel size, as mrsr simulate makes it); read by "
                                              "PSF-aware models and lrtv. 0: no blur beyond the voxel (plain subsampling)."),
@@ -228,8 +230,8 @@ def upscale_cmd(
     if guidance is not None:
         from .guidance import parse_guidance
 
-        if parse_guidance(guidance) == "transfer" and reference is None:
-            raise UsageError("--guidance transfer needs --reference")
+        if reference is None:
+            raise UsageError(f"--guidance {parse_guidance(guidance)} needs --reference")
     accepted = method_options(method)
     for flag in given:
         if flag not in accepted:

@@ -60,7 +60,7 @@ import numpy as np
 
 log = logging.getLogger("mrsr")
 
-GUIDANCE_MODES = ("network", "transfer")
+GUIDANCE_MODES = ("auto", "network", "transfer")
 WINDOW_RADIUS = 2  # LR voxels each side of the fit's window (5³): radius 1 reads a noise reference's chance fits
 RIDGE = 1e-3  # the fit's ridge, as a fraction of the input's squared 99.5th percentile
 # A mean fit R² over the head below this: the reference explains little of the input, say so.
@@ -78,15 +78,16 @@ FOREGROUND = 0.1  # LR voxels brighter than this fraction of the 99.5th percenti
 
 
 def parse_guidance(value: str | None) -> str:
-    """``network`` (a guided model reads the reference) or ``transfer`` (:func:`transfer`).
+    """``auto`` (the default: a guided model reads the reference, any other model's output gets
+    it by transfer), ``network`` (a guided model reads it) or ``transfer`` (:func:`transfer`).
 
     >>> parse_guidance(None), parse_guidance("transfer")
-    ('network', 'transfer')
+    ('auto', 'transfer')
     """
     from .errors import UsageError
 
     if value is None:
-        return "network"
+        return "auto"
     if value not in GUIDANCE_MODES:
         raise UsageError(f"--guidance must be one of {', '.join(GUIDANCE_MODES)}, got {value!r}")
     return value

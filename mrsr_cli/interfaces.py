@@ -129,8 +129,8 @@ class UpscaleInputSpec(_GpuThreads):
     model = traits.Either(File(exists=True), traits.Str, argstr="--model %s", desc="model file (hashed) or name")
     reference_file = File(exists=True, argstr="--reference %s", desc="HR reference of another contrast")
     register = traits.Bool(argstr="--register", requires=["reference_file"], desc="register the reference first")
-    guidance = traits.Enum("network", "transfer", argstr="--guidance %s", requires=["reference_file"],
-                           desc="how the reference guides: network (guided model) or transfer (fitted to the input)")
+    guidance = traits.Enum("auto", "network", "transfer", argstr="--guidance %s", requires=["reference_file"],
+                           desc="how the reference guides: auto (default), network (guided model) or transfer")
     input_fwhm = traits.List(traits.Float, minlen=1, maxlen=3, argstr="--input-fwhm %s", sep=",",
                              desc="the input's PSF FWHM (mm; PSF-aware models and lrtv)")
     input_psf = traits.Enum("gaussian", "box", argstr="--input-psf %s", desc="the input's PSF shape")

@@ -42,9 +42,11 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     iterations: :func:`mrsr_cli.consistency.make_consistent`, with the same input PSF; ``auto``
     runs only when that PSF is known, :func:`~mrsr_cli.consistency.knows_input_psf`);
     ``reference``: path of a registered HR image of another contrast, aligned first when
-    ``register``, read by a guided model (``guidance`` ``network``, the default) or, with
-    ``guidance="transfer"``, fitted to the input and blended into an unguided network's output
-    before the consistency step (:func:`mrsr_cli.guidance.transfer`); ``ensemble``: flip
+    ``register``, read by a guided model (``guidance="network"``) or fitted to the input and
+    blended into an unguided network's output before the consistency step
+    (``guidance="transfer"``, :func:`mrsr_cli.guidance.transfer`); ``guidance="auto"`` (the
+    default) does the first for a guided ``model`` and the second for any other, the default
+    model included; ``ensemble``: flip
     self-ensemble passes (default: the engine's); ``input_fwhm`` (mm per input axis; default its
     voxel size) and ``input_psf``: how blurred the input is, for PSF-aware models, the
     consistency step and the transfer; ``engine``: :class:`~mrsr_cli.tiling.EngineOptions`."""
@@ -65,11 +67,14 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
         engine = dataclasses.replace(engine, ensemble=ensemble)
     mode = parse_mode(consistency)  # usage errors before the network runs
     guidance = parse_guidance(guidance)
-    transferred = guidance == "transfer"
-    if transferred and reference is None:
-        raise UsageError("--guidance transfer needs --reference")
+    if guidance != "auto" and reference is None:
+        raise UsageError(f"--guidance {guidance} needs --reference")
+    # auto: a guided model reads the reference; any other model (the default one when none is named) gets it by transfer
+    transferred = guidance == "transfer" or (guidance == "auto" and reference is not None and model is None)
     path, name = resolve_model(model, guided=reference is not None and not transferred)
     meta, _ = read_header(path)
+    if guidance == "auto" and reference is not None and not model_channels(meta)[1]:
+        transferred = True
     if transferred and model_channels(meta)[1]:
         raise UsageError(f"--guidance transfer runs an unguided network, and model {name} is guided: "
                          "use --guidance network, or an unguided model")

@@ -90,7 +90,7 @@ def test_transfer_leaves_the_outside_of_the_input_field_of_view_alone():
 
 
 def test_parse_guidance():
-    assert parse_guidance(None) == "network" and parse_guidance("transfer") == "transfer"
+    assert parse_guidance(None) == "auto" and parse_guidance("transfer") == "transfer"
     from mrsr_cli.errors import UsageError
 
     with pytest.raises(UsageError, match="--guidance"):
@@ -120,8 +120,25 @@ def test_upscale_guidance_transfer_cli(tmp_path):
     np.testing.assert_array_equal(nib.load(str(t1_path)).get_fdata(), t1)  # the reference is not modified
 
 
+def test_auto_guidance_transfers_to_unguided_models_and_feeds_guided_ones(tmp_path):
+    t1, t2 = _pair()
+    hr_path, t1_path = save_nifti(tmp_path / "t2.nii.gz", t2, make_affine()), save_nifti(tmp_path / "t1.nii.gz", t1, make_affine())
+    lr = tmp_path / "lr.nii.gz"
+    run_cli("simulate", hr_path, lr, "--factor", "3", check=0)
+    for name, extra in (("auto", []), ("default", ["--model", "default"]), ("guided", ["--model", "guided"])):
+        run_cli("upscale", lr, tmp_path / f"{name}.nii.gz", "--like", hr_path, "--ensemble", "1", "--reference", t1_path,
+                *extra, check=0)
+    auto, default, guided = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("auto", "default", "guided"))
+    assert auto["Model"] == "default" and auto["Guidance"]["Method"] == "transfer"
+    assert default["Guidance"]["Method"] == "transfer"
+    assert guided["Model"] == "guided" and "Guidance" not in guided and "ReferenceNMI" in guided  # the network reads it
+    np.testing.assert_array_equal(nib.load(str(tmp_path / "auto.nii.gz")).get_fdata(),
+                                  nib.load(str(tmp_path / "default.nii.gz")).get_fdata())
+
+
 @pytest.mark.parametrize("args, words", [
     (["--guidance", "transfer"], "--guidance transfer needs --reference"),
+    (["--guidance", "network"], "--guidance network needs --reference"),
     (["--guidance", "bogus", "--reference", "{ref}"], "--guidance must be one of"),
     (["--guidance", "transfer", "--reference", "{ref}", "--model", "guided"], "is guided"),
     (["--guidance", "transfer", "--reference", "{ref}", "--method", "spline"], "does not apply to --method spline"),

@@ -168,7 +168,8 @@ def test_guided_training_and_channel_mismatch(tmp_path, train_volume):
     assert json.loads((tmp_path / "n.json").read_text())["ReferenceNMI"] < 1.15
     proc = run_cli("upscale", lr, tmp_path / "x.nii.gz", "--factor", "2", "--model", tmp_path / "g.safetensors")
     assert proc.returncode == 2 and "is guided" in proc.stderr and "reference image" in proc.stderr
-    proc = run_cli("upscale", lr, tmp_path / "y.nii.gz", "--factor", "2", "--model", tmp_path / "p.safetensors", "--reference", train_volume)
+    proc = run_cli("upscale", lr, tmp_path / "y.nii.gz", "--factor", "2", "--model", tmp_path / "p.safetensors", "--reference", train_volume,
+                   "--guidance", "network")  # an unguided model asked to read the reference (auto would transfer it)
     assert proc.returncode == 2 and "takes no reference" in proc.stderr
     assert not (tmp_path / "x.nii.gz").exists() and not (tmp_path / "y.nii.gz").exists()
 
