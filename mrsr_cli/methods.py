@@ -46,10 +46,10 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     blended into an unguided network's output before the consistency step
     (``guidance="transfer"``, :func:`mrsr_cli.guidance.transfer`); ``guidance="auto"`` (the
     default) does the first for a guided ``model`` and the second for any other, the default
-    model included; ``ensemble``: flip
-    self-ensemble passes (default: the engine's); ``input_fwhm`` (mm per input axis; default its
-    voxel size) and ``input_psf``: how blurred the input is, for PSF-aware models, the
-    consistency step and the transfer; ``engine``: :class:`~mrsr_cli.tiling.EngineOptions`."""
+    model included; ``ensemble``: flip self-ensemble passes (default: the engine's);
+    ``input_fwhm`` (mm per input axis; default its voxel size) and ``input_psf``: how blurred
+    the input is, for PSF-aware models, the consistency step and the transfer; ``engine``:
+    :class:`~mrsr_cli.tiling.EngineOptions`."""
     import dataclasses
 
     from .channels import model_channels
@@ -69,12 +69,12 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     guidance = parse_guidance(guidance)
     if guidance != "auto" and reference is None:
         raise UsageError(f"--guidance {guidance} needs --reference")
-    # auto: a guided model reads the reference; any other model (the default one when none is named) gets it by transfer
-    transferred = guidance == "transfer" or (guidance == "auto" and reference is not None and model is None)
+    if reference is not None and guidance == "auto":  # a guided model reads it; any other (the default one) transfers it
+        named_guided = model is not None and model_channels(read_header(resolve_model(model)[0])[0])[1] > 0
+        guidance = "network" if named_guided else "transfer"
+    transferred = reference is not None and guidance == "transfer"
     path, name = resolve_model(model, guided=reference is not None and not transferred)
     meta, _ = read_header(path)
-    if guidance == "auto" and reference is not None and not model_channels(meta)[1]:
-        transferred = True
     if transferred and model_channels(meta)[1]:
         raise UsageError(f"--guidance transfer runs an unguided network, and model {name} is guided: "
                          "use --guidance network, or an unguided model")
@@ -99,23 +99,22 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
 def _transfer(out, volume, target, reference, register, input_fwhm, input_psf, network):
     """:func:`mrsr_cli.guidance.transfer` of ``reference`` (a path; registered first when
     ``register``) into ``out``, checked with ``network`` one scale down; ``(out, the sidecar's
-    Guidance record)``, the output unchanged
-    (with a warning) when the output grid's axes are not parallel to the input's."""
+    Guidance record)``, the output unchanged (with a warning) when the output grid's axes are
+    not parallel to the input's."""
     import numpy as np
 
     from .engine import _prepare_reference
-    from .errors import MrsrError
+    from .geometry import axis_aligned_mapping, voxel_mapping
     from .guidance import transfer
     from .interpolate import resample
 
+    if axis_aligned_mapping(voxel_mapping(target, volume.grid)) is None:
+        logging.getLogger("mrsr").warning("guidance transfer skipped: the output grid's axes are not parallel to the input's")
+        return out, {"Method": "transfer", "Skipped": "output axes not parallel to the input's"}
     data, grid, record = _prepare_reference(reference, volume, target, register)
     on_target = data if grid.shape == target.shape and np.allclose(grid.affine, target.affine, atol=1e-6) \
         else resample(data, grid, target, order=3)
-    try:
-        out, info = transfer(out, volume, on_target, target, upscale=network, fwhm_mm=input_fwhm, psf=input_psf)
-    except MrsrError:
-        logging.getLogger("mrsr").warning("guidance transfer skipped: the output grid's axes are not parallel to the input's")
-        return out, {"Method": "transfer", "Skipped": "output axes not parallel to the input's", **record}
+    out, info = transfer(out, volume, on_target, target, upscale=network, fwhm_mm=input_fwhm, psf=input_psf)
     return out, {**info, **record}
 
 

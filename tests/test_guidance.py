@@ -152,3 +152,22 @@ def test_upscale_guidance_usage_errors(tmp_path, args, words):
     proc = run_cli("upscale", lr, out, "--factor", "3", *[a.replace("{ref}", str(ref)) for a in args])
     assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_transfer_skipped_on_a_rotated_target_and_refused_over_the_memory_limit(tmp_path, caplog):
+    from mrsr_cli.errors import MrsrError
+    from mrsr_cli.methods import _transfer
+    from mrsr_cli.guidance import check_transfer_memory
+
+    t1, t2 = _pair()
+    oblique = make_affine((1.0, 1.0, 1.0), oblique=True)
+    lr = scaled_grid(Grid(t2.shape, oblique), (3, 3, 3))
+    y = Volume(np.ones(lr.shape, np.float32), lr.affine)
+    rotated = Grid(t2.shape, make_affine())  # axes not parallel to the oblique input's
+    ref = save_nifti(tmp_path / "t1.nii.gz", t1, make_affine())
+    with caplog.at_level(logging.WARNING, logger="mrsr"):
+        out, info = _transfer(t2, y, rotated, ref, False, None, "gaussian", network=None)
+    assert out is t2 and info["Skipped"].startswith("output axes") and "not parallel" in caplog.text
+    check_transfer_memory(rotated, None)  # no limit: nothing to say
+    with pytest.raises(MrsrError, match="over the memory limit"):
+        check_transfer_memory(rotated, 2**20)
