@@ -130,26 +130,6 @@ def local_linear_fit(guide: np.ndarray, target: np.ndarray, radius: int = WINDOW
     return mean(a).astype(np.float32), mean(b).astype(np.float32), np.clip(mean(r2), 0.0, 1.0).astype(np.float32)
 
 
-def lr_to_hr_matrices(model) -> list[np.ndarray]:
-    """Per voxel axis, the dense (HR × LR) matrix of linear interpolation from the LR grid of
-    ``model`` (:class:`~mrsr_cli.observation.ObservationModel`) at the HR voxel centres, the
-    nearest LR value beyond the first and last LR centres; for
-    :func:`~mrsr_cli.observation.apply_axis_matrices`."""
-    matrices = []
-    for axis, n_lr in enumerate(model.lr_grid.shape):
-        coords = (np.arange(model.hr_grid.shape[axis]) - model._offset[axis]) / model._scale[axis]
-        coords = np.clip(coords, 0, n_lr - 1)
-        low = np.minimum(np.floor(coords).astype(int), max(n_lr - 2, 0))
-        frac = (coords - low).astype(np.float32)
-        matrix = np.zeros((len(coords), n_lr), dtype=np.float32)
-        rows = np.arange(len(coords))
-        matrix[rows, low] = 1.0 - frac
-        if n_lr > 1:
-            matrix[rows, low + 1] += frac
-        matrices.append(matrix)
-    return matrices
-
-
 def _blend(x: np.ndarray, volume, reference: np.ndarray, model, radius: int, ridge: float, trust=None):
     """``x + (R²·trust)↑ · (a↑·ref + b↑ − x)`` on ``model``'s HR grid, the fit of ``volume.data``
     on ``A·reference`` (``A`` = ``model``); ``trust`` (input grid, default 1) scales the weight.
@@ -162,12 +142,8 @@ def _blend(x: np.ndarray, volume, reference: np.ndarray, model, radius: int, rid
     weight_lr = r2 if trust is None else r2 * trust
     head = y > FOREGROUND * scale
     means = (float(r2[head].mean()), float(weight_lr[head].mean())) if head.any() else (0.0, 0.0)
-    to_hr = lr_to_hr_matrices(model)
+    to_hr = model.upsampling_matrices(1)  # linear; zero outside the input's view, so the weight is too
     weight = apply_axis_matrices(weight_lr, to_hr)
-    for axis, outside in enumerate(model.outside_lr_fov()):
-        index = [slice(None)] * 3
-        index[axis] = outside
-        weight[tuple(index)] = 0.0
     prediction = apply_axis_matrices(a, to_hr)
     prediction *= reference
     prediction += apply_axis_matrices(b, to_hr)
@@ -200,9 +176,10 @@ def check_one_scale_down(volume, reference_on_input: np.ndarray, factor, upscale
     coarse_grid = scaled_grid(volume.grid, step)
     if min(coarse_grid.shape) < MIN_CHECK_VOXELS:
         return None
-    coarse = Volume(ObservationModel(volume.grid, coarse_grid).forward(volume.data), coarse_grid.affine)
+    down = ObservationModel(volume.grid, coarse_grid)
+    coarse = Volume(down.forward(volume.data), coarse_grid.affine)
     network = upscale(coarse, volume.grid)
-    guided, _, _ = _blend(network, coarse, reference_on_input, ObservationModel(volume.grid, coarse_grid), radius, ridge)
+    guided, _, _ = _blend(network, coarse, reference_on_input, down, radius, ridge)
     network, _ = make_consistent(network, coarse, volume.grid, "auto")
     guided, _ = make_consistent(guided, coarse, volume.grid, "auto")
     size = 2 * radius + 1
@@ -234,7 +211,7 @@ def transfer(x: np.ndarray, volume, reference: np.ndarray, target, *, upscale, f
     model = ObservationModel(target, volume.grid, fwhm_mm, psf)
     reference = np.asarray(reference, dtype=np.float32)
     info = {"Method": "transfer", "WindowRadiusInputVoxels": radius, "Ridge": ridge}
-    trust = check_one_scale_down(volume, model.forward(reference), np.abs(model._scale), upscale, radius, ridge)
+    trust = check_one_scale_down(volume, model.forward(reference), model.factor, upscale, radius, ridge)
     if trust is None:
         log.warning("guidance transfer skipped: the input is too small to check the transfer one scale down")
         return np.asarray(x, dtype=np.float32), {**info, "Skipped": "input too small to check"}

@@ -69,12 +69,12 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     guidance = parse_guidance(guidance)
     if guidance != "auto" and reference is None:
         raise UsageError(f"--guidance {guidance} needs --reference")
-    if reference is not None and guidance == "auto":  # a guided model reads it; any other (the default one) transfers it
-        named_guided = model is not None and model_channels(read_header(resolve_model(model)[0])[0])[1] > 0
-        guidance = "network" if named_guided else "transfer"
-    transferred = reference is not None and guidance == "transfer"
-    path, name = resolve_model(model, guided=reference is not None and not transferred)
+    # With no --model, "network" means the builtin guided model and "auto" the default one.
+    path, name = resolve_model(model, guided=reference is not None and guidance == "network")
     meta, _ = read_header(path)
+    if reference is not None and guidance == "auto":  # a guided model reads it; any other (the default one) transfers it
+        guidance = "network" if model_channels(meta)[1] else "transfer"
+    transferred = reference is not None and guidance == "transfer"
     if transferred and model_channels(meta)[1]:
         raise UsageError(f"--guidance transfer runs an unguided network, and model {name} is guided: "
                          "use --guidance network, or an unguided model")

@@ -143,15 +143,33 @@ class ObservationModel:
             out = _apply_axis(out, w.T.tocsr(), axis)
         return out
 
+    @property
+    def factor(self) -> np.ndarray:
+        """The upscaling factor per voxel axis: LR voxel size / HR voxel size (HR voxels per LR voxel)."""
+        return np.abs(np.asarray(self._scale, dtype=np.float64))
+
+    def _hr_centres_in_lr(self, axis: int) -> np.ndarray:
+        """The HR voxel centres along ``axis`` in LR voxel coordinates (LR centres at integers)."""
+        return (np.arange(self.hr_grid.shape[axis]) - self._offset[axis]) / self._scale[axis]
+
     def outside_lr_fov(self) -> list[np.ndarray]:
         """Per voxel axis, which HR voxels lie outside the LR image's field of view (their centre
         more than half an LR voxel beyond the first or last LR centre): where ``upscale``, which
         does not extrapolate, writes zeros (:func:`mrsr_cli.interpolate.axis_weights`)."""
         masks = []
         for axis, n_lr in enumerate(self.lr_grid.shape):
-            coords = (np.arange(self.hr_grid.shape[axis]) - self._offset[axis]) / self._scale[axis]
+            coords = self._hr_centres_in_lr(axis)
             masks.append((coords < -0.5 - 1e-6) | (coords > n_lr - 0.5 + 1e-6))
         return masks
+
+    def upsampling_matrices(self, order: int = 1) -> list[np.ndarray]:
+        """Per voxel axis, the dense float32 (HR voxels × LR voxels) B-spline interpolation matrix
+        of ``order`` from the LR grid at the HR voxel centres
+        (:func:`mrsr_cli.interpolate.axis_weights`), for :func:`apply_axis_matrices`: the rows
+        of HR voxels outside the LR field of view (:meth:`outside_lr_fov`) are zero, as
+        ``upscale`` writes them."""
+        return [axis_weights(n_lr, self._hr_centres_in_lr(axis), order).toarray()
+                for axis, n_lr in enumerate(self.lr_grid.shape)]
 
     def axis_matrices(self) -> list[np.ndarray]:
         """``A`` as one dense float32 matrix per voxel axis (LR voxels × HR voxels: sampling after

@@ -10,7 +10,7 @@ from conftest import make_affine, phantom, run_cli, save_nifti
 
 from mrsr_cli.consistency import make_consistent
 from mrsr_cli.geometry import Grid, scaled_grid
-from mrsr_cli.guidance import POOR_FIT, local_linear_fit, lr_to_hr_matrices, parse_guidance, transfer
+from mrsr_cli.guidance import POOR_FIT, local_linear_fit, parse_guidance, transfer
 from mrsr_cli.interpolate import resample
 from mrsr_cli.io import Volume
 from mrsr_cli.metrics import psnr
@@ -45,12 +45,12 @@ def test_local_linear_fit_reads_an_inverted_contrast_and_not_noise():
     assert r2.mean() < 0.1  # 125 samples per window: chance correlations stay small
 
 
-def test_lr_to_hr_matrices_interpolate_at_the_hr_voxel_centres():
+def test_upsampling_matrices_interpolate_at_the_hr_voxel_centres():
     hr = Grid((24, 20, 16), make_affine((1.0, 1.2, 0.9), oblique=True))
     model = ObservationModel(hr, scaled_grid(hr, (4, 2, 4)))
     i, j, k = np.meshgrid(*[np.arange(n, dtype=np.float32) for n in model.lr_grid.shape], indexing="ij")
     ramp = 1.0 + 2.0 * i - j + 0.5 * k  # linear in the LR voxel index: interpolation is exact inside the LR FOV
-    on_hr = apply_axis_matrices(ramp, lr_to_hr_matrices(model))
+    on_hr = apply_axis_matrices(ramp, model.upsampling_matrices(1))
     world = hr.affine @ np.array([5.0, 7.0, 6.0, 1.0])
     lr_index = np.linalg.solve(model.lr_grid.affine, world)[:3]  # the same point in LR voxel coordinates
     assert on_hr[5, 7, 6] == pytest.approx(1.0 + 2.0 * lr_index[0] - lr_index[1] + 0.5 * lr_index[2], abs=1e-4)
