@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("MRSR_BENCH_DATA", ROOT / ".data"))
 DOC = ROOT / "docs" / "benchmarks.md"
-MRSR = [sys.executable, "-m", "mrsr_cli.cli"]
+MRSR = [sys.executable, "-m", "mrsr_cli.app.cli"]
 
 
 def flair_like(t1):

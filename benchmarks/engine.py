@@ -68,9 +68,9 @@ def worker(mode: str, precision: str, out_path: str) -> None:
     net = build_net()
     t0 = time.perf_counter()
     if mode.startswith("mrsr"):
-        from mrsr_cli.device import parse_bytes
-        from mrsr_cli.tiling import EngineOptions, run_tiled
-        from mrsr_cli.channels import ArrayField
+        from mrsr_cli.infer.device import parse_bytes
+        from mrsr_cli.infer.tiling import EngineOptions, run_tiled
+        from mrsr_cli.models.channels import ArrayField
 
         src = ArrayField(vol)
         opts = EngineOptions(device="cpu", precision=precision, progress=False,

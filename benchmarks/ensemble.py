@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import DATA, MRSR, ROOT, stamp, timed, write_section
-from mrsr_cli.tiling import DEFAULT_ENSEMBLE, ENSEMBLE_SIZES
+from mrsr_cli.infer.tiling import DEFAULT_ENSEMBLE, ENSEMBLE_SIZES
 from validate_model import score
 
 FACTORS = "2,2,2;2,2,3;3,3,3;1,1,4"

@@ -12,8 +12,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from mrsr_cli.io import load_volume
-from mrsr_cli.simulate import simulate_lowres
+from mrsr_cli.data.io import load_volume
+from mrsr_cli.degrade.simulate import simulate_lowres
 
 ROOT = Path(__file__).resolve().parent.parent
 src = load_volume(ROOT / ".data" / "colin27_ch2.nii.gz")

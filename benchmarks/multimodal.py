@@ -36,9 +36,9 @@ def t2_like(t1: np.ndarray) -> np.ndarray:
 def displaced(data, affine, angle_deg, shift_mm, rng):
     import SimpleITK as sitk
 
-    from mrsr_cli.geometry import Grid
-    from mrsr_cli.io import Volume
-    from mrsr_cli.register import RAS_TO_LPS, apply_transform
+    from mrsr_cli.data.geometry import Grid
+    from mrsr_cli.data.io import Volume
+    from mrsr_cli.data.register import RAS_TO_LPS, apply_transform
 
     tx = sitk.Euler3DTransform()
     centre = affine[:3, :3] @ (np.array(data.shape) / 2) + affine[:3, 3]

@@ -94,7 +94,7 @@ def crop_colin(out: Path) -> Path:
 
 def block_psnr(ref: np.ndarray, test: np.ndarray, mask: np.ndarray, drange: float) -> list[float]:
     """PSNR (dB) in each of BLOCKS³ blocks of the mask's bounding box, with the whole image's data range."""
-    from mrsr_cli.metrics import psnr
+    from mrsr_cli.evaluation.metrics import psnr
 
     idx = np.nonzero(mask)
     edges = [np.linspace(i.min(), i.max() + 1, BLOCKS + 1).astype(int) for i in idx]
@@ -111,7 +111,7 @@ def block_psnr(ref: np.ndarray, test: np.ndarray, mask: np.ndarray, drange: floa
 def score(models: dict[str, Path]) -> dict:
     """Scores of spline and every model at every factor; cached per model file in OUT/scores.json
     (the LR images are deterministic), so a rerun with more seeds scores only the new models."""
-    from mrsr_cli.metrics import compare, data_range, head_mask
+    from mrsr_cli.evaluation.metrics import compare, data_range, head_mask
 
     cache_path = OUT / "scores.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}

@@ -23,7 +23,7 @@ from _common import MRSR, timed
 
 
 def main() -> None:
-    from mrsr_cli.metrics import data_range, head_mask, psnr
+    from mrsr_cli.evaluation.metrics import data_range, head_mask, psnr
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("hr")

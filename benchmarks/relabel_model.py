@@ -14,7 +14,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mrsr_cli.io import atomic_write  # noqa: E402
+from mrsr_cli.data.io import atomic_write  # noqa: E402
 
 
 def tensors_and_meta(path) -> tuple[dict, dict]:

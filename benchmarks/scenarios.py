@@ -91,7 +91,7 @@ def tissue_maps(t1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """GM and WM probabilities of a T1 head image: a 4-class Gaussian mixture (EM, 40 iterations)
     of the head's intensities, classes sorted by mean: dark (CSF, bone, air), GM, WM, bright (fat
     of the scalp and marrow, which a 3-class mixture merges with white matter)."""
-    from mrsr_cli.metrics import head_mask
+    from mrsr_cli.evaluation.metrics import head_mask
 
     mask = head_mask(t1)
     x = t1[mask].astype(np.float64)
@@ -141,9 +141,9 @@ def unseen_lr(hr_path: Path, out: Path, seed: int) -> Path:
     """The pair degradation: content shift, box PSF at ×2, 3 % Rician noise (library calls)."""
     from scipy import ndimage
 
-    from mrsr_cli.geometry import Grid
-    from mrsr_cli.io import load_volume, save_volume
-    from mrsr_cli.simulate import simulate_lowres
+    from mrsr_cli.data.geometry import Grid
+    from mrsr_cli.data.io import load_volume, save_volume
+    from mrsr_cli.degrade.simulate import simulate_lowres
 
     vol = load_volume(hr_path)
     moved = ndimage.shift(vol.data, PAIR_SHIFT, order=3, mode="nearest")

@@ -49,7 +49,7 @@ def ceiling(precision: str) -> float:
 
 
 def step_rate(arch: str, params: dict, precision: str, sampler) -> dict:
-    from mrsr_cli.losses import parse_loss
+    from mrsr_cli.training.losses import parse_loss
     from mrsr_cli.models import build_model
 
     torch.manual_seed(0)
@@ -98,8 +98,8 @@ def step_rate(arch: str, params: dict, precision: str, sampler) -> dict:
 
 
 def main() -> None:
-    from mrsr_cli.recipes import load_recipe
-    from mrsr_cli.train import PatchSampler, TrainConfig, load_training_volume
+    from mrsr_cli.training.recipes import load_recipe
+    from mrsr_cli.training.loop import PatchSampler, TrainConfig, load_training_volume
 
     recipe = load_recipe(DATA.parent / "share" / "recipes" / "default-stage3.toml")
     cfg = TrainConfig.from_dict({**recipe, "inputs": [str(DATA / "icbm152_2009a_t1.nii.gz")], "output": None, "val": None,

@@ -23,13 +23,13 @@ def score(model: str, val: str, factors: list, threads: int = 2, reference: str 
     """Mean PSNR of ``model`` and of spline on ``val`` at each factor, and the per-factor gains (dB)."""
     import torch
 
-    from mrsr_cli.channels import model_channels, normalization_scale
+    from mrsr_cli.models.channels import model_channels, normalization_scale
 
-    from mrsr_cli.device import resolve_precision
-    from mrsr_cli.io import load_volume
+    from mrsr_cli.infer.device import resolve_precision
+    from mrsr_cli.data.io import load_volume
     from mrsr_cli.models.store import load_model
-    from mrsr_cli.train import synthetic_reference, validate
-    from mrsr_cli.zoo import resolve_model
+    from mrsr_cli.training.loop import synthetic_reference, validate
+    from mrsr_cli.models.zoo import resolve_model
 
     torch.set_num_threads(threads)
     net, meta = load_model(resolve_model(model)[0])
@@ -53,7 +53,7 @@ def score(model: str, val: str, factors: list, threads: int = 2, reference: str 
 
 
 def main() -> None:
-    from mrsr_cli.tiling import ENSEMBLE_SIZES
+    from mrsr_cli.infer.tiling import ENSEMBLE_SIZES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")

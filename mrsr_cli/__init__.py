@@ -1,15 +1,19 @@
 """mrsr: brain MRI super-resolution (Pham et al. 2019 ReCNN; DNSP priors and EDSR-3D of Cherukuri et al.) as a command-line toolkit.
 
-The package is a pure library with a thin typer CLI (:mod:`mrsr_cli.cli`) on top; file-level
-verbs are in :mod:`verbs`.  Modules, in data-flow order: :mod:`io`, :mod:`geometry`,
-:mod:`observation` (the degradation and its adjoint), :mod:`simulate`, :mod:`interpolate`,
-:mod:`register`, :mod:`models` (registry of networks), :mod:`losses` (registry of loss terms,
-with the DNSP priors of :mod:`priors`),
-:mod:`recipes`, :mod:`train`, :mod:`channels`, :mod:`device`, :mod:`tiling`, :mod:`engine`,
-:mod:`methods` (registry of ``upscale --method``; :mod:`lrtv`), :mod:`metrics`, :mod:`statistics`,
-:mod:`evaluate`, :mod:`zoo`,
-:mod:`interfaces`.  docs/extending.md says where a new network, loss term, method or
-degradation goes.  torch is imported lazily so that ``mrsr --help`` stays instant.
+A pure library with a thin typer CLI on top.  The subpackages follow the data flow, and an
+arrow only points down this list (``errors`` and ``console`` are shared by all):
+
+* :mod:`mrsr_cli.data` — NIfTI I/O, grids and affines, resampling, registration, BIDS sidecars;
+* :mod:`mrsr_cli.degrade` — the observation model (PSF, sampling) and its adjoint, ``simulate``, low field;
+* :mod:`mrsr_cli.models` — the network registry and architectures, the channel contract, model files, the zoo;
+* :mod:`mrsr_cli.infer` — device and precision, exact tiling and the engine over a prepared network;
+* :mod:`mrsr_cli.methods` — ``upscale --method``: spline, cnn, lrtv; the reference's guidance and data consistency;
+* :mod:`mrsr_cli.training` — configuration, sampling, augmentations, losses and priors, the loop;
+* :mod:`mrsr_cli.evaluation` — metrics and statistics;
+* :mod:`mrsr_cli.app` — the CLI, its file-level verbs, Nipype interfaces, workflows, the preview.
+
+docs/extending.md says where a new network, loss term, method or degradation goes.  torch is
+imported lazily so that ``mrsr --help`` stays instant.
 """
 
 __version__ = "0.1.0"

@@ -65,7 +65,7 @@ def run_cli(*args, env=None, check=None) -> subprocess.CompletedProcess:
     """Run the installed CLI in a subprocess (real exit codes, real stderr)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "mrsr_cli.cli", *map(str, args)], capture_output=True, text=True, env=full_env)
+    proc = subprocess.run([sys.executable, "-m", "mrsr_cli.app.cli", *map(str, args)], capture_output=True, text=True, env=full_env)
     if check is not None:
         assert proc.returncode == check, proc.stderr
     return proc

@@ -1,4 +1,4 @@
-"""Data consistency after the network (`upscale --consistency`, mrsr_cli.consistency)."""
+"""Data consistency after the network (`upscale --consistency`, mrsr_cli.methods.consistency)."""
 
 import json
 
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from conftest import make_affine, phantom, run_cli, save_nifti
 
-from mrsr_cli.consistency import back_project, estimate_noise_sigma, make_consistent, parse_mode
+from mrsr_cli.methods.consistency import back_project, estimate_noise_sigma, make_consistent, parse_mode
 from mrsr_cli.errors import MrsrError, UsageError
-from mrsr_cli.geometry import Grid, scaled_grid
-from mrsr_cli.io import Volume
-from mrsr_cli.observation import ObservationModel, apply_axis_matrices
+from mrsr_cli.data.geometry import Grid, scaled_grid
+from mrsr_cli.data.io import Volume
+from mrsr_cli.degrade.observation import ObservationModel, apply_axis_matrices
 
 
 def _oblique_pair(factor=(2, 2, 3)):
@@ -152,7 +152,7 @@ def test_the_correction_stays_inside_the_inputs_field_of_view():
     slices next to the edge (round 19's (1,1,4) loss)."""
     from scipy import ndimage
 
-    from mrsr_cli.consistency import in_view_operator
+    from mrsr_cli.methods.consistency import in_view_operator
 
     hr = Grid((40, 44, 38), make_affine((1.0, 1.0, 1.0), oblique=True))
     lr = scaled_grid(hr, (1, 1, 4))

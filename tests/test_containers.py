@@ -51,6 +51,6 @@ def test_install_script_in_fresh_venv_then_selftest(tmp_path):
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "mrsr selftest: ok" in proc.stdout
     # the non-editable install carries the builtin models as package data
-    code = "from mrsr_cli.zoo import builtin_path; print(builtin_path('default'))"
+    code = "from mrsr_cli.models.zoo import builtin_path; print(builtin_path('default'))"
     out = subprocess.run([str(venv / "bin" / "python"), "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path).stdout
     assert str(venv) in out

@@ -26,7 +26,7 @@ def torchrun(nproc: int, *args):
     # machine, not reproduced in the reruns; the rank's own message is kept in the assertion below).
     for _ in range(2):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1",
-               "--master-port", str(_free_port()), "-m", "mrsr_cli.cli", "train", *map(str, args)]
+               "--master-port", str(_free_port()), "-m", "mrsr_cli.app.cli", "train", *map(str, args)]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
         transient = "address already in use" in proc.stderr.lower() or "exitcode: -6" in proc.stderr
         if proc.returncode == 0 or not transient:
@@ -97,7 +97,7 @@ def test_sigterm_to_torchrun_checkpoints_once_consistently(tmp_path, volumes):
     hr, val = volumes
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(_free_port()), "-m", "mrsr_cli.cli", "train",
+           "--master-port", str(_free_port()), "-m", "mrsr_cli.app.cli", "train",
            *map(str, _args(tmp_path, hr, val, "s.safetensors", "--epochs", "50", "--patches-per-epoch", "800"))]
     cmd.remove("-q")
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)

@@ -15,7 +15,7 @@ from mrsr_cli.models.store import save_model
 
 def _peak_mib(args) -> float:
     """Run the CLI in a child process and return that child's own peak RSS (MiB)."""
-    proc = subprocess.Popen([sys.executable, "-m", "mrsr_cli.cli", *map(str, args)], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "mrsr_cli.app.cli", *map(str, args)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read().decode()

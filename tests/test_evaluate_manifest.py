@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from conftest import make_affine, phantom, run_cli, save_nifti
-from mrsr_cli.statistics import holm, paired_tests, two_way_anova
+from mrsr_cli.evaluation.statistics import holm, paired_tests, two_way_anova
 
 NOISE = {"spline": 6.0, "lrtv": 4.0, "cnn": 2.0}
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import make_affine, run_cli, save_nifti
-from mrsr_cli.geometry import Grid, parse_factor, resized_grid, scale_factor, scaled_grid, upscaled_grid
+from mrsr_cli.data.geometry import Grid, parse_factor, resized_grid, scale_factor, scaled_grid, upscaled_grid
 from mrsr_cli.errors import UsageError
 
 

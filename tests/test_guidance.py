@@ -1,4 +1,4 @@
-"""Guidance by transfer (`upscale --guidance transfer`, mrsr_cli.guidance)."""
+"""Guidance by transfer (`upscale --guidance transfer`, mrsr_cli.methods.guidance)."""
 
 import json
 import logging
@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from conftest import make_affine, phantom, run_cli, save_nifti
 
-from mrsr_cli.consistency import make_consistent
-from mrsr_cli.geometry import Grid, scaled_grid
-from mrsr_cli.guidance import POOR_FIT, local_linear_fit, parse_guidance, transfer
-from mrsr_cli.interpolate import resample
-from mrsr_cli.io import Volume
-from mrsr_cli.metrics import psnr
-from mrsr_cli.observation import ObservationModel, apply_axis_matrices
+from mrsr_cli.methods.consistency import make_consistent
+from mrsr_cli.data.geometry import Grid, scaled_grid
+from mrsr_cli.methods.guidance import POOR_FIT, local_linear_fit, parse_guidance, transfer
+from mrsr_cli.data.interpolate import resample
+from mrsr_cli.data.io import Volume
+from mrsr_cli.evaluation.metrics import psnr
+from mrsr_cli.degrade.observation import ObservationModel, apply_axis_matrices
 
 
 def _pair(shape=(40, 44, 36), seed=0):
@@ -157,7 +157,7 @@ def test_upscale_guidance_usage_errors(tmp_path, args, words):
 def test_transfer_skipped_on_a_rotated_target_and_refused_over_the_memory_limit(tmp_path, caplog):
     from mrsr_cli.errors import MrsrError
     from mrsr_cli.methods import _transfer
-    from mrsr_cli.guidance import check_transfer_memory
+    from mrsr_cli.methods.guidance import check_transfer_memory
 
     t1, t2 = _pair()
     oblique = make_affine((1.0, 1.0, 1.0), oblique=True)

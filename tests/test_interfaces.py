@@ -8,8 +8,8 @@ import pytest
 from nipype import Node, Workflow
 
 from conftest import make_affine, phantom, save_nifti
-from mrsr_cli import interfaces as ifaces
-from mrsr_cli.workflows import build_workflow, derivative_path, find_images
+from mrsr_cli.app import interfaces as ifaces
+from mrsr_cli.app.workflows import build_workflow, derivative_path, find_images
 
 EXPECTED = {
     "Simulate": {"in_file": {"argstr": "%s", "mandatory": True, "position": 0},

@@ -151,13 +151,13 @@ def test_version_and_help_fast():
     import subprocess
     import sys
 
-    code = "import sys, mrsr_cli.cli; sys.argv=['mrsr','--help'];\ntry: mrsr_cli.cli.run()\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    code = "import sys, mrsr_cli.app.cli; sys.argv=['mrsr','--help'];\ntry: mrsr_cli.app.cli.run()\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip().endswith("False")
 
 
 def test_like_grid_is_read_from_the_header_alone(tmp_path, oblique_head):
     from mrsr_cli.errors import MrsrError
-    from mrsr_cli.io import load_grid, load_volume
+    from mrsr_cli.data.io import load_grid, load_volume
 
     raw = oblique_head.read_bytes()
     cut = tmp_path / "cut.nii.gz"

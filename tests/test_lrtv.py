@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import make_affine, phantom, run_cli, save_nifti
-from mrsr_cli.geometry import Grid
-from mrsr_cli.io import Volume
-from mrsr_cli.lrtv import fold, lrtv, singular_value_threshold, tv_gradient, unfold
-from mrsr_cli.metrics import head_mask, psnr
-from mrsr_cli.simulate import simulate_lowres
+from mrsr_cli.data.geometry import Grid
+from mrsr_cli.data.io import Volume
+from mrsr_cli.methods.lrtv import fold, lrtv, singular_value_threshold, tv_gradient, unfold
+from mrsr_cli.evaluation.metrics import head_mask, psnr
+from mrsr_cli.degrade.simulate import simulate_lowres
 
 
 def test_tv_gradient_matches_finite_differences():
@@ -39,7 +39,7 @@ def test_singular_value_threshold_is_svt_of_the_unfolding():
 
 
 def test_lrtv_beats_spline_and_lowers_its_objective():
-    from mrsr_cli.interpolate import resample
+    from mrsr_cli.data.interpolate import resample
 
     hr = phantom((40, 44, 36), seed=5)
     grid = Grid(hr.shape, make_affine((1.0, 1.0, 1.0), oblique=True))

@@ -10,11 +10,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mrsr_cli.channels import ArrayField
+from mrsr_cli.models.channels import ArrayField
 
-from mrsr_cli.device import parse_bytes
+from mrsr_cli.infer.device import parse_bytes
 
-from mrsr_cli.tiling import EngineOptions, choose_core, run_tiled
+from mrsr_cli.infer.tiling import EngineOptions, choose_core, run_tiled
 from mrsr_cli.errors import MrsrError, UsageError
 from mrsr_cli.models import EDSR3D, ReCNN, SRCNN3D, build_model
 from mrsr_cli.models.store import load_model, save_model
@@ -121,7 +121,7 @@ def test_choose_core_fits_budget():
 
 
 def test_windows_cover_once_and_keep_halo():
-    from mrsr_cli.tiling import tile_windows
+    from mrsr_cli.infer.tiling import tile_windows
 
     assert tile_windows(128, 88, 20) == [(0, 128, 0, 128)]  # box spans the axis: no duplicate work
     for n, core, halo in [(100, 16, 5), (37, 8, 3), (9, 4, 6), (50, 49, 0)]:
@@ -204,7 +204,7 @@ def test_factor_input_models_get_the_upscaling_factor(tmp_path):
 def test_self_ensemble_averages_mirrored_passes(passes):
     """Each pass mirrors the input along voxel axes, runs the net and mirrors the output back;
     the result is their mean, on the unmirrored grid, for any tiling."""
-    from mrsr_cli.tiling import ENSEMBLE_FLIPS, run_self_ensemble
+    from mrsr_cli.infer.tiling import ENSEMBLE_FLIPS, run_self_ensemble
 
     net = _random_net("recnn", 3, 3, passes)
     x = np.random.default_rng(passes).random((13, 10, 7)).astype(np.float32)
@@ -220,7 +220,7 @@ def test_self_ensemble_averages_mirrored_passes(passes):
 
 def test_eight_pass_ensemble_is_mirror_equivariant():
     """Averaging over all 8 mirrorings makes any net exactly equivariant to axis flips."""
-    from mrsr_cli.tiling import run_self_ensemble
+    from mrsr_cli.infer.tiling import run_self_ensemble
 
     net = _random_net("recnn", 2, 3, 7)
     x = np.random.default_rng(7).random((9, 11, 8)).astype(np.float32)

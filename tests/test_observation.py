@@ -5,9 +5,9 @@ import pytest
 
 from conftest import make_affine
 from mrsr_cli.errors import MrsrError
-from mrsr_cli.geometry import Grid, scaled_grid
-from mrsr_cli.observation import ObservationModel
-from mrsr_cli.simulate import simulate_lowres
+from mrsr_cli.data.geometry import Grid, scaled_grid
+from mrsr_cli.degrade.observation import ObservationModel
+from mrsr_cli.degrade.simulate import simulate_lowres
 
 
 @pytest.mark.parametrize("voxel, oblique, factor, fwhm, psf", [

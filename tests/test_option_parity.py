@@ -10,8 +10,8 @@ import pytest
 import typer
 
 from conftest import ROOT
-from mrsr_cli import interfaces as ifaces
-from mrsr_cli.cli import app
+from mrsr_cli.app import interfaces as ifaces
+from mrsr_cli.app.cli import app
 
 EXCLUDED = {"--help", "--verbose", "--quiet", "--debug", "--json", "--force"}
 INTERFACES = {"simulate": ifaces.Simulate, "upscale": ifaces.Upscale, "register": ifaces.Register,

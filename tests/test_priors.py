@@ -8,8 +8,8 @@ import torch
 from safetensors import safe_open
 
 from conftest import make_affine, phantom, run_cli, save_nifti
-from mrsr_cli.losses import parse_loss
-from mrsr_cli.priors import LearnedSharpness, laplacian_kernel, lowrank, sharpness
+from mrsr_cli.training.losses import parse_loss
+from mrsr_cli.training.priors import LearnedSharpness, laplacian_kernel, lowrank, sharpness
 
 
 def test_lowrank_gradient_matches_finite_differences_and_ranks_patches():
@@ -39,7 +39,7 @@ def test_sharpness_is_larger_on_a_sharp_volume_and_its_gradient_flows():
 
 
 def test_learned_sharpness_filters_pick_patches_and_learn_from_them():
-    from mrsr_cli.train import TrainingVolume
+    from mrsr_cli.training.loop import TrainingVolume
 
     data = phantom((48, 48, 48), seed=2) / 100
     vol = TrainingVolume(data, (1.0, 1.0, 1.0), np.argwhere(data > 0.1))

@@ -1,5 +1,5 @@
 """Telling a network (and LRTV) how blurred the input is: `train --psf-input`, `upscale
---input-fwhm/--input-psf`, the PSF channels of mrsr_cli.channels."""
+--input-fwhm/--input-psf`, the PSF channels of mrsr_cli.models.channels."""
 
 import json
 
@@ -8,8 +8,8 @@ import numpy as np
 from scipy import ndimage
 
 from conftest import make_affine, phantom, run_cli, train_small as _train
-from mrsr_cli.geometry import Grid
-from mrsr_cli.train import PatchSampler, TrainConfig, load_training_volume
+from mrsr_cli.data.geometry import Grid
+from mrsr_cli.training.loop import PatchSampler, TrainConfig, load_training_volume
 
 
 def test_psf_channels_say_how_blurred_each_lr_patch_is(train_volume):
@@ -83,7 +83,7 @@ def test_psf_input_training_init_and_upscale(tmp_path, train_volume):
 def test_input_psf_encoding_follows_the_target_axes():
     """The PSF channels are per *target* array axis: a target grid whose axes are the input's in
     another order (a permuted affine) reads the FWHM of the input axis it runs along."""
-    from mrsr_cli.engine import input_psf_encoding
+    from mrsr_cli.infer.engine import input_psf_encoding
 
     lr = Grid((10, 10, 5), np.diag([2.0, 2.0, 4.0, 1.0]))
     same = Grid((20, 20, 20), np.diag([1.0, 1.0, 1.0, 1.0]))
@@ -99,10 +99,10 @@ def test_lrtv_inverts_the_psf_it_is_told():
     """LRTV inverts its observation model A: told that the LR image was not blurred (FWHM 0, as
     plain subsampling), its result reproduces the LR image through that A more closely than the
     result that assumed simulate's Gaussian does."""
-    from mrsr_cli.io import Volume
-    from mrsr_cli.lrtv import lrtv
-    from mrsr_cli.observation import ObservationModel
-    from mrsr_cli.simulate import simulate_lowres
+    from mrsr_cli.data.io import Volume
+    from mrsr_cli.methods.lrtv import lrtv
+    from mrsr_cli.degrade.observation import ObservationModel
+    from mrsr_cli.degrade.simulate import simulate_lowres
 
     hr = phantom((40, 44, 36), seed=5)
     grid = Grid(hr.shape, make_affine((1.0, 1.0, 1.0)))

@@ -9,8 +9,8 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import make_affine, phantom, run_cli, save_nifti
-from mrsr_cli.io import load_volume
-from mrsr_cli.register import grid_image, normalized_mutual_information, register_images, to_sitk, from_sitk
+from mrsr_cli.data.io import load_volume
+from mrsr_cli.data.register import grid_image, normalized_mutual_information, register_images, to_sitk, from_sitk
 
 
 def _pair(tmp_path, angle_deg=3.0, shift_mm=2.0):

@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from conftest import make_affine, phantom, run_cli, save_nifti
-from mrsr_cli.channels import allowed_flips, model_normalization_scale
+from mrsr_cli.models.channels import allowed_flips, model_normalization_scale
 from mrsr_cli.errors import MrsrError, UsageError
-from mrsr_cli.geometry import upscaled_grid
-from mrsr_cli.io import load_volume
+from mrsr_cli.data.geometry import upscaled_grid
+from mrsr_cli.data.io import load_volume
 from mrsr_cli.methods import METHODS, method_options, run_method
 from mrsr_cli.models import ARCHITECTURES, SRNetwork, build_model
 from mrsr_cli.models.store import save_model
-from mrsr_cli.train import complete_arch_params
+from mrsr_cli.training.loop import complete_arch_params
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))

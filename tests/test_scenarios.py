@@ -10,13 +10,13 @@ from safetensors import safe_open
 
 from conftest import make_affine, phantom, run_cli, save_nifti
 from mrsr_cli.errors import MrsrError, UsageError
-from mrsr_cli.geometry import Grid, scaled_grid
-from mrsr_cli.lowfield import LowField
-from mrsr_cli.metrics import head_mask, psnr
-from mrsr_cli.observation import ObservationModel
-from mrsr_cli.pairs import prepare_pair, read_pairs
-from mrsr_cli.simulate import simulate_lowres, through_plane_axis
-from mrsr_cli.train import PatchSampler, TrainConfig, load_training_volume
+from mrsr_cli.data.geometry import Grid, scaled_grid
+from mrsr_cli.degrade.lowfield import LowField
+from mrsr_cli.evaluation.metrics import head_mask, psnr
+from mrsr_cli.degrade.observation import ObservationModel
+from mrsr_cli.training.pairs import prepare_pair, read_pairs
+from mrsr_cli.degrade.simulate import simulate_lowres, through_plane_axis
+from mrsr_cli.training.loop import PatchSampler, TrainConfig, load_training_volume
 
 
 def _meta(path):
@@ -68,7 +68,7 @@ def test_simulate_thick_slices_cli_writes_header_and_sidecar(tmp_path, head):
     assert img.header.get_dim_info()[2] == 2  # the slice dimension, for readers of the header
     side = json.loads((tmp_path / "thick.json").read_text())
     assert side["SliceThickness"] == 2.0 and side["slice_spacing_mm"] == 3.0 and side["slice_profile"] == "box"
-    from mrsr_cli.io import load_volume
+    from mrsr_cli.data.io import load_volume
 
     assert load_volume(out).slice_axis == 2
 

@@ -7,11 +7,11 @@ import pytest
 from scipy import ndimage
 
 from conftest import make_affine, phantom, run_cli
-from mrsr_cli.geometry import Grid, upscaled_grid
-from mrsr_cli.interpolate import GeneralResampler, SeparableResampler, make_resampler
-from mrsr_cli.metrics import data_range, head_mask, psnr, ssim, ssim_map
-from mrsr_cli.observation import apply_psf, box_kernel
-from mrsr_cli.simulate import simulate_lowres
+from mrsr_cli.data.geometry import Grid, upscaled_grid
+from mrsr_cli.data.interpolate import GeneralResampler, SeparableResampler, make_resampler
+from mrsr_cli.evaluation.metrics import data_range, head_mask, psnr, ssim, ssim_map
+from mrsr_cli.degrade.observation import apply_psf, box_kernel
+from mrsr_cli.degrade.simulate import simulate_lowres
 
 
 def _fwhm_of(profile):

@@ -8,7 +8,7 @@ import pytest
 from safetensors import safe_open
 
 from conftest import make_affine, phantom, run_cli, save_nifti, train_small as _train
-from mrsr_cli.train import PatchSampler, TrainConfig
+from mrsr_cli.training.loop import PatchSampler, TrainConfig
 
 
 def _weights(path):
@@ -71,7 +71,7 @@ def test_multiscale_sampler_covers_factors():
 
 
 def test_sampler_patches_shapes(train_volume):
-    from mrsr_cli.train import load_training_volume
+    from mrsr_cli.training.loop import load_training_volume
 
     cfg = TrainConfig(inputs=[], output="x", patch=10, batch=3, scales=[[2, 2, 3]])
     x, y = PatchSampler([load_training_volume(train_volume)], cfg).batch(np.random.default_rng(0))
@@ -83,7 +83,7 @@ def test_sampler_patches_shapes(train_volume):
 
 def test_factor_channels_follow_the_permuted_axes(tmp_path):
     """Each patch's factor maps name the axis that was actually blurred, after axis permutation."""
-    from mrsr_cli.train import load_training_volume
+    from mrsr_cli.training.loop import load_training_volume
 
     noise = save_nifti(tmp_path / "noise.nii.gz", np.random.default_rng(1).uniform(50, 150, (48, 48, 48)), make_affine())
     cfg = TrainConfig(inputs=[], output="x", patch=16, batch=12, scales=[[1, 1, 4]], augment=["flip", "permute"])
@@ -102,7 +102,7 @@ def test_voxel_size_channels_follow_the_permuted_axes(tmp_path):
     """The voxel-size maps give log2 of each patch's HR voxel (mm) along the patch's own axes: on a
     1×1×2 mm volume blurred ×4 along its thick axis, the 2 mm axis and the ×4 axis stay one axis
     through the permutation; with --voxel-size-range the values follow the drawn voxel sizes."""
-    from mrsr_cli.train import load_training_volume
+    from mrsr_cli.training.loop import load_training_volume
 
     noise = save_nifti(tmp_path / "noise.nii.gz", np.random.default_rng(1).uniform(50, 150, (48, 48, 40)),
                        make_affine(voxel=(1.0, 1.0, 2.0)))
@@ -178,7 +178,7 @@ def test_added_reference_channel_starts_as_the_old_model():
     import torch
 
     from mrsr_cli.models import ReCNN
-    from mrsr_cli.train import add_input_channels
+    from mrsr_cli.training.loop import add_input_channels
 
     torch.manual_seed(0)
     net = ReCNN(layers=3, filters=4).eval()
@@ -213,7 +213,7 @@ def test_interrupt_saves_checkpoint(tmp_path, train_volume, sig):
     import time
 
     out = tmp_path / "m.safetensors"
-    proc = subprocess.Popen([sys.executable, "-m", "mrsr_cli.cli", "train", str(train_volume), "-o", str(out), "--layers", "3",
+    proc = subprocess.Popen([sys.executable, "-m", "mrsr_cli.app.cli", "train", str(train_volume), "-o", str(out), "--layers", "3",
                              "--filters", "4", "--patch", "12", "--batch", "2", "--patches-per-epoch", "1000", "--epochs", "50",
                              "--precision", "fp32", "--threads", "1"], stderr=subprocess.PIPE, text=True,
                             # a shell's background job inherits SIGINT ignored, and Python keeps it so: restore it
@@ -235,7 +235,7 @@ def test_interrupt_saves_checkpoint(tmp_path, train_volume, sig):
 def test_psnr_loss_is_minus_the_gain_over_the_input_in_db():
     import torch
 
-    from mrsr_cli.losses import LOSSES, PSNR_LOSS_EPS, parse_loss
+    from mrsr_cli.training.losses import LOSSES, PSNR_LOSS_EPS, parse_loss
 
     g = torch.Generator().manual_seed(0)
     target = torch.rand(2, 1, 8, 8, 8, generator=g)
@@ -258,14 +258,14 @@ def test_psnr_loss_is_minus_the_gain_over_the_input_in_db():
                                            ("mse+mse", "twice"), ("", "cannot read")])
 def test_bad_loss_expressions_are_usage_errors(text, message):
     from mrsr_cli.errors import UsageError
-    from mrsr_cli.losses import parse_loss
+    from mrsr_cli.training.losses import parse_loss
 
     with pytest.raises(UsageError, match=message):
         parse_loss(text)
 
 
 def test_affine_warp_moves_anatomy_and_its_reference_together():
-    from mrsr_cli.train import TrainingVolume, warp_volume
+    from mrsr_cli.training.loop import TrainingVolume, warp_volume
 
     data = phantom((40, 44, 36), seed=2).astype(np.float32)
     data /= data.max()
@@ -281,7 +281,7 @@ def test_affine_warp_moves_anatomy_and_its_reference_together():
 
 
 def test_edge_encoding_is_contrast_agnostic():
-    from mrsr_cli.channels import encode_reference
+    from mrsr_cli.models.channels import encode_reference
     from mrsr_cli.errors import MrsrError
 
     labels = np.digitize(phantom((32, 32, 32), seed=2), [30.0, 80.0])  # background, "grey", "white"
@@ -301,14 +301,14 @@ def test_edge_encoding_is_contrast_agnostic():
 def test_edge_guided_model_reads_the_edges_of_its_reference(tmp_path, train_volume):
     import torch
 
-    from mrsr_cli.channels import ArrayField, encode_reference, network_inputs, normalization_scale
+    from mrsr_cli.models.channels import ArrayField, encode_reference, network_inputs, normalization_scale
 
-    from mrsr_cli.engine import super_resolve
+    from mrsr_cli.infer.engine import super_resolve
 
-    from mrsr_cli.tiling import EngineOptions, run_self_ensemble
-    from mrsr_cli.geometry import Grid
-    from mrsr_cli.interpolate import make_resampler
-    from mrsr_cli.io import load_volume
+    from mrsr_cli.infer.tiling import EngineOptions, run_self_ensemble
+    from mrsr_cli.data.geometry import Grid
+    from mrsr_cli.data.interpolate import make_resampler
+    from mrsr_cli.data.io import load_volume
     from mrsr_cli.models.store import load_model
 
     _train(tmp_path, train_volume, "e.safetensors", "--epochs", "1", "--synthetic-reference", "--reference-encoding", "edges", check=0)
@@ -338,8 +338,8 @@ def test_edge_guided_model_reads_the_edges_of_its_reference(tmp_path, train_volu
 
 
 def test_detail_augmentation_adds_fine_structure_that_the_reference_shows(monkeypatch):
-    import mrsr_cli.train as train_mod
-    from mrsr_cli.train import TrainingVolume, fine_detail
+    import mrsr_cli.training.loop as train_mod
+    from mrsr_cli.training.loop import TrainingVolume, fine_detail
 
     sheets = fine_detail((40, 40, 40), np.random.default_rng(1))
     assert np.array_equal(sheets, fine_detail((40, 40, 40), np.random.default_rng(1)))  # a function of the seed
@@ -366,7 +366,7 @@ def test_detail_augmentation_adds_fine_structure_that_the_reference_shows(monkey
 
 
 def test_voxel_size_range_resamples_patches_about_their_centre(tmp_path, train_volume):
-    from mrsr_cli.train import load_training_volume, resampled_patch
+    from mrsr_cli.training.loop import load_training_volume, resampled_patch
 
     vol = load_training_volume(train_volume)
     centre = np.array([18, 18, 18])
@@ -393,7 +393,7 @@ def test_coarsen_only_never_draws_a_target_finer_than_its_volume(tmp_path, train
     patch's voxel size is >= 1 mm per axis and the sizes above 1 mm are those drawn (at exactly
     1 mm a patch is the volume's own voxels: the test above); without --voxel-size-range it is
     refused."""
-    from mrsr_cli.train import load_training_volume
+    from mrsr_cli.training.loop import load_training_volume
 
     vol = load_training_volume(train_volume)
     base = {"inputs": [str(train_volume)], "output": str(tmp_path / "m.safetensors"), "patch": 12,
@@ -414,7 +414,7 @@ def test_coarsen_only_never_draws_a_target_finer_than_its_volume(tmp_path, train
 def test_coarser_resampled_patches_keep_world_positions(tmp_path):
     """A linear ramp survives blur, block mean and spline: every patch voxel holds the ramp's value
     at its own world position, for finer and coarser (block-averaged) voxel sizes."""
-    from mrsr_cli.train import TrainingVolume, resampled_patch
+    from mrsr_cli.training.loop import TrainingVolume, resampled_patch
 
     shape = (120, 60, 60)
     ramp = np.broadcast_to((np.arange(shape[0], dtype=np.float32) * 0.5)[:, None, None], shape).copy() + 10
@@ -432,7 +432,7 @@ def test_psf_augmentation_makes_lr_patches_sharper_and_blurrier(tmp_path, train_
     blurrier than simulate's Gaussian of one LR voxel (measured by the ILR's Laplacian energy)."""
     from scipy import ndimage
 
-    from mrsr_cli.train import load_training_volume
+    from mrsr_cli.training.loop import load_training_volume
 
     vol = load_training_volume(train_volume)
     base = {"inputs": [str(train_volume)], "output": str(tmp_path / "m.safetensors"), "patch": 16,

@@ -127,7 +127,7 @@ def test_slow_server_times_out(tmp_path, server):
 def test_four_processes_at_once(tmp_path, server):
     idx = _index(tmp_path, server)
     env = dict(os.environ, **_env(tmp_path))
-    procs = [subprocess.Popen([sys.executable, "-m", "mrsr_cli.cli", "fetch-model", "tiny", "--index", str(idx)], env=env,
+    procs = [subprocess.Popen([sys.executable, "-m", "mrsr_cli.app.cli", "fetch-model", "tiny", "--index", str(idx)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
     codes = [p.wait(timeout=120) for p in procs]
     assert codes == [0, 0, 0, 0]

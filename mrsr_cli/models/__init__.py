@@ -4,8 +4,8 @@ Every network is fully convolutional with zero ("same") padding and satisfies
 :class:`SRNetwork`, the small protocol the engine and the trainer rely on:
 
 * ``halo`` — voxels each side that one output voxel depends on (receptive field
-  ``2·halo + 1``), which exact tiled inference needs (:mod:`mrsr_cli.tiling`);
-* ``in_channels`` — input channels, in the order of :mod:`mrsr_cli.channels`;
+  ``2·halo + 1``), which exact tiled inference needs (:mod:`mrsr_cli.infer.tiling`);
+* ``in_channels`` — input channels, in the order of :mod:`mrsr_cli.models.channels`;
 * ``activation_bytes_per_voxel(element_bytes)`` — peak activation bytes per tile voxel at a
   compute precision of ``element_bytes`` (2 for bf16/fp16, 4 for fp32), to size tiles;
 * ``params`` — the constructor's keyword arguments, stored in the model file's metadata.
@@ -32,13 +32,13 @@ from __future__ import annotations
 import inspect
 from typing import Protocol, runtime_checkable
 
-from .edsr3d import EDSR3D
-from .recnn import ReCNN, SRCNN3D
+from mrsr_cli.models.edsr3d import EDSR3D
+from mrsr_cli.models.recnn import ReCNN, SRCNN3D
 
 
 @runtime_checkable
 class SRNetwork(Protocol):
-    """What :mod:`mrsr_cli.tiling` and :mod:`mrsr_cli.train` need of a network."""
+    """What :mod:`mrsr_cli.infer.tiling` and :mod:`mrsr_cli.training.loop` need of a network."""
 
     halo: int
     in_channels: int

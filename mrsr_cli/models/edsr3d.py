@@ -4,7 +4,7 @@ Head conv (in_channels → filters), ``blocks`` residual blocks conv–ReLU–co
 scaled by ``res_scale`` before it is added back (no batch norm), a body conv with EDSR's long
 skip from the head, then a tail conv to one channel.  Like ReCNN it works on the ILR image on the
 target grid and adds its output to channel 0 (``X = Z + F(Z)``), so one network serves any
-factor, the factor channels and guided references are the same (:mod:`mrsr_cli.channels`), and
+factor, the factor channels and guided references are the same (:mod:`mrsr_cli.models.channels`), and
 it tiles exactly: zero "same" padding everywhere, ``halo = (2·blocks + 3) · (kernel // 2)``.
 
 Size: the paper's 32 blocks × 256 filters are for 2-D on a GPU; in 3-D one such block costs
@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .recnn import _init
+from mrsr_cli.models.recnn import _init
 
 
 class _Block(nn.Module):

@@ -6,10 +6,10 @@ channels are concatenated and the residual stays on channel 0.  Channel order: t
 then ``factor_channels`` constant maps of the per-axis upscaling factor (log2; 0 for blind
 multiscale networks as in the paper), then ``voxel_channels`` constant maps of the output voxel
 size (log2 of mm; 0 for networks that do not take it), then ``psf_channels`` constant maps of the
-input's PSF width (:func:`mrsr_cli.channels.psf_encoding`; 0 for networks that assume the PSF of
+input's PSF width (:func:`mrsr_cli.models.channels.psf_encoding`; 0 for networks that assume the PSF of
 ``mrsr simulate``), then registered HR references (Pham §5).
 ``reference_encoding`` records how the engine turns a reference into its channel
-(:func:`mrsr_cli.engine.encode_reference`); the network itself does not use it.
+(:func:`mrsr_cli.infer.engine.encode_reference`); the network itself does not use it.
 SRCNN3D: 9³/1³/5³ convolutions with 64/32/1 filters, no residual (Pham's baseline).
 """
 

@@ -29,8 +29,8 @@ import json
 import struct
 from pathlib import Path
 
-from ..errors import MrsrError
-from ..io import atomic_write
+from mrsr_cli.errors import MrsrError
+from mrsr_cli.data.io import atomic_write
 
 FORMAT = "mrsr-model"
 FORMAT_VERSION = 1
@@ -96,7 +96,7 @@ def load_model(path):
     """Rebuild the network named in the metadata and load its weights (no pickle)."""
     from safetensors.torch import load_file
 
-    from . import ARCHITECTURES, build_model
+    from mrsr_cli.models import ARCHITECTURES, build_model
 
     meta, index = read_header(path)
     if meta["architecture"] not in ARCHITECTURES:

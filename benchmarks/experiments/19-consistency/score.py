@@ -67,7 +67,7 @@ def report(results: dict, folder: str = "19-consistency", section: str = "consis
     lines = [f"## {title} (issue 21, round {folder.split('-')[0]})", "",
              f"`bash benchmarks/experiments/{folder}/run.sh`. Candidate: the shipped default with `upscale "
              "--consistency auto`. It back-projects the output onto the input's observation model and stops at the "
-             f"input's estimated noise level (`mrsr_cli/consistency.py`){about}. It is compared with the same model without "
+             f"input's estimated noise level (`mrsr_cli/methods/consistency.py`){about}. It is compared with the same model without "
              "it (`off`, the default column). LR images are made by `mrsr simulate`: noiseless at round 10's factors; "
              "at ×2 with Rician noise (fraction of the 99.5th percentile, seed 1); and at ×2 from PSFs the model does not "
              "assume. PSNR (dB, head mask), crops as in round 10; Colin27 is reported only. " + stamp(), "",

@@ -18,11 +18,11 @@ sys.path.insert(0, str(HERE.parents[1]))
 from _common import DATA, MRSR, ROOT, stamp, timed, write_section  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from mrsr_cli.consistency import make_consistent  # noqa: E402
-from mrsr_cli.guidance import transfer  # noqa: E402
-from mrsr_cli.interpolate import resample  # noqa: E402
-from mrsr_cli.io import load_volume  # noqa: E402
-from mrsr_cli.metrics import compare, head_mask  # noqa: E402
+from mrsr_cli.methods.consistency import make_consistent  # noqa: E402
+from mrsr_cli.methods.guidance import transfer  # noqa: E402
+from mrsr_cli.data.interpolate import resample  # noqa: E402
+from mrsr_cli.data.io import load_volume  # noqa: E402
+from mrsr_cli.evaluation.metrics import compare, head_mask  # noqa: E402
 
 HALVES = DATA / "guided-t2"
 U = DATA / "guided-t2-edges" / "U.safetensors"

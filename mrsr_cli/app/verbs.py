@@ -1,0 +1,133 @@
+"""File-level verbs: load → library call → atomic save + JSON sidecar.
+
+What each ``mrsr`` subcommand does once its options are parsed, callable from Python with
+paths (the CLI and the Nipype interfaces only add parsing).  Errors name the problem, not a
+command-line flag.  ``register``, ``evaluate``, ``train`` and ``fetch-model`` have theirs in
+their own modules (:func:`mrsr_cli.data.register.register_files`, :func:`mrsr_cli.evaluation.evaluate.evaluate_files`,
+:func:`mrsr_cli.training.loop.train`, :func:`mrsr_cli.models.zoo.fetch_command`).
+
+Example::
+
+    info = upscale_file("sub-01_T1w.nii.gz", "sub-01_desc-superres_T1w.nii.gz", factor=(2, 2, 2))
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger("mrsr")
+
+
+def target_grid(volume, *, factor=None, voxel_size=None, like=None, upscale: bool = True):
+    """The output grid from exactly one of ``factor`` (per axis; an upscaling factor when
+    ``upscale``, a downscaling one otherwise), ``voxel_size`` (mm) or ``like`` (a NIfTI path whose
+    grid is taken as it is).  Grids keep the input's field of view (:mod:`mrsr_cli.data.geometry`)."""
+    from mrsr_cli.errors import UsageError
+    from mrsr_cli.data.geometry import resized_grid, scaled_grid, upscaled_grid
+    from mrsr_cli.data.io import load_grid
+
+    given = [x for x in (factor, voxel_size, like) if x is not None]
+    if len(given) != 1:
+        raise UsageError("give exactly one of a factor, a voxel size" + (" or a reference grid (like)" if upscale else ""))
+    if factor is not None:
+        return upscaled_grid(volume.grid, factor) if upscale else scaled_grid(volume.grid, factor)
+    if voxel_size is not None:
+        return resized_grid(volume.grid, voxel_size)
+    return load_grid(like, what="grid reference (like)")
+
+
+def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None, psf: str = "gaussian",
+                  noise: float = 0.0, seed: int | None = None, slice_thickness: float | None = None,
+                  slice_profile: str | None = None, field_strength: float | None = None, source_field: float = 3.0,
+                  source_snr: float | None = None, tissue_maps=None, force: bool = False) -> dict:
+    """Write the simulated LR acquisition of ``in_file`` (:func:`mrsr_cli.degrade.simulate.simulate_lowres`)
+    and its sidecar; returns the simulation record.  ``slice_thickness`` (mm) and
+    ``slice_profile``: thick slices on the through-plane axis (the LR header's slice dimension).
+    ``field_strength`` (T, below ``source_field``): a low-field acquisition
+    (:mod:`mrsr_cli.degrade.lowfield`), its contrast change from ``tissue_maps`` (GM, WM[, CSF] on the
+    input's grid) when given; without a factor or voxel size the grid is kept."""
+    from mrsr_cli.data.bids import write_sidecar
+    from mrsr_cli.errors import UsageError
+    from mrsr_cli.data.io import check_output_path, load_volume, save_volume
+    from mrsr_cli.degrade.simulate import simulate_lowres
+
+    low_field = None
+    if field_strength is not None:
+        from mrsr_cli.degrade.lowfield import DEFAULT_SOURCE_SNR, LowField
+
+        low_field = LowField(field_strength, source_field, DEFAULT_SOURCE_SNR if source_snr is None else source_snr)
+    elif tissue_maps or source_snr is not None:
+        raise UsageError("tissue maps and a source SNR belong to a low-field simulation: give a field strength")
+    check_output_path(out_file, [in_file, *(tissue_maps or [])], force)
+    volume = load_volume(in_file)
+    if factor is None and voxel_size is None and low_field is not None:
+        factor = (1.0, 1.0, 1.0)
+    lr_grid = target_grid(volume, factor=factor, voxel_size=voxel_size, upscale=False)
+    tissue = _load_tissue_maps(tissue_maps, volume) if tissue_maps else None
+    lr, lr_grid, info = simulate_lowres(volume.data, volume.grid, voxel_size=lr_grid.voxel_size, fwhm=fwhm, psf=psf,
+                                        noise=noise, seed=seed, slice_thickness=slice_thickness,
+                                        slice_profile=slice_profile, low_field=low_field, tissue=tissue)
+    save_volume(out_file, lr, lr_grid.affine, volume.codes, slice_axis=info.get("slice_axis"))
+    extra = {"SliceThickness": info["slice_thickness_mm"]} if "slice_thickness_mm" in info else {}
+    if low_field is not None:
+        extra["MagneticFieldStrength"] = low_field.field  # the BIDS key, in tesla
+    write_sidecar(out_file, {"Operation": "simulate", **extra, **info}, sources=[in_file, *(tissue_maps or [])])
+    log.info("wrote %s: %s voxels of %s mm", out_file, lr_grid.shape, tuple(round(v, 4) for v in lr_grid.voxel_size))
+    return info
+
+
+def _load_tissue_maps(paths, volume):
+    """GM, WM[, CSF] probability maps on ``volume``'s grid, stacked (K, ...) and scaled to [0, 1]."""
+    import numpy as np
+
+    from mrsr_cli.errors import MrsrError, UsageError
+    from mrsr_cli.data.io import load_volume
+
+    if not 2 <= len(paths) <= 3:
+        raise UsageError(f"give 2 or 3 tissue maps (GM, WM[, CSF]), got {len(paths)}")
+    maps = []
+    for path in paths:
+        tmap = load_volume(path, what="tissue map")
+        diff = volume.grid.describe_difference(tmap.grid)
+        if diff:
+            raise MrsrError(f"tissue map {path} is not on the grid of the input image: {diff}")
+        maps.append(tmap.data / max(float(tmap.data.max()), 1e-6))
+    return np.stack(maps)
+
+
+def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_size=None, like=None, preview=None,
+                 force: bool = False, **method_options) -> dict:
+    """Write ``in_file`` super-resolved by ``method`` (:data:`mrsr_cli.methods.METHODS`, with its
+    ``method_options``) onto the target grid, its sidecar and, if asked, a PNG ``preview``;
+    returns the sidecar's content."""
+    from mrsr_cli.data.bids import write_sidecar
+    from mrsr_cli.data.io import check_output_path, load_volume, save_volume
+    from mrsr_cli.methods import check_options, run_method
+
+    if preview is not None:
+        check_output_path(preview, [in_file], force, suffixes=(".png",))
+    check_options(method, method_options)  # before any work
+    reference = method_options.get("reference")
+    check_output_path(out_file, [in_file, like, reference], force)
+    volume = load_volume(in_file)
+    target = target_grid(volume, factor=factor, voxel_size=voxel_size, like=like)
+    payload = {
+        "Operation": "upscale",
+        "Method": method,
+        "InputShape": list(volume.grid.shape),
+        "InputVoxelSize": [round(v, 6) for v in volume.grid.voxel_size],
+        "OutputShape": list(target.shape),
+        "OutputVoxelSize": [round(v, 6) for v in target.voxel_size],
+        "Factor": [round(a / b, 6) for a, b in zip(volume.grid.voxel_size, target.voxel_size)],
+    }
+    out, info = run_method(method, volume, target, **method_options)
+    payload.update(info)
+    save_volume(out_file, out, target.affine, volume.codes)
+    write_sidecar(out_file, payload, sources=[in_file] + ([reference] if reference else []))
+    if preview is not None:
+        from mrsr_cli.app.preview import write_preview
+
+        write_preview(Path(preview), volume, out, target)
+    log.info("wrote %s: %s voxels of %s mm", out_file, target.shape, tuple(round(v, 4) for v in target.voxel_size))
+    return payload

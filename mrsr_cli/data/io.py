@@ -1,0 +1,234 @@
+"""NIfTI reading and writing with explicit, honest headers.
+
+* :func:`load_volume` returns float32 data (scl_slope/inter applied), the affine nibabel
+  chose (sform when its code is set, else qform) and the input's qform/sform codes.  It refuses
+  2-D images, true 4-D series and empty dimensions, squeezes trailing singleton dimensions,
+  and replaces NaN/inf voxels by 0 with a warning (documented choice: registration outputs
+  often carry NaN outside the FOV, and refusing them would break pipelines).
+* :func:`save_volume` always writes float32 with scl_slope=1/scl_inter=0, qform and sform
+  both set to the affine with the input's codes (1 = scanner when the input had none), and
+  xyzt_units = mm.  It writes to a temporary file in the target folder and renames it, so a
+  failure never leaves a partial output and an existing file is only replaced when complete.
+
+Example::
+
+    vol = load_volume("sub-01_T1w.nii.gz")
+    save_volume("out.nii.gz", vol.data * 2, vol.affine, codes=vol.codes)
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mrsr_cli.errors import MrsrError, UsageError
+from mrsr_cli.data.geometry import Grid
+
+log = logging.getLogger("mrsr")
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+@dataclass
+class Volume:
+    """A 3-D image: float32 ``data`` (i, j, k), 4x4 voxel→world ``affine`` (mm)."""
+
+    data: np.ndarray
+    affine: np.ndarray
+    codes: tuple[int, int] = (1, 1)  # (qform_code, sform_code) of the source file
+    path: Path | None = None
+    slice_axis: int | None = None  # the header's slice dimension (dim_info), 0-based, if it names one
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(self.data.shape, self.affine)
+
+
+def nifti_stem(path: str | os.PathLike) -> str:
+    """File name without its .nii/.nii.gz suffix."""
+    name = Path(path).name
+    for suffix in NIFTI_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """BIDS-style JSON sidecar next to an image: ``x.nii.gz`` → ``x.json``."""
+    path = Path(path)
+    return path.with_name(nifti_stem(path) + ".json")
+
+
+def _open_nifti(path: str | os.PathLike, what: str):
+    """Open a NIfTI file and check its header: ``(image, path, 3-D shape, affine)``; no voxel data read."""
+    import nibabel as nib
+
+    path = Path(path)
+    if not path.exists():
+        raise MrsrError(f"{what} file not found: {path}")
+    if path.is_dir():
+        raise MrsrError(f"{what} is a directory, not a NIfTI file: {path}")
+    try:
+        img = nib.load(str(path))
+    except Exception as exc:  # nibabel raises many types for bad files
+        raise MrsrError(f"cannot read {path} as NIfTI: {_reason(exc)}") from exc
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
+        raise MrsrError(f"{path} is not a NIfTI image (found {type(img).__name__})")
+    shape = tuple(int(n) for n in img.shape)
+    if any(n == 0 for n in shape):
+        raise MrsrError(f"{path} has an empty dimension (shape {shape})")
+    if len(shape) < 3:
+        raise MrsrError(f"{path} is {len(shape)}-D (shape {shape}); mrsr needs a 3-D volume")
+    squeezed = shape[:3] + tuple(n for n in shape[3:] if n != 1)
+    if len(squeezed) > 3:
+        raise MrsrError(
+            f"{path} is 4-D with {int(np.prod(shape[3:]))} volumes (shape {shape}); "
+            "split it first (e.g. fslsplit) and process each 3-D volume"
+        )
+    affine = np.asarray(img.affine, dtype=np.float64)
+    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise MrsrError(f"{path} has an invalid (singular or non-finite) affine")
+    return img, path, shape, affine
+
+
+def load_grid(path: str | os.PathLike, what: str = "grid reference") -> Grid:
+    """The voxel grid of a NIfTI file (e.g. for ``--like``), read from its header alone."""
+    _, _, shape, affine = _open_nifti(path, what)
+    return Grid(shape[:3], affine)
+
+
+def load_volume(path: str | os.PathLike, what: str = "input") -> Volume:
+    """Read a 3-D NIfTI image as float32; raise :class:`MrsrError` with a one-line reason."""
+    img, path, shape, affine = _open_nifti(path, what)
+    try:
+        data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape[:3])
+    except Exception as exc:
+        raise MrsrError(f"cannot read the voxel data of {path}: {_reason(exc)}") from exc
+    data = np.ascontiguousarray(data)
+    bad = ~np.isfinite(data)
+    n_bad = int(bad.sum())
+    if n_bad:
+        log.warning("%s: %d NaN/inf voxels replaced by 0", path, n_bad)
+        data[bad] = 0.0
+    _, qcode = img.header.get_qform(coded=True)
+    _, scode = img.header.get_sform(coded=True)
+    try:
+        slice_dim = img.header.get_dim_info()[2]
+    except Exception:  # a malformed dim_info is not worth refusing the image for
+        slice_dim = None
+    return Volume(data=data, affine=affine, codes=(int(qcode or 0), int(scode or 0)), path=path,
+                  slice_axis=int(slice_dim) if slice_dim is not None and int(slice_dim) < 3 else None)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, (gzip.BadGzipFile, zlib.error, EOFError)):
+        return f"corrupt or truncated file ({exc})" if str(exc) else "corrupt or truncated file"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def check_output_path(out: str | os.PathLike, inputs=(), force: bool = False, suffixes=NIFTI_SUFFIXES) -> Path:
+    """Validate an output path before any work is done.
+
+    Refuses: a missing output folder, a path equal to an input, an existing file without
+    ``force``, and a file name without one of ``suffixes``.
+    """
+    out = Path(out)
+    if suffixes and not str(out).endswith(tuple(suffixes)):
+        raise UsageError(f"output {out} must end with {' or '.join(suffixes)}")
+    if not out.parent.exists():
+        raise MrsrError(f"output folder does not exist: {out.parent}")
+    if out.is_dir():
+        raise MrsrError(f"output {out} is a directory")
+    for source in inputs:
+        if source is None:
+            continue
+        source = Path(source)
+        if out.resolve() == source.resolve() or (out.exists() and source.exists() and os.path.samefile(out, source)):
+            raise UsageError(f"output {out} is the same file as input {source}; inputs are never modified")
+    if out.exists() and not force:
+        raise MrsrError(f"output exists: {out} (use --force to overwrite)")
+    return out
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` on a temporary file in ``path``'s folder, then rename it."""
+    suffix = next((s for s in NIFTI_SUFFIXES if path.name.endswith(s)), path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part" + suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_volume(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray, codes: tuple[int, int] = (1, 1),
+                slice_axis: int | None = None) -> Path:
+    """Write ``data`` as float32 NIfTI-1 atomically (see module docstring for the header rules);
+    ``slice_axis`` (0-based) is recorded as the header's slice dimension (``dim_info``)."""
+    import nibabel as nib
+
+    path = Path(path)
+    data = np.asarray(data, dtype=np.float32)
+    affine = np.asarray(affine, dtype=np.float64)
+    qcode, scode = (int(c) for c in codes)
+    if qcode == 0 and scode == 0:
+        qcode = scode = 1
+    qcode = qcode or scode
+    scode = scode or qcode
+    header = nib.Nifti1Header()
+    header.set_data_dtype(np.float32)
+    img = nib.Nifti1Image(data, affine, header)
+    img.header.set_qform(affine, code=qcode)
+    img.header.set_sform(affine, code=scode)
+    img.header.set_xyzt_units("mm", "sec")
+    if slice_axis is not None:
+        img.header.set_dim_info(slice=int(slice_axis))
+    img.header["descrip"] = b"mrsr"
+    header = img.header
+    header.set_data_offset(352)
+    header["scl_slope"], header["scl_inter"] = 1.0, 0.0  # nibabel would write NaN ("unset")
+    header_bytes = header.binaryblock + b"\x00" * 4  # 348-byte header + empty extension flag
+    little = data.astype("<f4", copy=False)
+
+    def write(tmp: Path) -> None:
+        # Stream slice by slice (NIfTI is Fortran order) so a 0.5 mm brain is never copied whole.
+        opener = (lambda p: gzip.open(p, "wb", compresslevel=1)) if str(path).endswith(".gz") else (lambda p: open(p, "wb"))
+        with opener(tmp) as fh:
+            fh.write(header_bytes)
+            for k in range(little.shape[2]):
+                fh.write(little[:, :, k].tobytes(order="F"))
+
+    atomic_write(path, write)
+    return path
+
+
+def write_json(path: str | os.PathLike, payload: dict) -> Path:
+    """Write ``payload`` as indented JSON atomically."""
+    path = Path(path)
+    text = json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+    return path
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -1,0 +1,194 @@
+"""Simulated low-resolution acquisitions Y = A X + N (Pham et al. 2019, eq. 1).
+
+``A = D↓ B`` is the observation model of :mod:`mrsr_cli.degrade.observation` (PSF blur on the HR grid,
+cubic B-spline sampling at the LR voxel centres of the FOV-preserving LR grid,
+:func:`mrsr_cli.data.geometry.scaled_grid`).  ``N`` is optional Rician noise whose sigma is a
+fraction of the image's 99.5th percentile.
+
+Thick slices (Pham §7, clinical scans): the slice thickness is a property of its own, apart
+from the slice spacing (the LR voxel size).  On the through-plane axis, the LR axis with the
+largest voxel (:func:`through_plane_axis`), the PSF's FWHM is the slice thickness and its shape
+the slice profile (Gaussian or box); thickness < spacing leaves a gap, > spacing an overlap.  In
+plane the PSF stays the LR voxel size.  A low-field acquisition (:mod:`mrsr_cli.degrade.lowfield`)
+changes T1 contrast before the blur and adds the noise of the lower SNR after it.
+
+The same functions make training patches on the fly (:func:`lowres_on_hr_grid`), so the
+network is trained on exactly the degradation that ``mrsr simulate`` writes.
+
+Example::
+
+    lr, lr_grid, info = simulate_lowres(hr, hr_grid, factor=(2, 2, 3), noise=0.02, seed=0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mrsr_cli.errors import UsageError
+from mrsr_cli.data.geometry import Grid, resized_grid
+from mrsr_cli.data.interpolate import make_resampler
+from mrsr_cli.degrade.observation import ObservationModel
+
+THICK_AXIS_MARGIN = 1.01  # the through-plane voxel must be 1 % larger than the others
+
+
+def through_plane_axis(voxel_size, header_axis: int | None = None) -> int:
+    """The slice (through-plane) axis of an image with voxels ``voxel_size`` (mm): the NIfTI
+    header's slice dimension (``dim_info``) when it names one, else the axis whose voxel is
+    larger than both others.  A usage error when no axis is thicker.
+
+    >>> through_plane_axis((0.45, 0.45, 3.0)), through_plane_axis((1, 1, 1), header_axis=1)
+    (2, 1)
+    """
+    if header_axis is not None:
+        return int(header_axis)
+    vox = np.asarray(voxel_size, dtype=np.float64)
+    axis = int(np.argmax(vox))
+    if any(vox[axis] < THICK_AXIS_MARGIN * v for i, v in enumerate(vox) if i != axis):
+        raise UsageError(f"a slice thickness needs a through-plane axis, but no voxel axis is thicker than the others "
+                         f"({', '.join(f'{v:g}' for v in vox)} mm)")
+    return axis
+
+
+def thick_slice_psf(lr_voxel_size, slice_thickness: float, slice_profile: str = "gaussian", psf: str = "gaussian",
+                    axis: int | None = None) -> tuple[tuple, tuple, int]:
+    """``(fwhm_mm, psf per axis, through-plane axis)`` of a thick-slice acquisition with LR voxels
+    ``lr_voxel_size`` (mm; the slice spacing on the through-plane axis) and slices
+    ``slice_thickness`` mm thick with profile ``slice_profile``; in plane, ``psf`` of the voxel size.
+
+    >>> thick_slice_psf((0.45, 0.45, 3.0), 2.0, "box")
+    ((0.45, 0.45, 2.0), ('gaussian', 'gaussian', 'box'), 2)
+    """
+    if not slice_thickness > 0:
+        raise UsageError(f"slice thickness must be > 0 mm, got {slice_thickness:g}")
+    axis = through_plane_axis(lr_voxel_size) if axis is None else axis
+    fwhm = [float(v) for v in lr_voxel_size]
+    fwhm[axis] = float(slice_thickness)
+    shapes = [psf] * 3
+    shapes[axis] = slice_profile
+    return tuple(fwhm), tuple(shapes), axis
+
+
+def rician_noise(volume: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Magnitude of the image plus complex Gaussian noise of std ``sigma`` (absolute units)."""
+    real = volume + rng.normal(0.0, sigma, volume.shape).astype(np.float32)
+    imag = rng.normal(0.0, sigma, volume.shape).astype(np.float32)
+    return np.sqrt(real * real + imag * imag).astype(np.float32)
+
+
+def robust_max(volume: np.ndarray, percentile: float = 99.5) -> float:
+    """The ``percentile`` of the non-zero voxels (1.0 for an all-zero image)."""
+    nz = volume[volume > 0]
+    if nz.size == 0:
+        return 1.0
+    return float(np.percentile(nz, percentile))
+
+
+def simulate_lowres(
+    hr: np.ndarray,
+    hr_grid: Grid,
+    *,
+    factor=None,
+    voxel_size=None,
+    fwhm=None,
+    psf: str = "gaussian",
+    noise: float = 0.0,
+    seed: int | None = None,
+    slice_thickness: float | None = None,
+    slice_profile: str | None = None,
+    slice_axis: int | None = None,
+    low_field=None,
+    tissue: np.ndarray | None = None,
+) -> tuple[np.ndarray, Grid, dict]:
+    """Simulate a low-resolution acquisition of ``hr``.
+
+    Give ``factor`` (LR voxel = factor × HR voxel) or ``voxel_size`` (LR voxel in mm); with
+    neither (a low-field simulation only) the grid is kept.  ``fwhm`` is the PSF FWHM in mm per
+    axis (default: the LR voxel size).  ``slice_thickness`` (mm) and ``slice_profile`` set the
+    PSF of the through-plane axis (``slice_axis``, default :func:`through_plane_axis` of the LR
+    voxels).  ``low_field`` (:class:`mrsr_cli.degrade.lowfield.LowField`) changes contrast by the
+    ``tissue`` maps (K, ...) and adds the noise of its SNR.  ``noise`` is Rician sigma as a
+    fraction of the HR image's 99.5th percentile.  Returns the LR data, its grid, and a dict
+    describing the simulation (written to the JSON sidecar).
+    """
+    if factor is not None and voxel_size is not None:
+        raise ValueError("give one of factor or voxel_size")
+    if factor is None and voxel_size is None and low_field is None:
+        raise ValueError("give factor or voxel_size")
+    hr_vox = np.asarray(hr_grid.voxel_size)
+    if voxel_size is not None:
+        lr_vox = np.asarray(voxel_size, dtype=np.float64)
+    else:
+        lr_vox = hr_vox * np.asarray(factor if factor is not None else (1.0, 1.0, 1.0))
+    lr_grid = resized_grid(hr_grid, tuple(lr_vox))
+    fwhm_mm = tuple(float(v) for v in (lr_vox if fwhm is None else fwhm))
+    shapes: tuple | str = psf
+    if slice_thickness is not None:
+        fwhm_mm, shapes, slice_axis = thick_slice_psf(fwhm_mm, slice_thickness, slice_profile or psf, psf,
+                                                      through_plane_axis(lr_vox, slice_axis))
+    source = hr
+    if low_field is not None and tissue is not None:
+        source = hr * low_field.contrast_map(tissue)
+    lr = ObservationModel(hr_grid, lr_grid, fwhm_mm, shapes).forward(source)
+    sigma_abs = 0.0
+    fraction = float(np.hypot(noise, low_field.noise_fraction() if low_field is not None else 0.0))
+    if fraction > 0:
+        sigma_abs = fraction * robust_max(hr)
+        lr = rician_noise(lr, sigma_abs, np.random.default_rng(seed))
+    info = {
+        "factor": [float(v) for v in lr_vox / hr_vox],
+        "input_voxel_size_mm": [float(v) for v in hr_vox],
+        "output_voxel_size_mm": [float(v) for v in lr_grid.voxel_size],
+        "input_shape": list(hr_grid.shape),
+        "output_shape": list(lr_grid.shape),
+        "psf": list(shapes) if not isinstance(shapes, str) else shapes,
+        "fwhm_mm": list(fwhm_mm),
+        "noise_fraction": fraction,
+        "noise_sigma": float(sigma_abs),
+        "seed": seed,
+    }
+    if slice_thickness is not None:
+        info.update({"slice_axis": int(slice_axis), "slice_thickness_mm": float(slice_thickness),
+                     "slice_spacing_mm": float(lr_vox[slice_axis]), "slice_profile": shapes[slice_axis]})
+    if low_field is not None:
+        info["low_field"] = {**low_field.describe(), "tissue_maps": 0 if tissue is None else int(tissue.shape[0])}
+    return lr, lr_grid, info
+
+
+def training_psf(lr_voxel_size, *, psf: str = "gaussian", slice_thickness: float | None = None,
+                 slice_profile: str | None = None, fwhm_scale: float = 1.0) -> tuple[tuple, tuple]:
+    """``(fwhm_mm, shape per axis)`` of the PSF :func:`lowres_on_hr_grid` applies for LR voxels of
+    ``lr_voxel_size`` mm: ``psf`` of FWHM ``fwhm_scale`` LR voxels, and on a thick axis (when
+    ``slice_thickness`` is given) the slice profile of :func:`thick_slice_psf`.
+
+    >>> training_psf((2.0, 2.0, 2.0), psf="box", fwhm_scale=0.5)
+    ((1.0, 1.0, 1.0), ('box', 'box', 'box'))
+    """
+    lr_vox = np.asarray(lr_voxel_size, dtype=np.float64)
+    fwhm, shapes = tuple(float(v) for v in lr_vox * fwhm_scale), (psf,) * 3
+    if slice_thickness is not None and lr_vox.max() >= THICK_AXIS_MARGIN * np.sort(lr_vox)[1]:
+        fwhm, shapes, _ = thick_slice_psf(fwhm, slice_thickness, slice_profile or psf, psf)
+    return tuple(fwhm), tuple(shapes)
+
+
+def lowres_on_hr_grid(
+    hr: np.ndarray, voxel_size, factor, *, psf: str = "gaussian", noise_sigma: float = 0.0,
+    rng: np.random.Generator | None = None, order: int = 3, slice_thickness: float | None = None,
+    slice_profile: str | None = None, fwhm_scale: float = 1.0,
+) -> np.ndarray:
+    """Degrade ``hr`` by ``factor`` and spline it back onto its own grid (the ILR image Z).
+
+    This is the training input: same PSF and sampling as :func:`simulate_lowres`, followed by
+    the same spline upscaling as ``mrsr upscale --method spline``.  The PSF's FWHM is the LR
+    voxel size times ``fwhm_scale`` (1 by default, as ``simulate``); ``slice_thickness`` (mm)
+    applies when the LR voxel has a thick axis.
+    """
+    hr_grid = Grid(hr.shape, np.diag(list(voxel_size) + [1.0]))
+    lr_vox = np.asarray(voxel_size) * np.asarray(factor)
+    lr_grid = resized_grid(hr_grid, tuple(lr_vox))
+    fwhm, shapes = training_psf(lr_vox, psf=psf, slice_thickness=slice_thickness, slice_profile=slice_profile,
+                                fwhm_scale=fwhm_scale)
+    lr = ObservationModel(hr_grid, lr_grid, fwhm, shapes).forward(hr)
+    if noise_sigma > 0 and rng is not None:
+        lr = rician_noise(lr, noise_sigma, rng)
+    return make_resampler(lr, lr_grid, hr_grid, order=order).full()

@@ -1,0 +1,3 @@
+"""Scoring images: PSNR/SSIM and the head mask (:mod:`.metrics`), paired tests and ANOVA across
+subjects (:mod:`.statistics`), and the ``evaluate`` verb (:mod:`.evaluate`).
+"""

@@ -1,0 +1,57 @@
+"""Super-resolution methods for ``mrsr upscale --method``: a registry of functions.
+
+Each method is ``fn(volume, target_grid, **options) -> (data, info)``: ``volume`` an
+:class:`~mrsr_cli.data.io.Volume`, ``target_grid`` the output :class:`~mrsr_cli.data.geometry.Grid`,
+``data`` float32 on that grid (same intensity scale as the input), ``info`` a dict of
+BIDS-style keys for the JSON sidecar.  The keywords a method accepts are its options; giving
+it one it does not take is a usage error (:func:`run_method`), so ``--model`` with
+``--method spline`` is refused without any per-method check in the CLI.
+
+Adding a method is one function plus one line: write ``def my_method(volume, target, *,
+my_option=...)`` (in its own module if it is large) and add ``"my-method": my_method`` to
+:data:`METHODS`; give its options CLI flags in ``cli.upscale_cmd`` and traits in
+``interfaces.UpscaleInputSpec`` (the option-parity test says when one is missing).
+
+Example::
+
+    >>> sorted(METHODS), method_options("spline")
+    (['cnn', 'lrtv', 'spline'], ('order',))
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from mrsr_cli.errors import UsageError
+from mrsr_cli.methods.cnn import cnn
+from mrsr_cli.methods.lrtv import lrtv_method
+from mrsr_cli.methods.spline import spline
+
+METHODS = {"cnn": cnn, "spline": spline, "lrtv": lrtv_method}
+
+
+def method_options(name: str) -> tuple[str, ...]:
+    """The option names a method accepts."""
+    params = inspect.signature(_lookup(name)).parameters.values()
+    return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+
+
+def check_options(name: str, options) -> None:
+    """A :class:`UsageError` for the first of ``options`` (names) that method ``name`` does not take."""
+    accepted = method_options(name)
+    for option in options:
+        if option not in accepted:
+            raise UsageError(f"{option} does not apply to method {name} (it takes: {', '.join(accepted) or 'nothing'})")
+
+
+def run_method(name: str, volume, target, **options):
+    """``METHODS[name](volume, target, **options)`` after checking that it takes every option given."""
+    check_options(name, options)
+    return _lookup(name)(volume, target, **options)
+
+
+def _lookup(name: str):
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise UsageError(f"unknown method {name!r} (known: {', '.join(METHODS)})") from None

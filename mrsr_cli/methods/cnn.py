@@ -1,0 +1,90 @@
+"""The network method: the engine, then the reference's guidance and data consistency."""
+
+from __future__ import annotations
+
+import logging
+
+from mrsr_cli.errors import UsageError
+
+
+def cnn(volume, target, *, model: str | None = None, reference=None, register: bool = False, ensemble: int | None = None,
+        input_fwhm=None, input_psf: str = "gaussian", consistency="auto", guidance: str | None = None, engine=None):
+    """The network of ``model`` (default: the builtin) through the engine (:func:`mrsr_cli.infer.engine.super_resolve`),
+    then made consistent with the input under ``consistency`` (``auto``, ``off`` or a number of
+    iterations: :func:`mrsr_cli.methods.consistency.make_consistent`, with the same input PSF; ``auto``
+    runs only when that PSF is known, :func:`~mrsr_cli.methods.consistency.knows_input_psf`);
+    ``reference``: path of a registered HR image of another contrast, aligned first when
+    ``register``, read by a guided model (``guidance="network"``) or fitted to the input and
+    blended into an unguided network's output before the consistency step
+    (``guidance="transfer"``, :func:`mrsr_cli.methods.guidance.transfer`); ``guidance="auto"`` (the
+    default) does the first for a guided ``model`` and the second for any other, the default
+    model included; ``ensemble``: flip self-ensemble passes (default: the engine's);
+    ``input_fwhm`` (mm per input axis; default its voxel size) and ``input_psf``: how blurred
+    the input is, for PSF-aware models, the consistency step and the transfer; ``engine``:
+    :class:`~mrsr_cli.infer.tiling.EngineOptions`."""
+    import dataclasses
+
+    from mrsr_cli.models.channels import model_channels
+    from mrsr_cli.methods.consistency import knows_input_psf, make_consistent, parse_mode
+    from mrsr_cli.infer.engine import super_resolve
+    from mrsr_cli.methods.guidance import check_transfer_memory, parse_guidance
+    from mrsr_cli.models.store import read_header
+    from mrsr_cli.infer.tiling import EngineOptions
+    from mrsr_cli.models.zoo import resolve_model
+
+    if register and reference is None:
+        raise UsageError("registering the reference needs a reference")
+    engine = engine or EngineOptions()
+    if ensemble is not None:
+        engine = dataclasses.replace(engine, ensemble=ensemble)
+    mode = parse_mode(consistency)  # usage errors before the network runs
+    guidance = parse_guidance(guidance)
+    if guidance != "auto" and reference is None:
+        raise UsageError(f"--guidance {guidance} needs --reference")
+    # With no --model, "network" means the builtin guided model and "auto" the default one.
+    path, name = resolve_model(model, guided=reference is not None and guidance == "network")
+    meta, _ = read_header(path)
+    if reference is not None and guidance == "auto":  # a guided model reads it; any other (the default one) transfers it
+        guidance = "network" if model_channels(meta)[1] else "transfer"
+    transferred = reference is not None and guidance == "transfer"
+    if transferred and model_channels(meta)[1]:
+        raise UsageError(f"--guidance transfer runs an unguided network, and model {name} is guided: "
+                         "use --guidance network, or an unguided model")
+    if transferred:
+        check_transfer_memory(target, engine.memory_limit)
+    out, info = super_resolve(volume, target, model=model, reference=None if transferred else reference,
+                              register=register and not transferred, options=engine, input_fwhm=input_fwhm,
+                              input_psf=input_psf)
+    if transferred:
+        def network(coarse, grid):  # the same network, for the transfer's check one scale down
+            return super_resolve(coarse, grid, model=model, options=dataclasses.replace(engine, progress=False))[0]
+
+        out, info["Guidance"] = _transfer(out, volume, target, reference, register, input_fwhm, input_psf, network)
+    told = input_fwhm is not None or input_psf != "gaussian"
+    out, record = make_consistent(out, volume, target, mode, fwhm_mm=input_fwhm, psf=input_psf,
+                                  psf_known=knows_input_psf(meta, told), memory_limit=engine.memory_limit)
+    if record:
+        info["DataConsistency"] = record
+    return out, info
+
+
+def _transfer(out, volume, target, reference, register, input_fwhm, input_psf, network):
+    """:func:`mrsr_cli.methods.guidance.transfer` of ``reference`` (a path; registered first when
+    ``register``) into ``out``, checked with ``network`` one scale down; ``(out, the sidecar's
+    Guidance record)``, the output unchanged (with a warning) when the output grid's axes are
+    not parallel to the input's."""
+    import numpy as np
+
+    from mrsr_cli.infer.engine import _prepare_reference
+    from mrsr_cli.data.geometry import axis_aligned_mapping, voxel_mapping
+    from mrsr_cli.methods.guidance import transfer
+    from mrsr_cli.data.interpolate import resample
+
+    if axis_aligned_mapping(voxel_mapping(target, volume.grid)) is None:
+        logging.getLogger("mrsr").warning("guidance transfer skipped: the output grid's axes are not parallel to the input's")
+        return out, {"Method": "transfer", "Skipped": "output axes not parallel to the input's"}
+    data, grid, record = _prepare_reference(reference, volume, target, register)
+    on_target = data if grid.shape == target.shape and np.allclose(grid.affine, target.affine, atol=1e-6) \
+        else resample(data, grid, target, order=3)
+    out, info = transfer(out, volume, on_target, target, upscale=network, fwhm_mm=input_fwhm, psf=input_psf)
+    return out, {**info, **record}
