@@ -22,7 +22,7 @@ from mrsr_cli.data.io import Volume, load_volume
 from mrsr_cli.evaluation.metrics import head_mask
 from mrsr_cli.data.register import RAS_TO_LPS, apply_transform, register_images
 from mrsr_cli.degrade.simulate import simulate_lowres
-from mrsr_cli.training.loop import REFERENCE_SHIFT_VOXELS
+from mrsr_cli.training.augment import REFERENCE_SHIFT_VOXELS
 
 
 def random_motion(rng, centre_lps, angle_deg=3.0, shift_mm=2.5):
@@ -73,6 +73,6 @@ lines = [
 for factor, trial, mean, p95, worst in rows:
     lines.append(f"| {factor} | {trial} | {mean:.3f} | {p95:.3f} | {worst:.3f} |")
 lines += ["", f"Guided training shifts each synthetic reference by up to {REFERENCE_SHIFT_VOXELS} voxel per axis "
-          f"(`mrsr_cli.training.loop.REFERENCE_SHIFT_VOXELS`, at most {REFERENCE_SHIFT_VOXELS * 3 ** 0.5:.2f} mm at 1 mm), "
+          f"(`mrsr_cli.training.augment.REFERENCE_SHIFT_VOXELS`, at most {REFERENCE_SHIFT_VOXELS * 3 ** 0.5:.2f} mm at 1 mm), "
           "which covers these errors."]
 write_section("registration", "\n".join(lines))

@@ -99,7 +99,9 @@ def step_rate(arch: str, params: dict, precision: str, sampler) -> dict:
 
 def main() -> None:
     from mrsr_cli.training.recipes import load_recipe
-    from mrsr_cli.training.loop import PatchSampler, TrainConfig, load_training_volume
+    from mrsr_cli.training.sampler import PatchSampler
+    from mrsr_cli.training.config import TrainConfig
+    from mrsr_cli.training.volumes import load_training_volume
 
     recipe = load_recipe(DATA.parent / "share" / "recipes" / "default-stage3.toml")
     cfg = TrainConfig.from_dict({**recipe, "inputs": [str(DATA / "icbm152_2009a_t1.nii.gz")], "output": None, "val": None,

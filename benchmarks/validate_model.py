@@ -28,7 +28,8 @@ def score(model: str, val: str, factors: list, threads: int = 2, reference: str 
     from mrsr_cli.infer.device import resolve_precision
     from mrsr_cli.data.io import load_volume
     from mrsr_cli.models.store import load_model
-    from mrsr_cli.training.loop import synthetic_reference, validate
+    from mrsr_cli.training.augment import synthetic_reference
+    from mrsr_cli.training.validation import validate
     from mrsr_cli.models.zoo import resolve_model
 
     torch.set_num_threads(threads)

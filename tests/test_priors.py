@@ -39,7 +39,7 @@ def test_sharpness_is_larger_on_a_sharp_volume_and_its_gradient_flows():
 
 
 def test_learned_sharpness_filters_pick_patches_and_learn_from_them():
-    from mrsr_cli.training.loop import TrainingVolume
+    from mrsr_cli.training.volumes import TrainingVolume
 
     data = phantom((48, 48, 48), seed=2) / 100
     vol = TrainingVolume(data, (1.0, 1.0, 1.0), np.argwhere(data > 0.1))

@@ -9,7 +9,9 @@ from scipy import ndimage
 
 from conftest import make_affine, phantom, run_cli, train_small as _train
 from mrsr_cli.data.geometry import Grid
-from mrsr_cli.training.loop import PatchSampler, TrainConfig, load_training_volume
+from mrsr_cli.training.sampler import PatchSampler
+from mrsr_cli.training.config import TrainConfig
+from mrsr_cli.training.volumes import load_training_volume
 
 
 def test_psf_channels_say_how_blurred_each_lr_patch_is(train_volume):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, make_affine, phantom, run_cli, save_nifti
-from mrsr_cli.training.loop import RUN_LOCAL_FIELDS, TrainConfig
+from mrsr_cli.training.config import RUN_LOCAL_FIELDS, TrainConfig
 
 RECIPES = ROOT / "share" / "recipes"
 

@@ -14,7 +14,7 @@ from mrsr_cli.data.io import load_volume
 from mrsr_cli.methods import METHODS, method_options, run_method
 from mrsr_cli.models import ARCHITECTURES, SRNetwork, build_model
 from mrsr_cli.models.store import save_model
-from mrsr_cli.training.loop import complete_arch_params
+from mrsr_cli.training.config import complete_arch_params
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))

@@ -16,7 +16,9 @@ from mrsr_cli.evaluation.metrics import head_mask, psnr
 from mrsr_cli.degrade.observation import ObservationModel
 from mrsr_cli.training.pairs import prepare_pair, read_pairs
 from mrsr_cli.degrade.simulate import simulate_lowres, through_plane_axis
-from mrsr_cli.training.loop import PatchSampler, TrainConfig, load_training_volume
+from mrsr_cli.training.sampler import PatchSampler
+from mrsr_cli.training.config import TrainConfig
+from mrsr_cli.training.volumes import load_training_volume
 
 
 def _meta(path):

@@ -8,7 +8,8 @@ import pytest
 from safetensors import safe_open
 
 from conftest import make_affine, phantom, run_cli, save_nifti, train_small as _train
-from mrsr_cli.training.loop import PatchSampler, TrainConfig
+from mrsr_cli.training.sampler import PatchSampler
+from mrsr_cli.training.config import TrainConfig
 
 
 def _weights(path):
@@ -71,7 +72,7 @@ def test_multiscale_sampler_covers_factors():
 
 
 def test_sampler_patches_shapes(train_volume):
-    from mrsr_cli.training.loop import load_training_volume
+    from mrsr_cli.training.volumes import load_training_volume
 
     cfg = TrainConfig(inputs=[], output="x", patch=10, batch=3, scales=[[2, 2, 3]])
     x, y = PatchSampler([load_training_volume(train_volume)], cfg).batch(np.random.default_rng(0))
@@ -83,7 +84,7 @@ def test_sampler_patches_shapes(train_volume):
 
 def test_factor_channels_follow_the_permuted_axes(tmp_path):
     """Each patch's factor maps name the axis that was actually blurred, after axis permutation."""
-    from mrsr_cli.training.loop import load_training_volume
+    from mrsr_cli.training.volumes import load_training_volume
 
     noise = save_nifti(tmp_path / "noise.nii.gz", np.random.default_rng(1).uniform(50, 150, (48, 48, 48)), make_affine())
     cfg = TrainConfig(inputs=[], output="x", patch=16, batch=12, scales=[[1, 1, 4]], augment=["flip", "permute"])
@@ -102,7 +103,7 @@ def test_voxel_size_channels_follow_the_permuted_axes(tmp_path):
     """The voxel-size maps give log2 of each patch's HR voxel (mm) along the patch's own axes: on a
     1×1×2 mm volume blurred ×4 along its thick axis, the 2 mm axis and the ×4 axis stay one axis
     through the permutation; with --voxel-size-range the values follow the drawn voxel sizes."""
-    from mrsr_cli.training.loop import load_training_volume
+    from mrsr_cli.training.volumes import load_training_volume
 
     noise = save_nifti(tmp_path / "noise.nii.gz", np.random.default_rng(1).uniform(50, 150, (48, 48, 40)),
                        make_affine(voxel=(1.0, 1.0, 2.0)))
@@ -178,7 +179,7 @@ def test_added_reference_channel_starts_as_the_old_model():
     import torch
 
     from mrsr_cli.models import ReCNN
-    from mrsr_cli.training.loop import add_input_channels
+    from mrsr_cli.training.surgery import add_input_channels
 
     torch.manual_seed(0)
     net = ReCNN(layers=3, filters=4).eval()
@@ -265,7 +266,8 @@ def test_bad_loss_expressions_are_usage_errors(text, message):
 
 
 def test_affine_warp_moves_anatomy_and_its_reference_together():
-    from mrsr_cli.training.loop import TrainingVolume, warp_volume
+    from mrsr_cli.training.volumes import TrainingVolume
+    from mrsr_cli.training.augment import warp_volume
 
     data = phantom((40, 44, 36), seed=2).astype(np.float32)
     data /= data.max()
@@ -338,8 +340,9 @@ def test_edge_guided_model_reads_the_edges_of_its_reference(tmp_path, train_volu
 
 
 def test_detail_augmentation_adds_fine_structure_that_the_reference_shows(monkeypatch):
-    import mrsr_cli.training.loop as train_mod
-    from mrsr_cli.training.loop import TrainingVolume, fine_detail
+    import mrsr_cli.training.sampler as train_mod
+    from mrsr_cli.training.volumes import TrainingVolume
+    from mrsr_cli.training.augment import fine_detail
 
     sheets = fine_detail((40, 40, 40), np.random.default_rng(1))
     assert np.array_equal(sheets, fine_detail((40, 40, 40), np.random.default_rng(1)))  # a function of the seed
@@ -366,7 +369,8 @@ def test_detail_augmentation_adds_fine_structure_that_the_reference_shows(monkey
 
 
 def test_voxel_size_range_resamples_patches_about_their_centre(tmp_path, train_volume):
-    from mrsr_cli.training.loop import load_training_volume, resampled_patch
+    from mrsr_cli.training.volumes import load_training_volume
+    from mrsr_cli.training.sampler import resampled_patch
 
     vol = load_training_volume(train_volume)
     centre = np.array([18, 18, 18])
@@ -393,7 +397,7 @@ def test_coarsen_only_never_draws_a_target_finer_than_its_volume(tmp_path, train
     patch's voxel size is >= 1 mm per axis and the sizes above 1 mm are those drawn (at exactly
     1 mm a patch is the volume's own voxels: the test above); without --voxel-size-range it is
     refused."""
-    from mrsr_cli.training.loop import load_training_volume
+    from mrsr_cli.training.volumes import load_training_volume
 
     vol = load_training_volume(train_volume)
     base = {"inputs": [str(train_volume)], "output": str(tmp_path / "m.safetensors"), "patch": 12,
@@ -414,7 +418,8 @@ def test_coarsen_only_never_draws_a_target_finer_than_its_volume(tmp_path, train
 def test_coarser_resampled_patches_keep_world_positions(tmp_path):
     """A linear ramp survives blur, block mean and spline: every patch voxel holds the ramp's value
     at its own world position, for finer and coarser (block-averaged) voxel sizes."""
-    from mrsr_cli.training.loop import TrainingVolume, resampled_patch
+    from mrsr_cli.training.volumes import TrainingVolume
+    from mrsr_cli.training.sampler import resampled_patch
 
     shape = (120, 60, 60)
     ramp = np.broadcast_to((np.arange(shape[0], dtype=np.float32) * 0.5)[:, None, None], shape).copy() + 10
@@ -432,7 +437,7 @@ def test_psf_augmentation_makes_lr_patches_sharper_and_blurrier(tmp_path, train_
     blurrier than simulate's Gaussian of one LR voxel (measured by the ILR's Laplacian energy)."""
     from scipy import ndimage
 
-    from mrsr_cli.training.loop import load_training_volume
+    from mrsr_cli.training.volumes import load_training_volume
 
     vol = load_training_volume(train_volume)
     base = {"inputs": [str(train_volume)], "output": str(tmp_path / "m.safetensors"), "patch": 16,

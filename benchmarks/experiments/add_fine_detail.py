@@ -1,5 +1,5 @@
 """Write a copy of a validation volume with the `detail` augmentation's random thin sheets added
-(mrsr_cli.training.loop.add_fine_detail, fixed seed): a validation image with fine structure that its LR
+(mrsr_cli.training.augment.add_fine_detail, fixed seed): a validation image with fine structure that its LR
 version loses and a reference made from it shows, which the smooth templates lack.
 
     python benchmarks/experiments/add_fine_detail.py IN.nii.gz OUT.nii.gz [--seed 5]
@@ -17,7 +17,7 @@ import numpy as np
 
 def main() -> None:
     from mrsr_cli.models.channels import normalization_scale
-    from mrsr_cli.training.loop import add_fine_detail
+    from mrsr_cli.training.augment import add_fine_detail
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input")

@@ -1,6 +1,6 @@
 """Training recipes as data: TOML files, command-line overrides, and the recipe inside a model.
 
-A recipe is a TOML file whose keys are the fields of :class:`mrsr_cli.training.loop.TrainConfig` in
+A recipe is a TOML file whose keys are the fields of :class:`mrsr_cli.training.config.TrainConfig` in
 their resolved form (factor lists, not strings)::
 
     inputs = [".data/icbm152_2009a_t1.nii.gz"]
@@ -96,8 +96,6 @@ def fields_from_options(options: dict) -> dict:
             out["val_factors"] = _factor_list(value, "--val-factor") or [[2.0, 2.0, 2.0]]
         elif key == "scale_range":
             out["scale_range"] = _lo_hi(value, "--scale-range must be LO:HI")
-            if not 1.0 <= out["scale_range"][0] <= out["scale_range"][1] <= 16:
-                raise UsageError("--scale-range needs 1 <= LO <= HI <= 16")
         elif key == "voxel_size_range":
             out["voxel_size_range"] = _lo_hi(value, "--voxel-size-range must be LO:HI in mm")
         elif key == "lr_decay":
@@ -136,7 +134,7 @@ def recipe_from_metadata(meta: dict) -> dict:
     """
     from dataclasses import fields as dc_fields
 
-    from mrsr_cli.training.loop import RUN_LOCAL_FIELDS, TrainConfig
+    from mrsr_cli.training.config import RUN_LOCAL_FIELDS, TrainConfig
 
     training = dict(meta.get("training") or {})
     if not training:
@@ -158,9 +156,9 @@ def resolve_train_config(*, given: dict, config: Path | None = None, config_from
     """Defaults ← recipe (``config`` file or the model ``config_from``) ← ``given`` options.
 
     ``given``: the command-line options actually typed (name → value).  Returns a validated
-    :class:`~mrsr_cli.training.loop.TrainConfig` (``dry_run``: images and output may be missing).
+    :class:`~mrsr_cli.training.config.TrainConfig` (``dry_run``: images and output may be missing).
     """
-    from mrsr_cli.training.loop import TrainConfig
+    from mrsr_cli.training.config import TrainConfig
 
     if config is not None and config_from is not None:
         raise UsageError("give --config or --config-from, not both")

@@ -4,7 +4,7 @@
 # hour that issue 3 allows was half spent.  Run M24 trains M's stage 2 for 24 epochs, halving
 # the learning rate every 8 (its first 6 epochs are M's, bit for bit).  Then the guided model
 # is fine-tuned from M24 (learning rates 1e-4 and 5e-5) with synthetic references shifted by at
-# most mrsr_cli.training.loop.REFERENCE_SHIFT_VOXELS (the residual error of `upscale --register`,
+# most mrsr_cli.training.augment.REFERENCE_SHIFT_VOXELS (the residual error of `upscale --register`,
 # benchmarks/registration_accuracy.py; it was 0.5 voxel), and the guided models, the previous
 # one and both new ones, are scored on the validation half with a FLAIR-like reference, a
 # contrast no model trained on (benchmarks/_common.py).  Colin27 plays no part.  About 95 min on 2 CPU cores.
