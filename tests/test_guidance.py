@@ -156,7 +156,7 @@ def test_upscale_guidance_usage_errors(tmp_path, args, words):
 
 def test_transfer_skipped_on_a_rotated_target_and_refused_over_the_memory_limit(tmp_path, caplog):
     from mrsr_cli.errors import MrsrError
-    from mrsr_cli.methods import _transfer
+    from mrsr_cli.methods.cnn import transfer_reference
     from mrsr_cli.methods.guidance import check_transfer_memory
 
     t1, t2 = _pair()
@@ -166,7 +166,7 @@ def test_transfer_skipped_on_a_rotated_target_and_refused_over_the_memory_limit(
     rotated = Grid(t2.shape, make_affine())  # axes not parallel to the oblique input's
     ref = save_nifti(tmp_path / "t1.nii.gz", t1, make_affine())
     with caplog.at_level(logging.WARNING, logger="mrsr"):
-        out, info = _transfer(t2, y, rotated, ref, False, None, "gaussian", network=None)
+        out, info = transfer_reference(t2, y, rotated, ref, False, None, "gaussian", network=None)
     assert out is t2 and info["Skipped"].startswith("output axes") and "not parallel" in caplog.text
     check_transfer_memory(rotated, None)  # no limit: nothing to say
     with pytest.raises(MrsrError, match="over the memory limit"):

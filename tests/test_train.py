@@ -306,6 +306,8 @@ def test_edge_guided_model_reads_the_edges_of_its_reference(tmp_path, train_volu
     from mrsr_cli.models.channels import ArrayField, encode_reference, network_inputs, normalization_scale
 
     from mrsr_cli.infer.engine import super_resolve
+    from mrsr_cli.methods.reference import prepare_reference
+    from mrsr_cli.models.prepared import prepare_model
 
     from mrsr_cli.infer.tiling import EngineOptions, run_self_ensemble
     from mrsr_cli.data.geometry import Grid
@@ -320,7 +322,8 @@ def test_edge_guided_model_reads_the_edges_of_its_reference(tmp_path, train_volu
     lr, ref = load_volume(tmp_path / "lr.nii.gz"), load_volume(train_volume)
     target = Grid(ref.data.shape, ref.affine)
     options = EngineOptions(device="cpu", precision="fp32", progress=False, ensemble=1)
-    out, _ = super_resolve(lr, target, model=str(tmp_path / "e.safetensors"), reference=str(train_volume), options=options)
+    reference = prepare_reference(str(train_volume), lr, target, register=False)[:2]
+    out, _ = super_resolve(lr, target, prepare_model(str(tmp_path / "e.safetensors")), reference=reference, options=options)
     net, meta = load_model(tmp_path / "e.safetensors")
     factor = [2.0, 2.0, 2.0]
     image = make_resampler(lr.data / normalization_scale(lr.data), lr.grid, target, order=3)

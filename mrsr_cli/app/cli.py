@@ -1,10 +1,13 @@
 """The ``mrsr`` command line: a thin typer layer over the library.
 
-Conventions shared by every subcommand: outputs are never overwritten without ``--force``;
-``-v``/``-q`` set verbosity; ``--json`` prints machine-readable results on stdout while human
-text goes to stderr; exit 0 = success, 1 = runtime error, 2 = usage error; errors are one
-line (``--debug`` shows the traceback).  Heavy modules (torch, nibabel, SimpleITK) are
-imported inside the commands so that ``mrsr --help`` is instant.
+Each subcommand's options are rows of :mod:`mrsr_cli.app.options` (name, kind, default, help);
+typer builds the command from them, and the function here only says what the command does with
+the values, which the library checks.  Conventions shared by every subcommand: outputs are
+never overwritten without ``--force``; ``-v``/``-q`` set verbosity; ``--json`` prints
+machine-readable results on stdout while human text goes to stderr; exit 0 = success, 1 =
+runtime error, 2 = usage error; errors are one line (``--debug`` shows the traceback).  Heavy
+modules (torch, nibabel, SimpleITK) are imported inside the commands so that ``mrsr --help`` is
+instant.
 """
 
 from __future__ import annotations
@@ -13,12 +16,11 @@ import functools
 import json
 import logging
 import sys
-from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 from mrsr_cli import __version__
+from mrsr_cli.app import options as table
 from mrsr_cli.errors import MrsrError, UsageError
 
 app = typer.Typer(
@@ -52,16 +54,17 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
-def command(name: str, help_text: str):
-    """Register a subcommand whose errors become one-line messages with exit codes 1/2."""
+def command(name: str, help_text: str, rows: list | None = None, target: typer.Typer | None = None):
+    """Register ``fn(ctx, **options)`` as ``mrsr NAME`` with the options of ``rows`` (default: the
+    table's for NAME); its errors become one-line messages with exit codes 1/2."""
 
     def decorate(fn):
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
+        def wrapper(ctx: typer.Context, **kwargs):
             debug = kwargs.get("debug", False)
             _setup_logging(kwargs.get("verbose", 0) or 0, kwargs.get("quiet", False))
             try:
-                return fn(*args, **kwargs)
+                return fn(ctx, **kwargs)
             except typer.Exit:
                 raise
             except MrsrError as exc:
@@ -79,16 +82,12 @@ def command(name: str, help_text: str):
                     raise
                 _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug for details)", 1)
 
-        return app.command(name, help=help_text, short_help=help_text.split(".")[0] + ".")(wrapper)
+        wrapper.__signature__ = table.signature(name, rows)
+        wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}
+        del wrapper.__wrapped__  # typer must read the table's signature, not fn's
+        return (target or app).command(name, help=help_text, short_help=help_text.split(".")[0] + ".")(wrapper)
 
     return decorate
-
-
-Force = typer.Option(False, "--force", "-f", help="Overwrite an existing output.")
-Verbose = typer.Option(0, "--verbose", "-v", count=True, help="More messages (repeat for debug).")
-Quiet = typer.Option(False, "--quiet", "-q", help="Only errors.")
-Debug = typer.Option(False, "--debug", help="Show tracebacks on error.")
-JsonOut = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 
 
 def _version_callback(value: bool) -> None:
@@ -116,31 +115,11 @@ def _given(ctx: typer.Context, options: dict) -> dict:
 
 # ----------------------------------------------------------------------------- simulate
 @command("simulate", "Simulate a low-resolution acquisition (PSF blur, sampling, Rician noise) of a high-resolution image.")
-def simulate_cmd(
-    in_file: Path = typer.Argument(..., help="High-resolution NIfTI image."),
-    out_file: Path = typer.Argument(..., help="Low-resolution output (.nii or .nii.gz)."),
-    factor: Optional[str] = typer.Option(None, "--factor", help="LR voxel = F x HR voxel: '2' or '2,2,3' (floats allowed)."),
-    voxel_size: Optional[str] = typer.Option(None, "--voxel-size", help="LR voxel size in mm: '2' or '2,2,3'."),
-    fwhm: Optional[str] = typer.Option(None, "--fwhm", help="PSF FWHM in mm per axis (default: the LR voxel size)."),
-    psf: str = typer.Option("gaussian", "--psf", help="PSF shape: gaussian or box."),
-    noise: float = typer.Option(0.0, "--noise", help="Rician noise sigma as a fraction of the 99.5th percentile."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for the noise."),
-    slice_thickness: Optional[float] = typer.Option(None, "--slice-thickness", help="Slice thickness in mm on the through-plane "
-                                                    "axis (the thickest LR voxel axis), apart from the spacing: gap or overlap."),
-    slice_profile: Optional[str] = typer.Option(None, "--slice-profile", help="Through-plane slice profile: gaussian or box "
-                                                "(default: --psf)."),
-    field_strength: Optional[float] = typer.Option(None, "--field-strength", help="Simulate a low-field scan at this field "
-                                                   "(tesla): lower SNR and, with --tissue-map, T1 contrast."),
-    source_field: float = typer.Option(3.0, "--source-field", help="Field strength (tesla) the input was acquired at."),
-    source_snr: Optional[float] = typer.Option(None, "--source-snr", help="SNR of the input at its 99.5th percentile "
-                                               "(default 40)."),
-    tissue_maps: Optional[list[Path]] = typer.Option(None, "--tissue-map", help="GM, WM[, CSF] probability maps on the "
-                                                     "input's grid (repeat, in that order), for the low-field contrast."),
-    force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
-) -> None:
+def simulate_cmd(ctx, *, in_file, out_file, factor, voxel_size, fwhm, psf, noise, seed, slice_thickness, slice_profile,
+                 field_strength, source_field, source_snr, tissue_maps, force, json_out, **_process):
+    from mrsr_cli.app.verbs import simulate_file
     from mrsr_cli.data.geometry import parse_factor, parse_triplet, parse_voxel_size
     from mrsr_cli.degrade.observation import PSFS
-    from mrsr_cli.app.verbs import simulate_file
 
     for name, value in (("--psf", psf), ("--slice-profile", slice_profile or psf)):
         if value not in PSFS:
@@ -154,8 +133,6 @@ def simulate_cmd(
     fwhm_mm = parse_triplet(fwhm, "--fwhm") if fwhm is not None else None
     if fwhm_mm is not None and any(v < 0 for v in fwhm_mm):
         raise UsageError("--fwhm values must be >= 0")
-    if field_strength is None or factor is not None or voxel_size is not None:  # low field alone keeps the grid
-        _one_grid_option(factor, voxel_size, None, upscale=False)
     info = simulate_file(in_file, out_file, factor=parse_factor(factor) if factor is not None else None,
                          voxel_size=parse_voxel_size(voxel_size) if voxel_size is not None else None,
                          fwhm=fwhm_mm, psf=psf, noise=noise, seed=seed, slice_thickness=slice_thickness,
@@ -165,103 +142,24 @@ def simulate_cmd(
         _print_json({"out_file": str(out_file), **info})
 
 
-def _one_grid_option(factor, voxel_size, like, *, upscale: bool) -> None:
-    if sum(x is not None for x in (factor, voxel_size, like)) != 1:
-        raise UsageError("give exactly one of --factor, --voxel-size" + (", --like" if upscale else ""))
-
-
 # ----------------------------------------------------------------------------- upscale
 @command("upscale", "Super-resolve an image onto a finer grid (CNN by default, or spline).")
-def upscale_cmd(
-    ctx: typer.Context,
-    in_file: Path = typer.Argument(..., help="Low-resolution NIfTI image."),
-    out_file: Path = typer.Argument(..., help="Output image (.nii or .nii.gz)."),
-    factor: Optional[str] = typer.Option(None, "--factor", help="Output voxel = input voxel / F: '2' or '2,2,3'."),
-    voxel_size: Optional[str] = typer.Option(None, "--voxel-size", help="Output voxel size in mm."),
-    like: Optional[Path] = typer.Option(None, "--like", help="Resample exactly onto this image's grid."),
-    method: str = typer.Option("cnn", "--method", help="cnn (default), spline or lrtv (low-rank + TV, Shi et al. 2015)."),
-    order: int = typer.Option(3, "--order", help="B-spline order for spline interpolation (1-5)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name or .safetensors path (default: builtin)."),
-    reference: Optional[Path] = typer.Option(None, "--reference", help="Registered HR image of another contrast (see "
-                                             "--guidance)."),
-    register: bool = typer.Option(False, "--register", help="Register --reference onto the input first (rigid, MI)."),
-    guidance: Optional[str] = typer.Option(None, "--guidance", help="How --reference guides: transfer (an unguided network, "
-                                           "then the reference's detail where a local linear fit to the input explains it "
-                                           "and beat the network one scale down; no training, any contrast), network (a "
-                                           "guided model reads it), or auto (default: network for a guided --model, "
-                                           "transfer otherwise)."),
-    input_fwhm: Optional[str] = typer.Option(None, "--input-fwhm", help="How blurred the input is: its PSF's FWHM in mm per "
-                                             "axis (default: the input voxel size, as mrsr simulate makes it); read by "
-                                             "PSF-aware models and lrtv. 0: no blur beyond the voxel (plain subsampling)."),
-    input_psf: str = typer.Option("gaussian", "--input-psf", help="Shape of the input's PSF: gaussian or box (a block mean)."),
-    consistency: Optional[str] = typer.Option(None, "--consistency", help="Data consistency after the network: correct the "
-                                              "output until, blurred by the input's PSF and resampled onto the input grid, "
-                                              "it gives back the input, to its estimated noise level (auto), never (off), or "
-                                              "for N iterations whatever the noise. Default: auto."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
-    tile_size: Optional[int] = typer.Option(None, "--tile-size", help="Force tile cores of N^3 voxels (0 = whole volume)."),
-    memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="Memory budget, e.g. 4G (default: auto)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all)."),
-    ensemble: Optional[int] = typer.Option(None, "--ensemble", help="Average the network over 1, 2, 4 or 8 mirrored copies "
-                                           "(default 2; more: better and slower)."),
-    lrtv_iterations: Optional[int] = typer.Option(None, "--lrtv-iterations", help="LRTV: ADMM iterations (default 20)."),
-    lrtv_lambda_tv: Optional[float] = typer.Option(None, "--lrtv-lambda-tv", help="LRTV: total-variation weight, in units of the "
-                                                   "input's 99.5th percentile (default 0.001)."),
-    lrtv_lambda_rank: Optional[float] = typer.Option(None, "--lrtv-lambda-rank", help="LRTV: low-rank (tensor nuclear norm) "
-                                                     "weight, same units (default 0.01)."),
-    preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a PNG of three orthogonal slices (input vs output)."),
-    force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
-) -> None:
-    from mrsr_cli.data.geometry import parse_factor, parse_triplet, parse_voxel_size
-    from mrsr_cli.methods import METHODS, method_options
+def upscale_cmd(ctx, *, in_file, out_file, factor, voxel_size, like, method, device, precision, tile_size, memory_limit,
+                threads, preview, force, quiet, json_out, **rest):
     from mrsr_cli.app.verbs import upscale_file
+    from mrsr_cli.data.geometry import parse_factor, parse_triplet, parse_voxel_size
+    from mrsr_cli.methods import method_options
 
-    given = _given(ctx, {"order": order, "model": model, "reference": reference, "register": register, "ensemble": ensemble,
-                         "lrtv_iterations": lrtv_iterations, "lrtv_lambda_tv": lrtv_lambda_tv, "lrtv_lambda_rank": lrtv_lambda_rank,
-                         "input_fwhm": input_fwhm, "input_psf": input_psf, "consistency": consistency,
-                         "guidance": guidance})
-    if method not in METHODS:
-        raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    if not 1 <= order <= 5:
-        raise UsageError(f"--order must be 1..5, got {order}")
-    if register and reference is None:
-        raise UsageError("--register needs --reference")
-    if guidance is not None:
-        from mrsr_cli.methods.guidance import parse_guidance
-
-        if reference is None:
-            raise UsageError(f"--guidance {parse_guidance(guidance)} needs --reference")
+    given = _given(ctx, {name: rest[name] for name in table.method_options(rest)})
     accepted = method_options(method)
     for flag in given:
         if flag not in accepted:
             raise UsageError(f"--{flag.replace('_', '-')} does not apply to --method {method}")
-    from mrsr_cli.methods.lrtv import MAX_ITERATIONS, MAX_LAMBDA
-    from mrsr_cli.infer.tiling import ENSEMBLE_SIZES
-
-    if ensemble is not None and ensemble not in ENSEMBLE_SIZES:
-        raise UsageError(f"--ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, got {ensemble}")
-    if lrtv_iterations is not None and not 1 <= lrtv_iterations <= MAX_ITERATIONS:
-        raise UsageError(f"--lrtv-iterations must be in 1..{MAX_ITERATIONS}, got {lrtv_iterations}")
-    for flag, value in (("--lrtv-lambda-tv", lrtv_lambda_tv), ("--lrtv-lambda-rank", lrtv_lambda_rank)):
-        if value is not None and not 0 <= value <= MAX_LAMBDA:
-            raise UsageError(f"{flag} must be in [0, {MAX_LAMBDA:g}] (a fraction of the intensity scale), got {value}")
-    from mrsr_cli.degrade.observation import PSFS
-
-    if input_psf not in PSFS:
-        raise UsageError(f"--input-psf must be one of {', '.join(PSFS)}, got {input_psf!r}")
-    _one_grid_option(factor, voxel_size, like, upscale=True)
     options = dict(given)
-    if consistency is not None:
-        from mrsr_cli.methods.consistency import parse_mode
-
-        parse_mode(consistency)
-    if input_fwhm is not None:
-        options["input_fwhm"] = parse_triplet(input_fwhm, "--input-fwhm")
-        if any(v < 0 for v in options["input_fwhm"]):
-            raise UsageError("--input-fwhm values must be >= 0 (mm)")
+    if "input_fwhm" in options:
+        options["input_fwhm"] = parse_triplet(options["input_fwhm"], "--input-fwhm")
     if "order" in accepted:
-        options["order"] = order
+        options["order"] = rest["order"]
     if "engine" in accepted:
         from mrsr_cli.infer.tiling import EngineOptions
 
@@ -276,17 +174,7 @@ def upscale_cmd(
 
 # ----------------------------------------------------------------------------- evaluate
 @command("evaluate", "PSNR and 3-D SSIM of test images against a reference, inside a head mask; or of methods across subjects.")
-def evaluate_cmd(
-    reference: Optional[Path] = typer.Argument(None, help="Reference (ground-truth) image."),
-    tests: Optional[List[Path]] = typer.Argument(None, help="One or more images to score, on the reference grid."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", help="Tab-separated 'subject method reference image' table: "
-                                            "score every row and compare the methods across subjects."),
-    baseline: str = typer.Option("spline", "--baseline", help="With --manifest: the method every other is tested against."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="With --manifest: write a box plot of PSNR per method (PNG)."),
-    mask: Optional[Path] = typer.Option(None, "--mask", help="Mask image (default: head mask from the reference)."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table (one row per image) as CSV to this file."),
-    force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
-) -> None:
+def evaluate_cmd(ctx, *, reference, tests, manifest, baseline, plot, mask, csv, force, quiet, json_out, **_process):
     from mrsr_cli.evaluation.evaluate import evaluate_files, evaluate_manifest, write_box_plot, write_csv
     from mrsr_cli.data.io import check_output_path
 
@@ -329,6 +217,7 @@ def evaluate_cmd(
         Console(stderr=True).print(table)
 
 
+
 def _print_comparison(result: dict) -> None:
     """People's view of a manifest comparison: mean ± sd per method, tests against the baseline, ANOVA."""
     from rich.console import Console
@@ -359,21 +248,9 @@ def _print_comparison(result: dict) -> None:
 
 # ----------------------------------------------------------------------------- register
 @command("register", "Rigidly or affinely register an image onto another (Mattes MI, SimpleITK) and resample it.")
-def register_cmd(
-    moving: Path = typer.Argument(..., help="Image to move (e.g. the HR reference of another contrast)."),
-    fixed: Path = typer.Argument(..., help="Fixed image that defines the target space."),
-    out_file: Path = typer.Argument(..., help="MOVING resampled onto FIXED's grid (or --like)."),
-    transform: str = typer.Option("rigid", "--transform", help="rigid or affine."),
-    like: Optional[Path] = typer.Option(None, "--like", help="Resample onto this grid instead of FIXED's."),
-    save_transform: Optional[Path] = typer.Option(None, "--save-transform", help="Write the transform (ITK .tfm text)."),
-    apply: Optional[Path] = typer.Option(None, "--apply", help="Skip the optimisation: apply this saved transform."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Threads for SimpleITK."),
-    force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
-) -> None:
+def register_cmd(ctx, *, moving, fixed, out_file, transform, like, save_transform, apply, threads, force, json_out, **_process):
     from mrsr_cli.data.register import register_files
 
-    if transform not in ("rigid", "affine"):
-        raise UsageError(f"--transform must be rigid or affine, got {transform!r}")
     result = register_files(moving, fixed, out_file, transform=transform, like=like, save_transform=save_transform,
                             apply=apply, threads=threads, force=force)
     if json_out:
@@ -382,83 +259,12 @@ def register_cmd(
 
 # ----------------------------------------------------------------------------- train
 @command("train", "Train a super-resolution network on high-resolution images (LR inputs simulated on the fly).")
-def train_cmd(
-    ctx: typer.Context,
-    in_files: Optional[List[Path]] = typer.Argument(None, help="High-resolution training images (or 'inputs' in --config)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Model file to write (.safetensors)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Recipe TOML file (keys as in --dry-run --json); flags given override it."),
-    config_from: Optional[str] = typer.Option(None, "--config-from", help="Start from the recipe stored in this model (name or path)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved configuration as JSON and exit."),
-    arch: str = typer.Option("recnn", "--arch", help="Architecture: recnn, srcnn3d or edsr3d."),
-    arch_param: Optional[List[str]] = typer.Option(None, "--arch-param", help="Architecture parameter KEY=VALUE (repeatable), e.g. layers=20."),
-    layers: Optional[int] = typer.Option(None, "--layers", help="ReCNN: number of conv layers (default 10)."),
-    filters: Optional[int] = typer.Option(None, "--filters", help="ReCNN: filters per layer (default 32)."),
-    kernel: Optional[int] = typer.Option(None, "--kernel", help="ReCNN: kernel size, odd (default 3)."),
-    no_residual: bool = typer.Option(False, "--no-residual", help="Disable the residual skip (paper's ablation)."),
-    init: str = typer.Option("msra", "--init", help="Weight init: msra or xavier."),
-    factor_input: bool = typer.Option(True, "--factor-input/--blind", help="Give the network the per-axis factor as input channels, or train blind (paper)."),
-    scales: Optional[str] = typer.Option(None, "--scales", help="Factor list, e.g. '2,2,2;2,2,3;3,3,3' (default 2)."),
-    scale_range: Optional[str] = typer.Option(None, "--scale-range", help="Per-axis factor range lo:hi, e.g. 1.5:4."),
-    voxel_size_range: Optional[str] = typer.Option(None, "--voxel-size-range", help="Resample each HR patch to a random voxel "
-                                                   "size in LO:HI mm first (scale-robust training), e.g. 0.5:1.5."),
-    voxel_size_input: bool = typer.Option(False, "--voxel-size-input", help="Give the network the output voxel size (log2 mm "
-                                          "per axis) as input channels; with --voxel-size-range it learns anatomy per scale."),
-    coarsen_only: bool = typer.Option(False, "--coarsen-only", help="With --voxel-size-range: never resample a volume finer "
-                                      "than its own voxel size (a drawn size below it is raised to it), so targets are never interpolated."),
-    psf_input: bool = typer.Option(False, "--psf-input", help="Give the network the LR image's PSF width per axis as input "
-                                   "channels (needs --augment ...,psf): upscale --input-fwhm/--input-psf then say how blurred an input is."),
-    unit_fraction: float = typer.Option(0.0, "--unit-fraction", help="Fraction of patches with factor 1."),
-    patch: int = typer.Option(25, "--patch", help="Patch edge in voxels."),
-    batch: int = typer.Option(16, "--batch", help="Patches per batch."),
-    patches_per_epoch: int = typer.Option(3200, "--patches-per-epoch", help="Patches in one epoch."),
-    epochs: int = typer.Option(10, "--epochs", help="Number of epochs."),
-    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (and save) after this many minutes."),
-    lr: float = typer.Option(1e-4, "--lr", help="Adam learning rate."),
-    loss: str = typer.Option("psnr", "--loss", help="Loss expression over psnr (per-patch dB gain over the spline input), mse (paper), l1 "
-                             "and the DNSP priors lowrank, sharpness, learned-sharpness, e.g. 'l1+1e-5*lowrank+5e-3*sharpness'."),
-    lr_decay: Optional[str] = typer.Option(None, "--lr-decay", help="Step decay 'GAMMA@EPOCHS', e.g. 0.5@4."),
-    augment: str = typer.Option("flip,permute,intensity", "--augment", help="Comma list of flip,permute,intensity,noise,bias,affine,sharpness,detail,psf."),
-    reference: Optional[List[Path]] = typer.Option(None, "--reference", help="Registered HR reference per training image (guided)."),
-    synthetic_reference: bool = typer.Option(False, "--synthetic-reference", help="Guided model with domain-randomised references."),
-    reference_encoding: str = typer.Option("intensity", "--reference-encoding", help="How a guided model reads its reference: intensity (paper) "
-                                            "or edges (gradient magnitude, contrast-agnostic)."),
-    tissue_maps: Optional[List[Path]] = typer.Option(None, "--tissue-map", help="GM/WM probability maps on the grid of the first training "
-                                                     "image, for its synthetic references and the low-field contrast."),
-    slice_thickness: Optional[float] = typer.Option(None, "--slice-thickness", help="Thick-slice training: slice thickness in mm (PSF "
-                                                    "FWHM) on each patch's thickest LR axis (default: the slice spacing)."),
-    slice_profile: str = typer.Option("gaussian", "--slice-profile", help="Through-plane slice profile: gaussian or box."),
-    degradation: str = typer.Option("simulated", "--degradation", help="simulated (the observation model) or low-field "
-                                    "(also the SNR and T1 contrast of --field-strength)."),
-    field_strength: Optional[float] = typer.Option(None, "--field-strength", help="Low-field degradation: the inputs' field (tesla)."),
-    source_field: float = typer.Option(3.0, "--source-field", help="Field strength (tesla) of the training images."),
-    source_snr: Optional[float] = typer.Option(None, "--source-snr", help="SNR of the training images at their 99.5th percentile "
-                                               "(default 40)."),
-    pairs: Optional[List[str]] = typer.Option(None, "--pairs", help="Train on a real pair LR:HR (repeat), or a TSV of lr/hr "
-                                              "columns; no simulation."),
-    register_pairs: bool = typer.Option(False, "--register-pairs", help="Rigidly register each pair's LR onto its HR first."),
-    val_pairs: Optional[List[str]] = typer.Option(None, "--val-pairs", help="Held-out pair(s) LR:HR or a TSV, for validation."),
-    val: Optional[List[Path]] = typer.Option(None, "--val", help="Validation HR image(s): PSNR per epoch, keep the best."),
-    val_factor: str = typer.Option("2", "--val-factor", help="Validation factor(s), e.g. '2' or '2,2,2;1,1,4' (best epoch: best mean PSNR)."),
-    init_from: Optional[str] = typer.Option(None, "--init-from", help="Fine-tune from this model (name or path)."),
-    new_channels_only: bool = typer.Option(False, "--new-channels-only", help="With --init-from: train only the first-layer "
-                                           "weights of the input channels this run adds (zero-initialised), so the model "
-                                           "still gives the starting model's output where they read 0."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file (default: OUTPUT.ckpt.safetensors)."),
-    checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="Checkpoint every N iterations."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Resume from a checkpoint."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (runs are reproducible)."),
-    precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads."),
-    log_file: Optional[Path] = typer.Option(None, "--log", help="JSONL curve (default: OUTPUT.log.jsonl)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Model name recorded in the metadata."),
-    force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
-) -> None:
-    options = {k: v for k, v in locals().items() if k not in ("ctx", "config", "config_from", "dry_run", "verbose", "debug", "json_out")}
+def train_cmd(ctx, *, config, config_from, dry_run, **options):
     from mrsr_cli.training.recipes import resolve_train_config
 
     # only what was typed overrides a recipe
-    cfg = resolve_train_config(given=_given(ctx, options), config=config, config_from=config_from, dry_run=dry_run)
+    given = _given(ctx, {k: v for k, v in options.items() if k not in ("verbose", "debug", "json_out")})
+    cfg = resolve_train_config(given=given, config=config, config_from=config_from, dry_run=dry_run)
     if dry_run:
         from dataclasses import asdict
 
@@ -467,24 +273,14 @@ def train_cmd(
     from mrsr_cli.training.loop import train
 
     result = train(cfg)
-    if json_out:
+    if options["json_out"]:
         _print_json(result)
 
 
 # ----------------------------------------------------------------------------- fetch-model
 @command("fetch-model", "Download, list, verify or pre-seed pretrained models (checksummed, shared cache).")
-def fetch_model_cmd(
-    names: List[str] = typer.Argument(None, help="Model name(s) from the index."),
-    index: Optional[str] = typer.Option(None, "--index", help="Index JSON path or URL (default: MRSR_MODEL_INDEX or builtin)."),
-    list_models: bool = typer.Option(False, "--list", help="List the models in the index."),
-    all_models: bool = typer.Option(False, "--all", help="Fetch every model in the index."),
-    dest: Optional[Path] = typer.Option(None, "--dest", help="Download into this folder instead of the cache."),
-    verify: bool = typer.Option(False, "--verify", help="Re-check the sha256 of cached models."),
-    allow_insecure: bool = typer.Option(False, "--allow-insecure", help="Allow plain http to non-loopback hosts."),
-    timeout: float = typer.Option(30.0, "--timeout", help="Network timeout in seconds."),
-    retries: int = typer.Option(3, "--retries", help="Download attempts."),
-    force: bool = Force, verbose: int = Verbose, quiet: bool = Quiet, debug: bool = Debug, json_out: bool = JsonOut,
-) -> None:
+def fetch_model_cmd(ctx, *, names, index, list_models, all_models, dest, verify, allow_insecure, timeout, retries, force, quiet,
+                    json_out, **_process):
     from mrsr_cli.models.zoo import fetch_command
 
     result = fetch_command(names or [], index=index, list_models=list_models, all_models=all_models, dest=dest,

@@ -29,7 +29,7 @@ def target_grid(volume, *, factor=None, voxel_size=None, like=None, upscale: boo
 
     given = [x for x in (factor, voxel_size, like) if x is not None]
     if len(given) != 1:
-        raise UsageError("give exactly one of a factor, a voxel size" + (" or a reference grid (like)" if upscale else ""))
+        raise UsageError("give exactly one of --factor, --voxel-size" + (", --like" if upscale else ""))
     if factor is not None:
         return upscaled_grid(volume.grid, factor) if upscale else scaled_grid(volume.grid, factor)
     if voxel_size is not None:

@@ -33,12 +33,27 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from mrsr_cli.errors import MrsrError
+from mrsr_cli.errors import MrsrError, UsageError
 from mrsr_cli.data.geometry import Grid, axis_aligned_mapping, voxel_mapping
 from mrsr_cli.data.interpolate import SeparableResampler, _apply_axis, axis_weights
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 PSFS = ("gaussian", "box")
+
+
+def check_input_psf(shape: str, fwhm_mm=None) -> None:
+    """A :class:`~mrsr_cli.errors.UsageError` unless ``shape`` is one of :data:`PSFS` and each
+    ``fwhm_mm`` (mm per axis, ``None``: the voxel size) is >= 0: how ``upscale`` is told the input's PSF.
+
+    >>> check_input_psf("sinc")
+    Traceback (most recent call last):
+    ...
+    mrsr_cli.errors.UsageError: --input-psf must be one of gaussian, box, got 'sinc'
+    """
+    if shape not in PSFS:
+        raise UsageError(f"--input-psf must be one of {', '.join(PSFS)}, got {shape!r}")
+    if fwhm_mm is not None and any(float(v) < 0 for v in np.atleast_1d(fwhm_mm)):
+        raise UsageError("--input-fwhm values must be >= 0 (mm)")
 
 
 def box_kernel(width_voxels: float) -> np.ndarray:

@@ -7,7 +7,7 @@ halo tiling with the flip self-ensemble over a predictor (:mod:`mrsr_cli.infer.t
 
 Example::
 
-    out, info = super_resolve(volume, target_grid, model="default")
+    out, info = super_resolve(volume, target_grid, prepare_model("default"))
 """
 
 from __future__ import annotations
@@ -17,24 +17,27 @@ import logging
 
 import numpy as np
 
-from mrsr_cli.models.channels import ArrayField, allowed_flips, encode_reference, model_channels, model_normalization_scale, network_inputs
+from mrsr_cli.models.channels import ArrayField, allowed_flips, encode_reference, model_normalization_scale, network_inputs
+from mrsr_cli.models.prepared import PreparedModel
 from mrsr_cli.errors import UsageError
 from mrsr_cli.infer.tiling import EngineOptions, run_self_ensemble
 
 log = logging.getLogger("mrsr")
 
 
-def super_resolve(volume, target, *, model=None, reference=None, register=False, options: EngineOptions | None = None,
+def super_resolve(volume, target, model: PreparedModel, *, reference=None, options: EngineOptions | None = None,
                   input_fwhm=None, input_psf: str = "gaussian"):
-    """CNN super-resolution of ``volume`` onto ``target`` (a :class:`~mrsr_cli.data.geometry.Grid`).
+    """CNN super-resolution of ``volume`` onto ``target`` (a :class:`~mrsr_cli.data.geometry.Grid`) by
+    ``model`` (a :class:`~mrsr_cli.models.prepared.PreparedModel`).
 
     Spline-interpolates the input onto the target grid tile by tile, normalises intensities as
     the model's metadata says (:func:`~mrsr_cli.models.channels.model_normalization_scale`), runs the network (residual on the interpolated channel) and
     restores the input's intensity scale.  Models trained with factor input also get the
     per-axis upscaling factor (:func:`~mrsr_cli.data.geometry.scale_factor`, LR voxel / target voxel)
-    as constant channels.  ``reference`` (path) adds a registered HR image of another contrast
-    as an extra channel (guided models); ``register`` aligns it first.  A model not trained with
-    flips (:func:`~mrsr_cli.models.channels.allowed_flips`) runs one pass whatever ``options.ensemble`` says.
+    as constant channels.  ``reference``: ``(data, grid)`` of a registered HR image of another
+    contrast (:func:`mrsr_cli.methods.reference.prepare_reference`), an extra channel of guided
+    models.  A model not trained with flips (:func:`~mrsr_cli.models.channels.allowed_flips`)
+    runs one pass whatever ``options.ensemble`` says.
     ``input_fwhm`` (mm along the input's array axes; default its voxel size) and ``input_psf``
     (``gaussian`` or ``box``) describe how blurred the input is; models with PSF channels read
     them (:func:`input_psf_encoding`), others assume ``mrsr simulate``'s default and say so if
@@ -42,13 +45,10 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
     """
     from mrsr_cli.data.geometry import scale_factor
     from mrsr_cli.data.interpolate import make_resampler
-    from mrsr_cli.models.store import load_model, sha256_file
-    from mrsr_cli.models.zoo import resolve_model
 
     options = options or EngineOptions()
-    path, name = resolve_model(model, guided=reference is not None)
-    net, meta = load_model(path)
-    n_factor, n_refs = model_channels(meta)
+    meta, name = model.meta, model.name
+    n_refs = model.reference_channels
     if n_refs > 0 and reference is None:
         raise UsageError(f"model {name} is guided ({n_refs} reference channel): give a registered reference image")
     if n_refs == 0 and reference is not None:
@@ -58,11 +58,10 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
         options = dataclasses.replace(options, ensemble=1)
     scale = model_normalization_scale(meta, volume.data)
     factor = scale_factor(volume.grid, target)
-    info: dict = {"ScaleFactor": [round(float(f), 4) for f in factor]} if n_factor else {}
+    info: dict = {"ScaleFactor": [round(float(f), 4) for f in factor]} if model.factor_channels else {}
     ref_source = None
     if reference is not None:
-        ref_data, ref_grid, reg_info = _prepare_reference(reference, volume, target, register)
-        info.update(reg_info)
+        ref_data, ref_grid = reference
         ref_source = make_resampler(ref_data / model_normalization_scale(meta, ref_data), ref_grid, target, order=3)
         encoding = meta["params"].get("reference_encoding", "intensity")
         if encoding != "intensity":  # a whole-volume filter: encode once on the target grid, not per tile
@@ -81,9 +80,9 @@ def super_resolve(volume, target, *, model=None, reference=None, register=False,
     def read_input(box):
         return np.stack([s.read(box) for s in sources])
 
-    out, engine_info = run_self_ensemble(net, read_input, target.shape, options)
+    out, engine_info = run_self_ensemble(model.net, read_input, target.shape, options)
     out *= scale
-    info.update({"Model": name, "ModelSha256": sha256_file(path), "ModelArchitecture": meta["architecture"], **engine_info})
+    info.update({"Model": name, "ModelSha256": model.sha256, "ModelArchitecture": meta["architecture"], **engine_info})
     return out, info
 
 
@@ -100,48 +99,10 @@ def input_psf_encoding(source, target, fwhm_mm=None, shape: str = "gaussian") ->
     """
     from mrsr_cli.models.channels import psf_encoding
     from mrsr_cli.data.geometry import scale_factor, voxel_mapping
-    from mrsr_cli.degrade.observation import PSFS
+    from mrsr_cli.degrade.observation import check_input_psf
 
-    if shape not in PSFS:
-        raise UsageError(f"the input PSF must be one of {', '.join(PSFS)}, got {shape!r}")
+    check_input_psf(shape, fwhm_mm)
     voxel = np.asarray(source.voxel_size, dtype=np.float64)
     fwhm = voxel if fwhm_mm is None else np.broadcast_to(np.asarray(fwhm_mm, dtype=np.float64), (3,))
-    if not (fwhm >= 0).all():
-        raise UsageError(f"the input PSF's FWHM must be >= 0 mm, got {list(fwhm)}")
     along = np.abs(voxel_mapping(source, target)[:3, :3]).argmax(axis=0)  # source axis of each target axis
     return psf_encoding((fwhm / voxel)[along], (shape,) * 3, scale_factor(source, target))
-
-
-# Calibrated on the MNI templates (never on the test subject): a T2-like remap of the same subject
-# scores 1.40 against its ×2 LR T1, another aligned template 1.14, an 8 mm misregistration 1.06, noise 1.00.
-NMI_WARNING = 1.15
-
-
-def _prepare_reference(reference, volume, target, register: bool):
-    """Load the guidance image; with ``register`` align it rigidly (MI) to the input first.
-
-    Returns the reference data and grid to interpolate from, and sidecar info including the
-    normalised mutual information (NMI) between the reference and the input on the input grid;
-    a low NMI (wrong subject, noise, gross misregistration) triggers a warning.
-    """
-    from mrsr_cli.data.interpolate import make_resampler
-    from mrsr_cli.data.io import load_volume
-    from mrsr_cli.evaluation.metrics import head_mask
-    from mrsr_cli.data.register import normalized_mutual_information, register_arrays
-
-    ref = load_volume(reference, what="reference")
-    info: dict = {}
-    if register:
-        tx_data, reg = register_arrays(ref, volume, target_grid=target)
-        info["ReferenceRegistration"] = reg
-        on_input = make_resampler(tx_data, target, volume.grid, order=1).full()
-        data, grid = tx_data, target
-    else:
-        on_input = make_resampler(ref.data, ref.grid, volume.grid, order=1).full()
-        data, grid = ref.data, ref.grid
-    nmi = normalized_mutual_information(volume.data, on_input, head_mask(volume.data))
-    info["ReferenceNMI"] = round(nmi, 4)
-    if nmi < NMI_WARNING:
-        log.warning("the reference matches the input poorly (NMI %.3f < %.2f): wrong subject, noise or misregistration? "
-                    "The guided result may be worse than unguided; register the reference or drop it", nmi, NMI_WARNING)
-    return data, grid, info

@@ -58,9 +58,8 @@ class EngineOptions:
     channels_last: bool = True
     ensemble: int = DEFAULT_ENSEMBLE  # flip self-ensemble passes (1 = off, 2, 4, 8): see run_self_ensemble
 
-    @classmethod
-    def from_cli(cls, *, device="auto", precision="auto", tile_size=None, memory_limit=None, threads=None, progress=True,
-                 ensemble=None):
+    def __post_init__(self):  # every way of making options (dataclasses.replace too) is checked here, once
+        device, precision, tile_size, threads, ensemble = self.device, self.precision, self.tile_size, self.threads, self.ensemble
         if precision not in PRECISIONS:
             raise UsageError(f"--precision must be auto, fp32, bf16 or fp16, got {precision!r}")
         if tile_size is not None and tile_size < 0:
@@ -69,12 +68,16 @@ class EngineOptions:
             raise UsageError("--threads must be >= 1")
         if not (device in ("auto", "cpu", "mps", "cuda") or device.startswith("cuda:")):
             raise UsageError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
-        ensemble = DEFAULT_ENSEMBLE if ensemble is None else ensemble
         if ensemble not in ENSEMBLE_SIZES:
             raise UsageError(f"--ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, got {ensemble}")
+
+    @classmethod
+    def from_cli(cls, *, device="auto", precision="auto", tile_size=None, memory_limit=None, threads=None, progress=True,
+                 ensemble=None):
+        """Options from the command line's values: ``memory_limit`` as text (``4G``), ``ensemble`` ``None`` for the default."""
         return cls(device=device, precision=precision, tile_size=tile_size,
                    memory_limit=parse_bytes(memory_limit) if memory_limit else None, threads=threads, progress=progress,
-                   ensemble=ensemble)
+                   ensemble=DEFAULT_ENSEMBLE if ensemble is None else ensemble)
 
 
 class TorchPredictor:

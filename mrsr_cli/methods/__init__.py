@@ -54,4 +54,4 @@ def _lookup(name: str):
     try:
         return METHODS[name]
     except KeyError:
-        raise UsageError(f"unknown method {name!r} (known: {', '.join(METHODS)})") from None
+        raise UsageError(f"unknown method {name!r}: --method must be one of {', '.join(METHODS)}") from None

@@ -1,9 +1,10 @@
-"""The network method: the engine, then the reference's guidance and data consistency."""
+"""The network method: the engine over the model read once, then the reference's guidance and data consistency."""
 
 from __future__ import annotations
 
 import logging
 
+from mrsr_cli.degrade.observation import check_input_psf
 from mrsr_cli.errors import UsageError
 
 
@@ -21,19 +22,19 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     model included; ``ensemble``: flip self-ensemble passes (default: the engine's);
     ``input_fwhm`` (mm per input axis; default its voxel size) and ``input_psf``: how blurred
     the input is, for PSF-aware models, the consistency step and the transfer; ``engine``:
-    :class:`~mrsr_cli.infer.tiling.EngineOptions`."""
+    :class:`~mrsr_cli.infer.tiling.EngineOptions`.  The model is resolved and read once."""
     import dataclasses
 
-    from mrsr_cli.models.channels import model_channels
-    from mrsr_cli.methods.consistency import knows_input_psf, make_consistent, parse_mode
     from mrsr_cli.infer.engine import super_resolve
-    from mrsr_cli.methods.guidance import check_transfer_memory, parse_guidance
-    from mrsr_cli.models.store import read_header
     from mrsr_cli.infer.tiling import EngineOptions
-    from mrsr_cli.models.zoo import resolve_model
+    from mrsr_cli.methods.consistency import knows_input_psf, make_consistent, parse_mode
+    from mrsr_cli.methods.guidance import check_transfer_memory, parse_guidance
+    from mrsr_cli.methods.reference import prepare_reference
+    from mrsr_cli.models.prepared import prepare_model
 
     if register and reference is None:
-        raise UsageError("registering the reference needs a reference")
+        raise UsageError("--register needs --reference")
+    check_input_psf(input_psf, input_fwhm)
     engine = engine or EngineOptions()
     if ensemble is not None:
         engine = dataclasses.replace(engine, ensemble=ensemble)
@@ -42,48 +43,51 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     if guidance != "auto" and reference is None:
         raise UsageError(f"--guidance {guidance} needs --reference")
     # With no --model, "network" means the builtin guided model and "auto" the default one.
-    path, name = resolve_model(model, guided=reference is not None and guidance == "network")
-    meta, _ = read_header(path)
+    net = prepare_model(model, guided=reference is not None and guidance == "network")
     if reference is not None and guidance == "auto":  # a guided model reads it; any other (the default one) transfers it
-        guidance = "network" if model_channels(meta)[1] else "transfer"
+        guidance = "network" if net.guided else "transfer"
     transferred = reference is not None and guidance == "transfer"
-    if transferred and model_channels(meta)[1]:
-        raise UsageError(f"--guidance transfer runs an unguided network, and model {name} is guided: "
+    if transferred and net.guided:
+        raise UsageError(f"--guidance transfer runs an unguided network, and model {net.name} is guided: "
                          "use --guidance network, or an unguided model")
     if transferred:
         check_transfer_memory(target, engine.memory_limit)
-    out, info = super_resolve(volume, target, model=model, reference=None if transferred else reference,
-                              register=register and not transferred, options=engine, input_fwhm=input_fwhm,
+    read_reference, record = None, {}
+    if reference is not None and not transferred:
+        data, grid, record = prepare_reference(reference, volume, target, register)
+        read_reference = (data, grid)
+    out, info = super_resolve(volume, target, net, reference=read_reference, options=engine, input_fwhm=input_fwhm,
                               input_psf=input_psf)
+    info.update(record)
     if transferred:
         def network(coarse, grid):  # the same network, for the transfer's check one scale down
-            return super_resolve(coarse, grid, model=model, options=dataclasses.replace(engine, progress=False))[0]
+            return super_resolve(coarse, grid, net, options=dataclasses.replace(engine, progress=False))[0]
 
-        out, info["Guidance"] = _transfer(out, volume, target, reference, register, input_fwhm, input_psf, network)
+        out, info["Guidance"] = transfer_reference(out, volume, target, reference, register, input_fwhm, input_psf, network)
     told = input_fwhm is not None or input_psf != "gaussian"
-    out, record = make_consistent(out, volume, target, mode, fwhm_mm=input_fwhm, psf=input_psf,
-                                  psf_known=knows_input_psf(meta, told), memory_limit=engine.memory_limit)
-    if record:
-        info["DataConsistency"] = record
+    out, consistency_record = make_consistent(out, volume, target, mode, fwhm_mm=input_fwhm, psf=input_psf,
+                                              psf_known=knows_input_psf(net.meta, told), memory_limit=engine.memory_limit)
+    if consistency_record:
+        info["DataConsistency"] = consistency_record
     return out, info
 
 
-def _transfer(out, volume, target, reference, register, input_fwhm, input_psf, network):
+def transfer_reference(out, volume, target, reference, register, input_fwhm, input_psf, network):
     """:func:`mrsr_cli.methods.guidance.transfer` of ``reference`` (a path; registered first when
     ``register``) into ``out``, checked with ``network`` one scale down; ``(out, the sidecar's
     Guidance record)``, the output unchanged (with a warning) when the output grid's axes are
     not parallel to the input's."""
     import numpy as np
 
-    from mrsr_cli.infer.engine import _prepare_reference
     from mrsr_cli.data.geometry import axis_aligned_mapping, voxel_mapping
-    from mrsr_cli.methods.guidance import transfer
     from mrsr_cli.data.interpolate import resample
+    from mrsr_cli.methods.guidance import transfer
+    from mrsr_cli.methods.reference import prepare_reference
 
     if axis_aligned_mapping(voxel_mapping(target, volume.grid)) is None:
         logging.getLogger("mrsr").warning("guidance transfer skipped: the output grid's axes are not parallel to the input's")
         return out, {"Method": "transfer", "Skipped": "output axes not parallel to the input's"}
-    data, grid, record = _prepare_reference(reference, volume, target, register)
+    data, grid, record = prepare_reference(reference, volume, target, register)
     on_target = data if grid.shape == target.shape and np.allclose(grid.affine, target.affine, atol=1e-6) \
         else resample(data, grid, target, order=3)
     out, info = transfer(out, volume, on_target, target, upscale=network, fwhm_mm=input_fwhm, psf=input_psf)

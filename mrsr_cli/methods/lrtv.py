@@ -37,6 +37,7 @@ import time
 
 import numpy as np
 
+from mrsr_cli.degrade.observation import check_input_psf
 from mrsr_cli.errors import MrsrError, UsageError
 
 log = logging.getLogger("mrsr")
@@ -129,10 +130,10 @@ def lrtv(volume, target, *, lrtv_iterations: int = ITERATIONS, lrtv_lambda_tv: f
     from mrsr_cli.degrade.observation import ObservationModel
 
     if not 1 <= lrtv_iterations <= MAX_ITERATIONS:
-        raise UsageError(f"LRTV iterations must be in 1..{MAX_ITERATIONS}, got {lrtv_iterations}")
-    for name, value in (("lambda_tv", lrtv_lambda_tv), ("lambda_rank", lrtv_lambda_rank)):
+        raise UsageError(f"--lrtv-iterations must be in 1..{MAX_ITERATIONS}, got {lrtv_iterations}")
+    for flag, value in (("--lrtv-lambda-tv", lrtv_lambda_tv), ("--lrtv-lambda-rank", lrtv_lambda_rank)):
         if not 0 <= value <= MAX_LAMBDA:
-            raise UsageError(f"LRTV {name} must be in [0, {MAX_LAMBDA:g}] (a fraction of the intensity scale), got {value}")
+            raise UsageError(f"{flag} must be in [0, {MAX_LAMBDA:g}] (a fraction of the intensity scale), got {value}")
     needed = MEMORY_VOLUMES * 4 * int(np.prod(target.shape))
     if memory_limit is not None and needed > memory_limit:
         raise MrsrError(f"LRTV needs about {needed / 2**20:.0f} MiB for this output grid, over the memory limit "
@@ -195,6 +196,7 @@ def lrtv_method(volume, target, *, lrtv_iterations: int | None = None, lrtv_lamb
     :func:`mrsr_cli.methods.lrtv.lrtv`, whose defaults apply to the options left ``None``), whose PSF is
     ``input_psf`` of ``input_fwhm`` mm per input axis (default: the input voxel size); ``engine``
     gives the memory limit and whether to show progress."""
+    check_input_psf(input_psf, input_fwhm)
     options = {k: v for k, v in (("lrtv_iterations", lrtv_iterations), ("lrtv_lambda_tv", lrtv_lambda_tv),
                                  ("lrtv_lambda_rank", lrtv_lambda_rank)) if v is not None}
     return lrtv(volume, target, memory_limit=engine.memory_limit if engine else None,

@@ -10,5 +10,5 @@ def spline(volume, target, *, order: int = 3):
     from mrsr_cli.data.interpolate import resample
 
     if not 1 <= order <= 5:
-        raise UsageError(f"spline order must be 1..5, got {order}")
+        raise UsageError(f"--order must be 1..5, got {order}")
     return resample(volume.data, volume.grid, target, order=order), {"SplineOrder": order}

@@ -202,7 +202,7 @@ def download(entry: dict, dest: Path, *, timeout: float = 30.0, retries: int = 3
 
             shutil.copyfile(resolve_model(name)[0], part)
         else:
-            _transfer(url, part, entry["size"], timeout=timeout, retries=retries, allow_insecure=allow_insecure,
+            _download(url, part, entry["size"], timeout=timeout, retries=retries, allow_insecure=allow_insecure,
                       progress=progress, label=name)
         digest = sha256_file(part)
         if digest != entry["sha256"]:
@@ -218,7 +218,7 @@ def download(entry: dict, dest: Path, *, timeout: float = 30.0, retries: int = 3
     return final
 
 
-def _transfer(url: str, part: Path, size: int, *, timeout: float, retries: int, allow_insecure: bool,
+def _download(url: str, part: Path, size: int, *, timeout: float, retries: int, allow_insecure: bool,
               progress: bool, label: str) -> None:
     """Stream ``url`` into ``part``, resuming with HTTP Range after a dropped connection."""
     import http.client

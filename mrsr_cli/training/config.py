@@ -132,7 +132,7 @@ class TrainConfig:
             raise UsageError("give scales or a scale range")
         if self.scale_range is not None and not (len(self.scale_range) == 2
                                                  and 1.0 <= self.scale_range[0] <= self.scale_range[1] <= MAX_FACTOR):
-            raise UsageError(f"the scale range needs 1 <= LO <= HI <= {MAX_FACTOR:g}")
+            raise UsageError(f"--scale-range (scale_range) needs 1 <= LO <= HI <= {MAX_FACTOR:g}")
         if self.voxel_size_range is not None and not (len(self.voxel_size_range) == 2
                                                       and 0.1 <= self.voxel_size_range[0] <= self.voxel_size_range[1] <= 5):
             raise UsageError("the voxel size range needs 0.1 <= LO <= HI <= 5 (mm)")
@@ -162,7 +162,7 @@ class TrainConfig:
         if self.reference_encoding not in REFERENCE_ENCODINGS:
             raise UsageError(f"reference encoding must be one of {', '.join(REFERENCE_ENCODINGS)}, got {self.reference_encoding!r}")
         if self.precision not in PRECISIONS:
-            raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.init not in ("msra", "xavier"):
             raise UsageError(f"init must be msra or xavier, got {self.init!r}")
         self._validate_scenario()
