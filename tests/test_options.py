@@ -57,17 +57,17 @@ def test_choices_and_ranges_are_the_library_s():
     from mrsr_cli.infer.tiling import ENSEMBLE_SIZES
     from mrsr_cli.methods import METHODS
     from mrsr_cli.methods.guidance import GUIDANCE_MODES
-    from mrsr_cli.methods.lrtv import MAX_ITERATIONS, MAX_LAMBDA
+    from mrsr_cli.methods.lrtv import MAX_LAMBDA, MAX_LRTV_ITERATIONS
     from mrsr_cli.models import ARCHITECTURES
     from mrsr_cli.models.channels import REFERENCE_ENCODINGS
     from mrsr_cli.training import config
 
-    assert table.PSF_SHAPES == PSFS
+    assert table.PSF_SHAPES == tuple(PSFS)
     assert table.option("upscale", "method").choices == tuple(METHODS)
     assert table.option("upscale", "precision").choices == PRECISIONS
     assert table.option("upscale", "ensemble").choices == ENSEMBLE_SIZES
     assert set(table.option("upscale", "guidance").choices) == set(GUIDANCE_MODES)
-    assert table.option("upscale", "lrtv_iterations").range == (1, MAX_ITERATIONS)
+    assert table.option("upscale", "lrtv_iterations").range == (1, MAX_LRTV_ITERATIONS)
     assert table.option("upscale", "lrtv_lambda_tv").range == table.option("upscale", "lrtv_lambda_rank").range == (0.0, MAX_LAMBDA)
     assert table.option("train", "arch").choices == tuple(ARCHITECTURES)
     assert table.option("train", "precision").choices == config.PRECISIONS

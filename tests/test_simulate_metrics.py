@@ -10,7 +10,8 @@ from conftest import make_affine, phantom, run_cli
 from mrsr_cli.data.geometry import Grid, upscaled_grid
 from mrsr_cli.data.interpolate import GeneralResampler, SeparableResampler, make_resampler
 from mrsr_cli.evaluation.metrics import data_range, head_mask, psnr, ssim, ssim_map
-from mrsr_cli.degrade.observation import apply_psf, box_kernel
+from mrsr_cli.degrade.observation import apply_psf
+from mrsr_cli.degrade.psf import box_kernel
 from mrsr_cli.degrade.simulate import simulate_lowres
 
 

@@ -31,14 +31,12 @@ Example::
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from mrsr_cli.errors import MrsrError, UsageError
 from mrsr_cli.data.geometry import Grid, axis_aligned_mapping, voxel_mapping
 from mrsr_cli.data.interpolate import SeparableResampler, _apply_axis, axis_weights
 
-FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
-PSFS = ("gaussian", "box")
+from mrsr_cli.degrade.psf import PSF_SHAPES, PSFS
 
 
 def check_input_psf(shape: str, fwhm_mm=None) -> None:
@@ -56,22 +54,11 @@ def check_input_psf(shape: str, fwhm_mm=None) -> None:
         raise UsageError("--input-fwhm values must be >= 0 (mm)")
 
 
-def box_kernel(width_voxels: float) -> np.ndarray:
-    """1-D kernel of a box ``width_voxels`` wide integrated over each unit voxel (sums to 1)."""
-    half = width_voxels / 2.0
-    radius = int(np.ceil(half + 0.5))
-    edges = np.arange(-radius, radius + 1, dtype=np.float64)
-    lo = np.clip(edges - 0.5, -half, half)
-    hi = np.clip(edges + 0.5, -half, half)
-    kernel = np.trim_zeros(np.clip(hi - lo, 0.0, None))
-    return kernel / kernel.sum()
-
-
 def psf_shapes(psf) -> tuple[str, str, str]:
     """One PSF shape per axis from a shape or three (``"box"`` → ``("box", "box", "box")``)."""
     shapes = (psf,) * 3 if isinstance(psf, str) else tuple(psf)
     if len(shapes) != 3 or any(s not in PSFS for s in shapes):
-        raise ValueError(f"psf must be one of {PSFS} or one per axis, got {psf!r}")
+        raise ValueError(f"psf must be one of {', '.join(PSFS)} or one per axis, got {psf!r}")
     return shapes
 
 
@@ -88,20 +75,14 @@ def apply_psf(volume: np.ndarray, voxel_size, fwhm_mm, psf="gaussian") -> np.nda
         width = fwhm / vox  # in voxels
         if width <= 1.0 + 1e-6:
             continue
-        if shapes[axis] == "gaussian":
-            out = ndimage.gaussian_filter1d(out, sigma=width * FWHM_TO_SIGMA, axis=axis, mode="reflect", truncate=4.0, output=np.float32)
-        else:
-            out = ndimage.correlate1d(out, box_kernel(width).astype(np.float32), axis=axis, mode="reflect", output=np.float32)
+        out = PSF_SHAPES[shapes[axis]].filter(out, width, axis, np.float32)
     return out
 
 
 
 def _psf_axis_matrix(n: int, width_voxels: float, psf: str) -> np.ndarray:
     """The ``n × n`` matrix of the 1-D PSF along one axis (column j = the blurred unit impulse at j)."""
-    eye = np.eye(n, dtype=np.float64)
-    if psf == "gaussian":
-        return ndimage.gaussian_filter1d(eye, sigma=width_voxels * FWHM_TO_SIGMA, axis=0, mode="reflect", truncate=4.0)
-    return ndimage.correlate1d(eye, box_kernel(width_voxels), axis=0, mode="reflect")
+    return PSF_SHAPES[psf].filter(np.eye(n, dtype=np.float64), width_voxels, 0, None)
 
 
 class ObservationModel:

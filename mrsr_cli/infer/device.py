@@ -16,6 +16,8 @@ Example::
 
 from __future__ import annotations
 
+import math
+
 from mrsr_cli.errors import MrsrError, UsageError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -91,3 +93,18 @@ def available_memory(device) -> int:
 def element_bytes(precision: str) -> int:
     """Bytes per activation value at a compute precision."""
     return 2 if precision in ("bf16", "fp16") else 4
+
+
+def over_memory_limit(what: str, volumes: int, shape, memory_limit: int | None) -> str | None:
+    """The message saying that ``what`` needs more than ``memory_limit`` bytes for ``volumes``
+    float32 volumes of ``shape`` (the methods' memory checks), or ``None`` when it fits or there is no limit.
+
+    >>> over_memory_limit("LRTV", 12, (256, 256, 256), 2**30) is None  # 768 MiB fit
+    True
+    >>> over_memory_limit("LRTV", 12, (512, 512, 512), 2**30)
+    'LRTV needs about 6144 MiB for this output grid, over the memory limit of 1024 MiB'
+    """
+    needed = volumes * 4 * math.prod(int(n) for n in shape)
+    if memory_limit is None or needed <= memory_limit:
+        return None
+    return f"{what} needs about {needed / 2**20:.0f} MiB for this output grid, over the memory limit of {memory_limit / 2**20:.0f} MiB"

@@ -51,12 +51,12 @@ log = logging.getLogger("mrsr")
 
 # At most this many iterations: on the validation templates (noiseless ×2), the residual falls
 # to a few per mille of the input's norm by then and later ones change the PSNR by < 0.01 dB.
-MAX_ITERATIONS = 5
+MAX_AUTO_ITERATIONS = 5
 # Stop once rms(y − A x) <= DISCREPANCY · σ̂ (Morozov's τ; 1 = the noise level itself).
 DISCREPANCY = 1.0
 # Output-sized float32 volumes held at once: the output and its correction, Aᵀ's intermediates
 # (measured: 4.5 on top of the output for a 0.5 mm whole head), rounded up.
-MEMORY_VOLUMES = 6
+CONSISTENCY_VOLUMES = 6
 MAD_TO_SIGMA = 1.0 / 0.6745  # a Gaussian's standard deviation over its median absolute deviation
 SECOND_DIFFERENCE = np.array([1.0, -2.0, 1.0], dtype=np.float32) / np.float32(np.sqrt(6.0))
 OUT_OF_VIEW_WEIGHT = 1e-3  # an LR voxel whose PSF puts more weight than this outside the output's view is left out
@@ -64,7 +64,7 @@ FOREGROUND = 0.1  # voxels brighter than this fraction of the 99.5th percentile 
 
 
 def parse_mode(value: str | int | None) -> int | str:
-    """``auto`` (stop at the noise level, at most :data:`MAX_ITERATIONS`), ``off`` (0) or a
+    """``auto`` (stop at the noise level, at most :data:`MAX_AUTO_ITERATIONS`), ``off`` (0) or a
     number of iterations that ignores noise (0..50); a :class:`UsageError` otherwise.
 
     >>> parse_mode("auto"), parse_mode("off"), parse_mode("3")
@@ -128,7 +128,7 @@ def in_view_operator(model) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return matrices, rows
 
 
-def back_project(x0: np.ndarray, y: np.ndarray, matrices, *, iterations: int = MAX_ITERATIONS,
+def back_project(x0: np.ndarray, y: np.ndarray, matrices, *, iterations: int = MAX_AUTO_ITERATIONS,
                  noise_sigma: float = 0.0, discrepancy: float = DISCREPANCY):
     """``x₀`` (HR grid) corrected towards ``A x = y`` by at most ``iterations`` steps of Craig's
     method, stopping once ``rms(y − A x) <= discrepancy · noise_sigma``.
@@ -204,11 +204,12 @@ def make_consistent(data: np.ndarray, volume, target, mode, *, fwhm_mm=None, psf
     off).  ``auto`` leaves the data as it is when ``psf_known`` is false (:func:`knows_input_psf`);
     a fixed number of iterations runs all the same.  A target whose axes are not parallel to the
     input's cannot have the separable model, and ``auto`` over ``memory_limit`` (bytes; about
-    :data:`MEMORY_VOLUMES` output-sized float32 volumes are needed) is not run: the data is
+    :data:`CONSISTENCY_VOLUMES` output-sized float32 volumes are needed) is not run: the data is
     returned as it is, with a warning (a fixed number over the limit is an error).
     """
-    from mrsr_cli.errors import MrsrError
     from mrsr_cli.degrade.observation import ObservationModel
+    from mrsr_cli.errors import MrsrError
+    from mrsr_cli.infer.device import over_memory_limit
 
     mode = parse_mode(mode)
     if mode == 0:
@@ -217,10 +218,8 @@ def make_consistent(data: np.ndarray, volume, target, mode, *, fwhm_mm=None, psf
         log.info("data consistency skipped: the model was not trained on mrsr simulate's PSF; give --input-fwhm/"
                  "--input-psf to run it")
         return data, {"Mode": "auto", "Iterations": 0, "Skipped": "the input's PSF is unknown to this model"}
-    needed = MEMORY_VOLUMES * 4 * int(np.prod(target.shape))
-    if memory_limit is not None and needed > memory_limit:
-        said = (f"data consistency needs about {needed / 2**20:.0f} MiB for this output grid, over the memory limit of "
-                f"{memory_limit / 2**20:.0f} MiB")
+    said = over_memory_limit("data consistency", CONSISTENCY_VOLUMES, target.shape, memory_limit)
+    if said:
         if mode != "auto":
             raise MrsrError(said)
         log.warning("%s: skipped", said)
@@ -232,7 +231,7 @@ def make_consistent(data: np.ndarray, volume, target, mode, *, fwhm_mm=None, psf
         return data, {"Mode": "auto" if mode == "auto" else "fixed", "Iterations": 0,
                       "Skipped": "output axes not parallel to the input's"}
     sigma = estimate_noise_sigma(volume.data) if mode == "auto" else 0.0
-    iterations = MAX_ITERATIONS if mode == "auto" else mode
+    iterations = MAX_AUTO_ITERATIONS if mode == "auto" else mode
     matrices, rows = in_view_operator(model)
     if not all(len(r) for r in rows):
         log.warning("data consistency skipped: no input voxel lies wholly inside the output's view")

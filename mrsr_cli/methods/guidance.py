@@ -69,7 +69,7 @@ RIDGE = 1e-3  # the fit's ridge, as a fraction of the input's squared 99.5th per
 POOR_FIT = 0.3
 # Output-sized float32 volumes held at once: the network's output, the reference, the weight,
 # the prediction and an interpolated coefficient, rounded up.
-MEMORY_VOLUMES = 6
+TRANSFER_VOLUMES = 6
 # The check one scale down degrades the input by the output's factor, at most this per axis: an input
 # at x4 (SPM's 8 mm) degraded by 4 again leaves too few voxels to fit or upscale.
 CHECK_FACTOR_CAP = 2.0
@@ -95,13 +95,13 @@ def parse_guidance(value: str | None) -> str:
 
 def check_transfer_memory(target, memory_limit: int | None) -> None:
     """An :class:`~mrsr_cli.errors.MrsrError` when :func:`transfer` onto grid ``target`` needs
-    more than ``memory_limit`` bytes (about :data:`MEMORY_VOLUMES` output-sized float32 volumes)."""
+    more than ``memory_limit`` bytes (about :data:`TRANSFER_VOLUMES` output-sized float32 volumes)."""
     from mrsr_cli.errors import MrsrError
+    from mrsr_cli.infer.device import over_memory_limit
 
-    needed = MEMORY_VOLUMES * 4 * int(np.prod(target.shape))
-    if memory_limit is not None and needed > memory_limit:
-        raise MrsrError(f"--guidance transfer needs about {needed / 2**20:.0f} MiB for this output grid, over the memory "
-                        f"limit of {memory_limit / 2**20:.0f} MiB")
+    said = over_memory_limit("--guidance transfer", TRANSFER_VOLUMES, target.shape, memory_limit)
+    if said:
+        raise MrsrError(said)
 
 
 def local_linear_fit(guide: np.ndarray, target: np.ndarray, radius: int = WINDOW_RADIUS, ridge: float = 0.0):

@@ -16,7 +16,7 @@ Initialised from the cubic spline.
 Units: intensities are divided by the input's 99.5th percentile (of non-zero voxels) first, so
 the λ's and ε are fractions of the bright-tissue intensity; TV uses voxel (not mm) differences.
 The SVTs go through the k-th Gram matrix (n_k × n_k, at most a few hundred), so a whole 1 mm
-brain costs seconds per iteration, and memory is about ``MEMORY_VOLUMES`` float32 volumes of
+brain costs seconds per iteration, and memory is about ``LRTV_VOLUMES`` float32 volumes of
 the target grid.
 
 Example::
@@ -54,8 +54,8 @@ RHO = 0.1
 TOLERANCE = 1e-5  # stop when an iteration changes X by less than this (relative, L2)
 X_STEPS = 1  # gradient steps per ADMM iteration
 EPSILON = 1e-2  # TV smoothing, in normalised intensity per voxel
-MEMORY_VOLUMES = 12  # X, its gradient, TV temporaries, 3 Mₖ and 3 Uₖ (float32, target grid)
-MAX_ITERATIONS = 1000
+LRTV_VOLUMES = 12  # X, its gradient, TV temporaries, 3 Mₖ and 3 Uₖ (float32, target grid)
+MAX_LRTV_ITERATIONS = 1000
 MAX_LAMBDA = 10.0
 
 
@@ -128,16 +128,16 @@ def lrtv(volume, target, *, lrtv_iterations: int = ITERATIONS, lrtv_lambda_tv: f
     from mrsr_cli.console import ProgressBar
     from mrsr_cli.data.interpolate import resample
     from mrsr_cli.degrade.observation import ObservationModel
+    from mrsr_cli.infer.device import over_memory_limit
 
-    if not 1 <= lrtv_iterations <= MAX_ITERATIONS:
-        raise UsageError(f"--lrtv-iterations must be in 1..{MAX_ITERATIONS}, got {lrtv_iterations}")
+    if not 1 <= lrtv_iterations <= MAX_LRTV_ITERATIONS:
+        raise UsageError(f"--lrtv-iterations must be in 1..{MAX_LRTV_ITERATIONS}, got {lrtv_iterations}")
     for flag, value in (("--lrtv-lambda-tv", lrtv_lambda_tv), ("--lrtv-lambda-rank", lrtv_lambda_rank)):
         if not 0 <= value <= MAX_LAMBDA:
             raise UsageError(f"{flag} must be in [0, {MAX_LAMBDA:g}] (a fraction of the intensity scale), got {value}")
-    needed = MEMORY_VOLUMES * 4 * int(np.prod(target.shape))
-    if memory_limit is not None and needed > memory_limit:
-        raise MrsrError(f"LRTV needs about {needed / 2**20:.0f} MiB for this output grid, over the memory limit "
-                        f"of {memory_limit / 2**20:.0f} MiB")
+    said = over_memory_limit("LRTV", LRTV_VOLUMES, target.shape, memory_limit)
+    if said:
+        raise MrsrError(said)
     try:
         model = ObservationModel(target, volume.grid, fwhm_mm, psf)
     except MrsrError:

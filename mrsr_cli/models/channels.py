@@ -38,6 +38,7 @@ import logging
 
 import numpy as np
 
+from mrsr_cli.degrade.psf import PSF_SHAPES
 from mrsr_cli.errors import MrsrError
 
 log = logging.getLogger("mrsr")
@@ -149,20 +150,16 @@ def voxel_size_encoding(voxel_size) -> list[float]:
     return [float(np.log2(float(v))) for v in voxel_size]
 
 
-# A box of width w has the variance of a Gaussian of FWHM w·sqrt(8 ln 2 / 12) ≈ 0.68 w.
-BOX_TO_GAUSSIAN_FWHM = float(np.sqrt(8.0 * np.log(2.0) / 12.0))
-
-
 def psf_encoding(fwhm_lr_voxels, shapes, factor) -> list[float]:
     """The values of a model's PSF channels, per array axis: the input PSF's FWHM in input (LR)
-    voxels (``fwhm_lr_voxels``; ``shapes`` ``gaussian`` or ``box``), as the FWHM of the Gaussian
+    voxels (``fwhm_lr_voxels``; ``shapes`` names of :data:`mrsr_cli.degrade.psf.PSF_SHAPES`), as the FWHM of the Gaussian
     of equal variance, never below one output voxel (``1 / factor`` LR voxels: a narrower PSF
     blurs nothing the output grid can show), minus 1.  ``mrsr simulate``'s default, a Gaussian
     of one LR voxel, is 0; a box of one LR voxel (a block mean) −0.32; plain subsampling at x2,
     −0.5.  Rounded to 4 decimals."""
     values = []
     for width, shape, f in zip(fwhm_lr_voxels, shapes, factor):
-        equivalent = float(width) * (BOX_TO_GAUSSIAN_FWHM if shape == "box" else 1.0)
+        equivalent = float(width) * PSF_SHAPES[shape].gaussian_fwhm
         values.append(round(max(equivalent, 1.0 / max(float(f), 1.0)) - 1.0, 4))
     return values
 

@@ -17,7 +17,9 @@ from mrsr_cli.training.losses import parse_loss
 AUGMENTATIONS = ("flip", "permute", "intensity", "noise", "bias", "affine", "sharpness", "detail", "psf")
 PAIR_AUGMENTATIONS = ("flip", "permute", "intensity")  # those that apply to an LR/HR pair alike
 DEGRADATIONS = ("simulated", "low-field")
-PSF_SHAPES = ("gaussian", "box")  # `psf` augmentation: the LR PSF's shape ...
+# `psf` augmentation: the LR PSF's shape (named here, not read from the PSF table, so that a shape
+# added there does not change what a recorded recipe draws) ...
+PSF_SHAPES = ("gaussian", "box")
 PSF_FWHM_RANGE = (0.5, 1.25)  # ... and its FWHM, in LR voxels (simulate's default is 1)
 # With --psf-input the network is told the PSF, so the draw can reach plain subsampling (below one
 # HR voxel nothing is blurred), and one patch in PSF_SIMULATE_FRACTION keeps simulate's PSF exactly.

@@ -3,15 +3,18 @@
 A term is ``fn(pred, target, ilr, ctx) -> scalar tensor``: ``pred`` the network output
 ``(B, 1, p, p, p)`` (any float dtype), ``target`` the HR patch, ``ilr`` the spline input
 (channel 0 of the network input), all in the model's normalised intensity units; ``ctx`` a dict
-of what the loop knows (``iteration``, ``epoch``; terms with state keep it there).
+of what the loop knows (``iteration``, ``epoch``), rebuilt every step.  A term with state
+(trained parameters) is registered as a factory with ``stateful = True`` whose call
+``factory(seed=...)`` returns an ``nn.Module`` with ``setup(volumes, seed)`` and ``metadata()``
+(:class:`_LearnedSharpnessFactory`; docs/extending.md).
 
 ``--loss`` takes an expression: terms joined by ``+``, each an optional weight and ``*``, e.g.
 ``psnr`` (the default), ``mse`` (Pham), ``l1+1e-5*lowrank+5e-3*sharpness`` (the DNSP priors of
 :mod:`mrsr_cli.training.priors`: ``lowrank``, ``sharpness``, ``learned-sharpness``, whose weights must be
 positive; the paper's α 1e-5, β 5e-3).  :func:`parse_loss` checks every name against :data:`LOSSES`.
 
-Adding a term is one function plus one line: write ``def my_term(pred, target, ilr, ctx)`` here
-(or in its own module) and add ``"my-term": my_term`` to :data:`LOSSES`.
+Adding a stateless term is one function plus one line: write ``def my_term(pred, target, ilr, ctx)``
+here (or in its own module) and add ``"my-term": my_term`` to :data:`LOSSES`.
 
 Example::
 
