@@ -13,6 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("MRSR_BENCH_DATA", ROOT / ".data"))
 DOC = ROOT / "docs" / "benchmarks.md"
+EXPERIMENT_LOG = ROOT / "benchmarks" / "experiments" / "LOG.md"
+# The recipe rounds' sections: the experiment log, not the product's measurements.
+EXPERIMENT_SECTIONS = {"recipe", "guided-t2", "scale-robust-S1", "guided-t2-large", "scale-robust-S2", "unseen-brains-C1",
+                       "guided-t2-edges", "psf-P1", "psf-input-Q1", "psf-input-Q3", "consistency", "consistency-fov",
+                       "guided-t2-consistency", "psf-aware-consistency", "guided-transfer", "guided-transfer-checked"}
 MRSR = [sys.executable, "-m", "mrsr_cli.app.cli"]
 
 
@@ -55,12 +60,14 @@ def timed(cmd, env=None) -> tuple[float, float, str]:
 
 
 def write_section(name: str, body: str) -> None:
-    """Replace the ``<!-- BEGIN name -->...<!-- END name -->`` block of docs/benchmarks.md."""
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    """Replace the ``<!-- BEGIN name -->...<!-- END name -->`` block of docs/benchmarks.md, or of the
+    experiment log (benchmarks/experiments/LOG.md) for a recipe round's section (:data:`EXPERIMENT_SECTIONS`)."""
+    doc = EXPERIMENT_LOG if name in EXPERIMENT_SECTIONS else DOC
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
     block = f"<!-- BEGIN {name} -->\n{body.rstrip()}\n<!-- END {name} -->"
     pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    DOC.write_text(text)
+    doc.write_text(text)
     print(body)
 
 

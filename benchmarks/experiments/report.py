@@ -9,7 +9,7 @@ round 6 (benchmarks/experiments/06-lr/run.sh): the default's stage 2 at a higher
 round 7 (benchmarks/experiments/07-thick/run.sh): a stage 3 weighted towards thick slices;
 round 8 (benchmarks/experiments/08-guided-edges/run.sh): a guided model that reads its reference's edges;
 round 9 (benchmarks/experiments/09-guided-detail/run.sh): the same, trained on targets with added fine structure.
-Writes the 'recipe' section of docs/benchmarks.md.
+Writes the 'recipe' section of benchmarks/experiments/LOG.md.
 Usage: python benchmarks/experiments/report.py [ABLATION_LOG_DIR [SHARPVAL [FULLHEAD [LONGER [GUIDED20 [LR1E4 [THICK [EDGES [DETAIL]]]]]]]]]
        (default: the results/ folder of each experiment in benchmarks/experiments/)
 """

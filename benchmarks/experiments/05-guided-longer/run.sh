@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fifth round of the recipe choice (docs/benchmarks.md, "How the default recipe was chosen"):
+# Fifth round of the recipe choice (benchmarks/experiments/LOG.md, "How the default recipe was chosen"):
 # the guided model of round 4 is a 5-epoch fine-tune of the default M24, and its validation
 # curve had not settled.  Run guided-e20 is the same fine-tune (same data, seed, references,
 # learning rate 1e-4) for up to 20 epochs, the learning rate halved every 8 (its first 5 epochs

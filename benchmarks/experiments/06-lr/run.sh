@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sixth round of the recipe choice (docs/benchmarks.md, "How the default recipe was chosen"):
+# Sixth round of the recipe choice (benchmarks/experiments/LOG.md, "How the default recipe was chosen"):
 # round 5's guided fine-tune, which ignores its reference, showed that the default network
 # still improves when trained at learning rate 1e-4 and then 5e-5, above the 5e-5 -> 1.25e-5 of
 # the default's stage 2.  Run D24 is the default's stage 2 (M24: same data, seed, schedule, 24

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seventh round of the recipe choice (docs/benchmarks.md, "How the default recipe was chosen"):
+# Seventh round of the recipe choice (benchmarks/experiments/LOG.md, "How the default recipe was chosen"):
 # after round 6 the default meets every quality bar of issue #3 on Colin27 but thick slices
 # (1,1,4), and its validation curve was still rising at its last epoch.  Run T16 continues the
 # round-6 default (D24, 06-lr/run.sh) for up to 16 epochs at learning rate 5e-5, halved every 6,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Eighth round of the recipe choice (docs/benchmarks.md, "How the default recipe was chosen"):
+# Eighth round of the recipe choice (benchmarks/experiments/LOG.md, "How the default recipe was chosen"):
 # rounds 4-5 showed that a guided model reading its reference's intensities learns to ignore
 # it (noise in its place scores the same).  Run E20 gives the network the reference's edges
 # instead (`--reference-encoding edges`: gradient magnitude, the same for any contrast), and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ninth round of the recipe choice (docs/benchmarks.md, "How the default recipe was chosen"):
+# Ninth round of the recipe choice (benchmarks/experiments/LOG.md, "How the default recipe was chosen"):
 # round 8's edge-reading model (E20) uses its reference, but by only ~0.3 dB, and on a validation
 # half with random thin sheets added (benchmarks/experiments/add_fine_detail.py) it scores the same with a
 # FLAIR-like reference as with noise.  Diagnosis: the templates are averages of many brains, so

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Round 10's scores: a candidate model against the shipped default and spline, on the two
 validation halves (the rule) and on Colin27 (reported only); writes results/<model>.json and the
-'scale-robust-<model>' section of docs/benchmarks.md.  Usage: score.py MODEL [--report-only]"""
+'scale-robust-<model>' section of benchmarks/experiments/LOG.md.  Usage: score.py MODEL [--report-only]"""
 
 import json
 import sys

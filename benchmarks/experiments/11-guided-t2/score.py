@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Round 11's scores on the right T2 half: spline, unguided U, guided G with the right T1 half and
 with wrong references.  Writes results/scores.json and the 'guided-t2' section of
-docs/benchmarks.md.  Round 12 calls :func:`score` with its own models, factors and section."""
+benchmarks/experiments/LOG.md.  Round 12 calls :func:`score` with its own models, factors and section."""
 
 import json
 import sys

@@ -3,7 +3,7 @@
 validation set (MNI152NLin6Asym right half, SRI24, pydeface mean head: the last two never trained
 on by either model), on the 0.5 mm validation half, and on Colin27 (reported only).  Round 10's
 ``measure`` does the work.  Writes results/<model>.json and the 'unseen-brains-<model>' section of
-docs/benchmarks.md.  Usage: score.py MODEL [--report-only]"""
+benchmarks/experiments/LOG.md.  Usage: score.py MODEL [--report-only]"""
 
 import sys
 from pathlib import Path

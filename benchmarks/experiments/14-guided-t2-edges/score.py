@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Round 14's scores: round 11's scorer (right T2 half; spline, U, the edges-encoded GE with the
 right T1 half and with wrong references) at x3, x4 and (1,1,4).  Writes results/scores.json and
-the 'guided-t2-edges' section of docs/benchmarks.md."""
+the 'guided-t2-edges' section of benchmarks/experiments/LOG.md."""
 
 import sys
 from pathlib import Path

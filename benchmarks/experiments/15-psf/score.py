@@ -3,7 +3,7 @@
 with five PSFs (simulate's Gaussian of FWHM = one LR voxel, Gaussians of 0.5, 0.75 and 1.25 LR
 voxels, a box of one LR voxel), on the deepmriprep right half (0.5 mm), the MNI152NLin6Asym right
 half (1 mm) and Colin27 (1 mm; reported only).  Writes results/<model>.json and the
-'psf-<model>' section of docs/benchmarks.md.  Usage: score.py MODEL [--report-only]"""
+'psf-<model>' section of benchmarks/experiments/LOG.md.  Usage: score.py MODEL [--report-only]"""
 
 import sys
 from pathlib import Path

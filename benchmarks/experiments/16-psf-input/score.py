@@ -2,7 +2,7 @@
 """Round 16's scores: spline, the shipped default and a PSF-aware candidate at x2 from LR images
 simulated with round 15's five PSFs, the candidate told each PSF (`upscale --input-psf SHAPE
 --input-fwhm MM`, the values given to `simulate`), on round 10's volumes.  Writes
-results/<model>.json and the 'psf-input-<model>' section of docs/benchmarks.md, with the ship
+results/<model>.json and the 'psf-input-<model>' section of benchmarks/experiments/LOG.md, with the ship
 rule's verdict.  Usage: score.py MODEL [--report-only]"""
 
 import sys

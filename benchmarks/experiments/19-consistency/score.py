@@ -2,7 +2,7 @@
 """Round 19's scores: the shipped default with and without data consistency (`upscale
 --consistency auto` against `off`), and spline, on round 10's volumes: noiseless at round 10's
 factors, with Rician noise at x2, and at x2 from PSFs the default does not assume.  Writes
-results/default.json and the 'consistency' section of docs/benchmarks.md with the ship rule's
+results/default.json and the 'consistency' section of benchmarks/experiments/LOG.md with the ship rule's
 verdict.  Usage: score.py default [--report-only]"""
 
 import sys
@@ -61,7 +61,7 @@ def verdict(results: dict) -> tuple[bool, list[str]]:
 
 def report(results: dict, folder: str = "19-consistency", section: str = "consistency",
            title: str = "Data consistency after the network", about: str = "", timing: str = "") -> None:
-    """The table and the rule's verdict into ``section`` of docs/benchmarks.md; ``about`` says what
+    """The table and the rule's verdict into ``section`` of benchmarks/experiments/LOG.md; ``about`` says what
     the round changed, ``timing`` the whole-brain time count's sentence."""
     ship, said = verdict(results)
     lines = [f"## {title} (issue 21, round {folder.split('-')[0]})", "",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Round 20's scores: round 19's measure, table and rule, for data consistency whose data term
 stays inside the output's view (`mrsr_cli.methods.consistency.in_view_operator`).  Writes
-results/default.json and the 'consistency-fov' section of docs/benchmarks.md.
+results/default.json and the 'consistency-fov' section of benchmarks/experiments/LOG.md.
 Usage: score.py default [--report-only]"""
 
 import json

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Round 21's scores: round 11's scorer on round 14's G and U, with the default command (data
 consistency on).  Writes results/scores.json and the 'guided-t2-consistency' section of
-docs/benchmarks.md, with the bar's verdict against round 14's scores."""
+benchmarks/experiments/LOG.md, with the bar's verdict against round 14's scores."""
 
 import json
 import sys

@@ -2,7 +2,7 @@
 """Round 22's scores: round 16's measure and table (spline, the default command, and a model told
 each of round 15's five PSFs) for the builtin ``psf-aware``, both with data consistency, the
 default since round 20.  Writes results/psf-aware.json and the 'psf-aware-consistency' section of
-docs/benchmarks.md.  Usage: score.py psf-aware [--report-only]"""
+benchmarks/experiments/LOG.md.  Usage: score.py psf-aware [--report-only]"""
 
 import sys
 from pathlib import Path

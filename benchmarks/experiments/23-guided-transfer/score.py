@@ -2,7 +2,7 @@
 """Round 23's scores on the right T2 half of SPM's avg152 pair: `upscale --guidance transfer` with
 the right T1 and with wrong references, against the same network without a reference (the
 builtin `default`, and round 14's U), all with the default data consistency.  Writes
-results/scores.json and the 'guided-transfer' section of docs/benchmarks.md with the bar's
+results/scores.json and the 'guided-transfer' section of benchmarks/experiments/LOG.md with the bar's
 verdict (NOTES.md)."""
 
 import json

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Round 24's scores: round 23's scorer on `upscale --guidance transfer` with the check one scale
 down (NOTES.md).  Writes results/scores.json and the 'guided-transfer-checked' section of
-docs/benchmarks.md; round 23's own section keeps its figures without the check."""
+benchmarks/experiments/LOG.md; round 23's own section keeps its figures without the check."""
 
 import sys
 from pathlib import Path
