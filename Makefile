@@ -5,7 +5,7 @@ MRSR    := $(VENV)/bin/mrsr
 SAMPLE  := share/data/sample_T1w_2mm.nii.gz
 DEMO    := demo-out
 
-.PHONY: install demo test test-all lint bench-install bench-data bench clean
+.PHONY: install demo test test-slow test-all lint docs bench-install bench-data bench clean
 
 $(VENV)/.installed: pyproject.toml containers/install.sh
 	MRSR_EDITABLE=1 bash containers/install.sh $(VENV) test
@@ -20,13 +20,22 @@ demo: install
 	    --preview $(DEMO)/sample_desc-superres_T1w.png --force -v
 	@echo "demo: $(DEMO)/sample_desc-superres_T1w.nii.gz and .png"
 
-## Run the test suite and the doctests (CPU only, no network, installs nothing).
+## Run the test suite and the doctests (CPU only, no network, installs nothing), less the slow
+## end-to-end tests (training runs, process fleets: `make test-slow`, which CI runs too).
 test: install
-	$(PY) -m pytest -q -m "not installs"
+	$(PY) -m pytest -q -m "not installs and not slow"
+
+## The slow end-to-end tests alone (CPU only, no network).
+test-slow: install
+	$(PY) -m pytest -q -m "slow and not installs"
 
 ## Everything, including the test that installs the package into a fresh venv (needs PyPI).
 test-all: install
 	$(PY) -m pytest -q
+
+## Regenerate docs/cli.md's option tables from mrsr_cli/app/options.py (a test fails while they are stale).
+docs: install
+	$(PY) -m mrsr_cli.app.options docs/cli.md
 
 ## Lint (ruff, configured in pyproject.toml).
 lint: install

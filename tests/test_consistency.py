@@ -98,6 +98,7 @@ def test_parse_mode_errors():
             parse_mode(bad)
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_upscale_consistency_cli(tmp_path):
     hr_path = save_nifti(tmp_path / "hr.nii.gz", phantom((36, 40, 36), seed=6), make_affine((1.0, 1.0, 1.0), oblique=True))
     lr = tmp_path / "lr.nii.gz"

@@ -53,6 +53,7 @@ def _args(tmp_path, hr, val, out, *extra):
             "--val", val, "--val", val, "-q", *extra]
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_two_ranks_equal_one_rank_with_the_whole_batch(tmp_path, volumes):
     hr, val = volumes
     torchrun(1, *_args(tmp_path, hr, val, "one.safetensors", "--epochs", "1"))
@@ -68,6 +69,7 @@ def test_two_ranks_equal_one_rank_with_the_whole_batch(tmp_path, volumes):
     assert curves[0][-1]["val_psnr"] == pytest.approx(curves[1][-1]["val_psnr"], abs=1e-4)
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_resume_across_a_changed_world_size(tmp_path, volumes):
     hr, val = volumes
     torchrun(2, *_args(tmp_path, hr, val, "full.safetensors", "--epochs", "2"))
@@ -88,6 +90,7 @@ def test_a_batch_that_does_not_split_is_a_usage_error(tmp_path, volumes):
     assert not (tmp_path / "x.safetensors").exists()
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_sigterm_to_torchrun_checkpoints_once_consistently(tmp_path, volumes):
     """SLURM preemption: torchrun forwards SIGTERM; rank 0 saves the checkpoint of its last step
     (every rank holds the same weights after a step), and the checkpoint resumes."""

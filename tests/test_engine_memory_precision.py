@@ -6,6 +6,7 @@ import sys
 
 import nibabel as nib
 import numpy as np
+import pytest
 import torch
 
 from conftest import ROOT, make_affine, phantom, run_cli, save_nifti
@@ -22,6 +23,7 @@ def _peak_mib(args) -> float:
     return usage.ru_maxrss / 1024.0
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_memory_limit_bounds_peak_rss(tmp_path):
     torch.manual_seed(0)
     model = save_model(tmp_path / "wide.safetensors", ReCNN(layers=4, filters=32),

@@ -79,6 +79,7 @@ def _train_edsr(tmp_path, hr, out, *extra):
                    "--precision", "fp32", "--threads", "1", "--scales", "2,2,2", "--augment", "flip", *extra, check=0)
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_edsr3d_with_every_prior_trains_resumes_and_upscales(tmp_path):
     hr = save_nifti(tmp_path / "hr.nii.gz", phantom((32, 32, 32), seed=4), make_affine())
     _train_edsr(tmp_path, hr, "full.safetensors", "--epochs", "2")

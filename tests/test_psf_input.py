@@ -5,6 +5,7 @@ import json
 
 import nibabel as nib
 import numpy as np
+import pytest
 from scipy import ndimage
 
 from conftest import make_affine, phantom, run_cli, train_small as _train
@@ -42,6 +43,7 @@ def test_psf_channels_say_how_blurred_each_lr_patch_is(train_volume):
     assert 6 <= (codes == 0).sum() <= 24 and codes.min() == -0.5 and codes.max() > 0.2
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_psf_input_training_init_and_upscale(tmp_path, train_volume):
     vol = train_volume
     plain = _train(tmp_path, vol, "p.safetensors", "--epochs", "1")
@@ -116,6 +118,7 @@ def test_lrtv_inverts_the_psf_it_is_told():
     assert misfit["told"] < 0.8 * misfit["assumed"], misfit
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_new_channels_only_keeps_the_starting_model_exactly(tmp_path, train_volume):
     """--new-channels-only trains nothing but the first-layer weights of the channels the run adds:
     every other tensor equals the starting model's, the new slices have moved off zero, and with

@@ -43,6 +43,7 @@ def test_shipped_recipes_are_the_recipes_stored_in_the_shipped_models(toml, mode
         assert from_model["init_from"] == "default" and "M24" in from_file["init_from"]
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_every_stage_recipe_resolves_and_the_readme_runs_each():
     readme = (ROOT / "share" / "models" / "README.md").read_text()
     for toml in sorted(RECIPES.glob("*.toml")):

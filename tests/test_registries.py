@@ -17,7 +17,7 @@ from mrsr_cli.models.store import save_model
 from mrsr_cli.training.config import complete_arch_params
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=pytest.mark.slow) if a == "edsr3d" else a for a in sorted(ARCHITECTURES)])
 def test_every_architecture_follows_the_protocol(arch):
     net = build_model(arch, {"in_channels": 2})
     assert isinstance(net, SRNetwork) and net.in_channels == 2 and net.params["in_channels"] == 2

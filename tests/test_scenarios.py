@@ -210,6 +210,7 @@ def _unseen_pair(tmp_path, seed, shift=0.5):
             save_nifti(tmp_path / f"hr{seed}.nii.gz", hr, aff))
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_pair_trained_model_beats_simulation_trained_on_an_unseen_degradation(tmp_path):
     pairs = [_unseen_pair(tmp_path, s) for s in (1, 2, 3)]
     test_lr, test_hr = _unseen_pair(tmp_path, 7)

@@ -17,6 +17,7 @@ def _weights(path):
         return {k: fh.get_tensor(k) for k in fh.keys()}
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_resume_equals_uninterrupted(tmp_path, train_volume):
     _train(tmp_path, train_volume, "full.safetensors", "--epochs", "4", check=0)
     _train(tmp_path, train_volume, "half.safetensors", "--epochs", "2", check=0)
@@ -27,6 +28,7 @@ def test_resume_equals_uninterrupted(tmp_path, train_volume):
         np.testing.assert_allclose(resumed[k], full[k], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 @pytest.mark.parametrize("setup", [("--blind", "--loss", "mse"), ("--loss", "psnr")], ids=["paper", "factor-psnr"])
 def test_loss_decreases_and_overfit_beats_spline(tmp_path, train_volume, setup):
     proc = run_cli("train", train_volume, "-o", tmp_path / "m.safetensors", "--layers", "4", "--filters", "8",
@@ -126,6 +128,7 @@ def test_voxel_size_channels_follow_the_permuted_axes(tmp_path):
     assert (levels >= -1 - 1e-6).all() and (levels <= np.log2(1.5) + 1e-6).all() and np.ptp(levels) > 0.2
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_voxel_size_input_training_and_init(tmp_path, train_volume):
     plain = _train(tmp_path, train_volume, "p.safetensors", "--epochs", "1")
     assert plain.returncode == 0, plain.stderr
@@ -152,6 +155,7 @@ def test_train_usage_errors(tmp_path, train_volume):
     assert proc.returncode == 1 and "checkpoint not found" in proc.stderr
 
 
+@pytest.mark.slow  # seconds to minutes of training or a subprocess fleet: make test-slow
 def test_guided_training_and_channel_mismatch(tmp_path, train_volume):
     run_cli("train", train_volume, "-o", tmp_path / "g.safetensors", "--layers", "3", "--filters", "4", "--patch", "12",
             "--batch", "2", "--patches-per-epoch", "8", "--epochs", "1", "--synthetic-reference", "--precision", "fp32", check=0)
