@@ -72,12 +72,7 @@ def train(cfg: TrainConfig) -> dict:
     # -- model, loss and optimiser
     net, arch = _network(cfg)
     net = net.to(device).to(memory_format=torch.channels_last_3d)
-    # stateful loss terms (learned-sharpness filters) train with the network, in the same optimiser
-    loss_expression = parse_loss(cfg.loss)
-    loss_state = loss_expression.build_state(cfg.seed)
-    for module in loss_state.values():
-        module.setup(volumes, cfg.seed)
-        module.to(device)
+    loss_expression, loss_state = _loss(cfg, volumes, device)
     extra_params = [p for module in loss_state.values() for p in module.parameters()]
     trainable = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable + extra_params, lr=cfg.lr, betas=(0.9, 0.999))
@@ -148,15 +143,8 @@ def train(cfg: TrainConfig) -> dict:
                 if state["iteration"] % 10 == 0 or state["iteration"] == total_iters:
                     record(window.flush(ddp, state["iteration"], iters_per_epoch, lr_at(it)))
                 if state["iteration"] % iters_per_epoch == 0 and (val_volumes or cfg.val_pairs):
-                    net.eval()
-                    # each process scores its share of the volumes (all of them without a launcher)
-                    gather = lambda obj: distributed.gather(ddp, obj)  # noqa: E731
-                    if cfg.val_pairs:
-                        model_psnr, spline_psnr, gains = validate_pairs(net, val_pairs[ddp.rank::ddp.world_size], precision, gather=gather)
-                    else:
-                        model_psnr, spline_psnr, gains = validate(net, val_volumes[ddp.rank::ddp.world_size], cfg.val_factors,
-                                                                  precision, gather=gather, low_field=sampler.low_field,
-                                                                  psf_scales=VAL_PSF_SCALES if cfg.psf_input else (1.0,))
+                    model_psnr, spline_psnr, gains = _validate_epoch(cfg, net, ddp, precision, val_volumes, val_pairs,
+                                                                     sampler.low_field)
                     epoch = state["iteration"] // iters_per_epoch
                     entry = {"epoch": epoch, "val_psnr": model_psnr, "val_psnr_spline": spline_psnr, "val_gain_per_factor": gains}
                     state["history"].append(entry)
@@ -209,6 +197,31 @@ def _training_data(cfg: TrainConfig) -> tuple[list, list, list]:
     pairs = [prepare_pair(lr, hr, register=cfg.register_pairs, patch=cfg.patch, threads=cfg.threads) for lr, hr in cfg.pairs]
     val_pairs = [prepare_pair(lr, hr, register=cfg.register_pairs, patch=0, threads=cfg.threads) for lr, hr in cfg.val_pairs or []]
     return [pair_training_volume(pair) for pair in pairs], pairs, val_pairs
+
+
+def _loss(cfg: TrainConfig, volumes: list, device):
+    """``(loss expression, {name: module} of its stateful terms)``; the stateful terms (learned
+    sharpness filters) are set up on the training volumes and train with the network."""
+    loss_expression = parse_loss(cfg.loss)
+    loss_state = loss_expression.build_state(cfg.seed)
+    for module in loss_state.values():
+        module.setup(volumes, cfg.seed)
+        module.to(device)
+    return loss_expression, loss_state
+
+
+def _validate_epoch(cfg: TrainConfig, net, ddp, precision: str, val_volumes: list, val_pairs: list, low_field):
+    """``(network PSNR, spline PSNR, gains)`` on the validation volumes or pairs; each process
+    scores its share (all of them without a launcher) and the scores are gathered."""
+    net.eval()
+
+    def gather(obj):
+        return distributed.gather(ddp, obj)
+
+    if cfg.val_pairs:
+        return validate_pairs(net, val_pairs[ddp.rank::ddp.world_size], precision, gather=gather)
+    return validate(net, val_volumes[ddp.rank::ddp.world_size], cfg.val_factors, precision, gather=gather, low_field=low_field,
+                    psf_scales=VAL_PSF_SCALES if cfg.psf_input else (1.0,))
 
 
 def _network(cfg: TrainConfig):
