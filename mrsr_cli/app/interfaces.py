@@ -121,7 +121,7 @@ class TrainOutputSpec(TraitedSpec):
 
 
 class Train(_MrsrCommand):
-    """``mrsr train``: train a (guided) ReCNN/SRCNN3D."""
+    """``mrsr train``: train a network of the registry (ReCNN, SRCNN3D, EDSR-3D), guided or not."""
 
     subcommand = "train"
     input_spec = TrainInputSpec
