@@ -56,7 +56,7 @@ def register_images(moving, fixed, transform: str = "rigid", threads: int | None
     import SimpleITK as sitk
 
     if transform not in ("rigid", "affine"):
-        raise UsageError(f"transform must be rigid or affine, got {transform!r}")
+        raise UsageError(f"--transform must be rigid or affine, got {transform!r}")
     if threads:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(threads))
     fixed_img, moving_img = to_sitk(fixed.data, fixed.affine), to_sitk(moving.data, moving.affine)
