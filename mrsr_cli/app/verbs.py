@@ -1,8 +1,8 @@
 """File-level verbs: load → library call → atomic save + JSON sidecar.
 
 What each ``mrsr`` subcommand does once its options are parsed, callable from Python with
-paths (the CLI and the Nipype interfaces only add parsing).  Errors name the problem, not a
-command-line flag.  ``register``, ``evaluate``, ``train`` and ``fetch-model`` have theirs in
+paths (the CLI and the Nipype interfaces only add parsing).  Usage errors name the problem and
+the option, by its flag, as every check of an option lives here or below, once.  ``register``, ``evaluate``, ``train`` and ``fetch-model`` have theirs in
 their own modules (:func:`mrsr_cli.data.register.register_files`, :func:`mrsr_cli.evaluation.evaluate.evaluate_files`,
 :func:`mrsr_cli.training.loop.train`, :func:`mrsr_cli.models.zoo.fetch_command`).
 

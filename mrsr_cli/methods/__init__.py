@@ -7,10 +7,11 @@ BIDS-style keys for the JSON sidecar.  The keywords a method accepts are its opt
 it one it does not take is a usage error (:func:`run_method`), so ``--model`` with
 ``--method spline`` is refused without any per-method check in the CLI.
 
-Adding a method is one function plus one line: write ``def my_method(volume, target, *,
-my_option=...)`` (in its own module if it is large) and add ``"my-method": my_method`` to
-:data:`METHODS`; give its options CLI flags in ``cli.upscale_cmd`` and traits in
-``interfaces.UpscaleInputSpec`` (the option-parity test says when one is missing).
+Adding a method is one module plus one line: write ``def my_method(volume, target, *,
+my_option=...)`` in ``methods/my_method.py`` and add ``"my-method": my_method`` to
+:data:`METHODS`; its options are rows of ``UPSCALE`` in :mod:`mrsr_cli.app.options` with
+``to_method=True``, which give the CLI flag, the Nipype trait and the docs line
+(docs/extending.md; ``tests/test_extending.py`` does it).
 
 Example::
 
