@@ -1,15 +1,16 @@
 """mrsr: brain MRI super-resolution (Pham et al. 2019 ReCNN; DNSP priors and EDSR-3D of Cherukuri et al.) as a command-line toolkit.
 
-A pure library with a thin typer CLI on top.  The subpackages follow the data flow, and an
-arrow only points down this list (``errors`` and ``console`` are shared by all):
+A pure library with a thin typer CLI on top.  The subpackages are layers: a module imports only
+from its own layer or the layers above it in this list (``errors`` and ``console`` are shared by
+all; ``tests/test_extending.py`` checks it):
 
 * :mod:`mrsr_cli.data` — NIfTI I/O, grids and affines, resampling, registration, BIDS sidecars;
-* :mod:`mrsr_cli.degrade` — the observation model (PSF, sampling) and its adjoint, ``simulate``, low field;
+* :mod:`mrsr_cli.degrade` — the PSF table, the observation model and its adjoint, ``simulate``, low field;
+* :mod:`mrsr_cli.evaluation` — metrics (PSNR, SSIM, the head mask: training and methods use them too) and statistics;
 * :mod:`mrsr_cli.models` — the network registry and architectures, the channel contract, model files, the zoo;
 * :mod:`mrsr_cli.infer` — device and precision, exact tiling and the engine over a prepared network;
 * :mod:`mrsr_cli.methods` — ``upscale --method``: spline, cnn, lrtv; the reference's guidance and data consistency;
 * :mod:`mrsr_cli.training` — configuration, sampling, augmentations, losses and priors, the loop;
-* :mod:`mrsr_cli.evaluation` — metrics and statistics;
 * :mod:`mrsr_cli.app` — the CLI, its file-level verbs, Nipype interfaces, workflows, the preview.
 
 docs/extending.md says where a new network, loss term, method or degradation goes.  torch is

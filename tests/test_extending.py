@@ -202,3 +202,25 @@ def test_a_psf_shape_added_to_the_table_reaches_simulate_the_adjoint_and_upscale
     lr_box, _, _ = simulate_lowres(phantom((24, 24, 24)), hr, factor=(2, 2, 2), psf="box")
     assert lr_triangle.shape == lr_box.shape and not np.allclose(lr_triangle, lr_box)
     assert psf_encoding((1.0, 1.0, 1.0), ("triangle",) * 3, (2, 2, 2)) == [-0.18] * 3
+
+
+LAYERS = ["data", "degrade", "evaluation", "models", "infer", "methods", "training", "app"]
+
+
+def test_imports_only_point_to_the_same_or_a_lower_layer():
+    """The layering docs/extending.md states, for every import of the package (function-local ones too)."""
+    import ast
+
+    from conftest import ROOT
+
+    upward = []
+    for path in (ROOT / "mrsr_cli").rglob("*.py"):
+        parts = path.relative_to(ROOT / "mrsr_cli").parts
+        if parts[0] not in LAYERS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mrsr_cli."):
+                target = node.module.split(".")[1]
+                if target in LAYERS and LAYERS.index(target) > LAYERS.index(parts[0]):
+                    upward.append(f"{'/'.join(parts)} imports {node.module}")
+    assert not upward, upward
