@@ -119,23 +119,10 @@ def simulate_cmd(ctx, *, in_file, out_file, factor, voxel_size, fwhm, psf, noise
                  field_strength, source_field, source_snr, tissue_maps, force, json_out, **_process):
     from mrsr_cli.app.verbs import simulate_file
     from mrsr_cli.data.geometry import parse_factor, parse_triplet, parse_voxel_size
-    from mrsr_cli.degrade.observation import PSFS
 
-    for name, value in (("--psf", psf), ("--slice-profile", slice_profile or psf)):
-        if value not in PSFS:
-            raise UsageError(f"{name} must be one of {', '.join(PSFS)}, got {value!r}")
-    if slice_profile is not None and slice_thickness is None:
-        raise UsageError("--slice-profile needs --slice-thickness")
-    if slice_thickness is not None and not slice_thickness > 0:
-        raise UsageError(f"--slice-thickness must be > 0 mm, got {slice_thickness:g}")
-    if not 0 <= noise <= 1:
-        raise UsageError(f"--noise must be in [0, 1] (a fraction of the 99.5th percentile), got {noise}")
-    fwhm_mm = parse_triplet(fwhm, "--fwhm") if fwhm is not None else None
-    if fwhm_mm is not None and any(v < 0 for v in fwhm_mm):
-        raise UsageError("--fwhm values must be >= 0")
     info = simulate_file(in_file, out_file, factor=parse_factor(factor) if factor is not None else None,
                          voxel_size=parse_voxel_size(voxel_size) if voxel_size is not None else None,
-                         fwhm=fwhm_mm, psf=psf, noise=noise, seed=seed, slice_thickness=slice_thickness,
+                         fwhm=parse_triplet(fwhm, "--fwhm") if fwhm is not None else None, psf=psf, noise=noise, seed=seed, slice_thickness=slice_thickness,
                          slice_profile=slice_profile, field_strength=field_strength, source_field=source_field,
                          source_snr=source_snr, tissue_maps=tissue_maps, force=force)
     if json_out:

@@ -48,10 +48,11 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
     (:mod:`mrsr_cli.degrade.lowfield`), its contrast change from ``tissue_maps`` (GM, WM[, CSF] on the
     input's grid) when given; without a factor or voxel size the grid is kept."""
     from mrsr_cli.data.bids import write_sidecar
-    from mrsr_cli.errors import UsageError
     from mrsr_cli.data.io import check_output_path, load_volume, save_volume
-    from mrsr_cli.degrade.simulate import simulate_lowres
+    from mrsr_cli.degrade.simulate import check_simulation, simulate_lowres
+    from mrsr_cli.errors import UsageError
 
+    check_simulation(fwhm=fwhm, psf=psf, noise=noise, slice_thickness=slice_thickness, slice_profile=slice_profile)
     low_field = None
     if field_strength is not None:
         from mrsr_cli.degrade.lowfield import DEFAULT_SOURCE_SNR, LowField

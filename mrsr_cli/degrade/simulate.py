@@ -50,6 +50,30 @@ def through_plane_axis(voxel_size, header_axis: int | None = None) -> int:
     return axis
 
 
+def check_simulation(*, fwhm=None, psf: str = "gaussian", noise: float = 0.0, slice_thickness: float | None = None,
+                     slice_profile: str | None = None) -> None:
+    """A :class:`~mrsr_cli.errors.UsageError` naming the first bad setting of a simulation (``mrsr simulate``'s flags).
+
+    >>> check_simulation(noise=2.0)
+    Traceback (most recent call last):
+    ...
+    mrsr_cli.errors.UsageError: --noise must be in [0, 1] (a fraction of the 99.5th percentile), got 2.0
+    """
+    from mrsr_cli.degrade.psf import PSFS
+
+    for name, value in (("--psf", psf), ("--slice-profile", slice_profile or psf)):
+        if value not in PSFS:
+            raise UsageError(f"{name} must be one of {', '.join(PSFS)}, got {value!r}")
+    if slice_profile is not None and slice_thickness is None:
+        raise UsageError("--slice-profile needs --slice-thickness")
+    if slice_thickness is not None and not slice_thickness > 0:
+        raise UsageError(f"--slice-thickness must be > 0 mm, got {slice_thickness:g}")
+    if not 0 <= noise <= 1:
+        raise UsageError(f"--noise must be in [0, 1] (a fraction of the 99.5th percentile), got {noise}")
+    if fwhm is not None and any(float(v) < 0 for v in fwhm):
+        raise UsageError("--fwhm values must be >= 0")
+
+
 def thick_slice_psf(lr_voxel_size, slice_thickness: float, slice_profile: str = "gaussian", psf: str = "gaussian",
                     axis: int | None = None) -> tuple[tuple, tuple, int]:
     """``(fwhm_mm, psf per axis, through-plane axis)`` of a thick-slice acquisition with LR voxels
