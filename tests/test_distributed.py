@@ -24,9 +24,11 @@ def torchrun(nproc: int, *args):
     # One retry, only for failures outside mrsr: a free port taken between finding it and binding it,
     # or a rank aborted by the C++ runtime (SIGABRT, seen once in 2026-12 CI on a loaded 2-core
     # machine, not reproduced in the reruns; the rank's own message is kept in the assertion below).
-    for _ in range(2):
+    for attempt in range(2):
+        # a rank aborted after rank 0 wrote the model leaves it behind: the retry overwrites it
+        retry = ["--force"] if attempt else []
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1",
-               "--master-port", str(_free_port()), "-m", "mrsr_cli.app.cli", "train", *map(str, args)]
+               "--master-port", str(_free_port()), "-m", "mrsr_cli.app.cli", "train", *map(str, args), *retry]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
         transient = "address already in use" in proc.stderr.lower() or "exitcode: -6" in proc.stderr
         if proc.returncode == 0 or not transient:
