@@ -13,8 +13,10 @@ instant.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import logging
+import math
 import sys
 
 import typer
@@ -103,8 +105,24 @@ def main(
     """Brain MRI super-resolution toolkit (Pham et al. 2019 ReCNN)."""
 
 
+def json_safe(value):
+    """``value`` with non-finite floats as the strings ``"inf"``, ``"-inf"``, ``"nan"``: strict JSON
+    has no Infinity, and ``float("inf")`` reads the string back (the PSNR of identical images).
+
+    >>> json_safe({"psnr": [float("inf"), 30.5]})
+    {'psnr': ['inf', 30.5]}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def _print_json(payload) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False) + "\n")
 
 
 def _given(ctx: typer.Context, options: dict) -> dict:
@@ -282,8 +300,38 @@ def fetch_model_cmd(ctx, *, names, index, list_models, all_models, dest, verify,
 
 
 def run() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.  Command-line parse errors (an unknown option, a missing
+    argument, a value of the wrong type) are one line with exit code 2, like every other usage
+    error; ``mrsr`` alone prints the help."""
+    usage_errors, no_args, aborts = _click_exceptions()
+    try:
+        code = app(standalone_mode=False)
+    except no_args as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except usage_errors as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "mrsr"
+        sys.stderr.write(f"mrsr: error: {exc.format_message()} (see {where} --help)\n")
+        sys.exit(2)
+    except aborts:
+        sys.stderr.write("mrsr: error: interrupted\n")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_exceptions() -> tuple[tuple, tuple, tuple]:
+    """``(usage errors, no-arguments help, aborts)`` of the click typer runs on: recent typer
+    vendors its own copy (``typer._click``), older ones use click itself."""
+    modules = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    def found(attr):
+        return tuple(getattr(m, attr) for m in modules if hasattr(m, attr))
+
+    return found("UsageError"), found("NoArgsIsHelpError"), found("Abort")
 
 
 if __name__ == "__main__":

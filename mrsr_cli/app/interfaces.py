@@ -158,8 +158,8 @@ class Evaluate(_MrsrCommand):
         if isdefined(self.inputs.plot_file):
             outputs.plot_file = os.path.abspath(self.inputs.plot_file)
         outputs.metrics = rows
-        outputs.psnr = [r["psnr"] for r in rows]
-        outputs.ssim = [r["ssim"] for r in rows]
+        outputs.psnr = [float(r["psnr"]) for r in rows]  # "inf" (identical images: strict JSON) reads back as inf
+        outputs.ssim = [float(r["ssim"]) for r in rows]
         outputs.csv_file = os.path.abspath(self.inputs.csv_file)
         return outputs
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 log = logging.getLogger("mrsr")
 
 
@@ -37,6 +39,26 @@ def target_grid(volume, *, factor=None, voxel_size=None, like=None, upscale: boo
     return load_grid(like, what="grid reference (like)")
 
 
+def check_target(method: str, source, target, engine=None) -> None:
+    """Refuse, from the headers alone and before any allocation: an output grid coarser than the
+    input along any axis for a method that inverts the observation model (``upscale`` makes grids
+    finer; ``spline`` resamples onto a coarser grid anti-aliased, and ``mrsr simulate`` makes a
+    lower-resolution acquisition); and one whose working volumes (float32) do not fit the
+    memory limit, or the RAM available."""
+    from mrsr_cli.data.geometry import voxel_mapping
+    from mrsr_cli.errors import UsageError
+    from mrsr_cli.budget import check_grid_fits
+    from mrsr_cli.methods import WORKING_VOLUMES
+
+    steps = np.linalg.norm(voxel_mapping(source, target)[:3, :3], axis=0)  # input voxels per output voxel step
+    if method != "spline" and (steps > 1 + 1e-6).any():
+        axis = int(np.argmax(steps))
+        raise UsageError(f"the output grid is coarser than the input along axis {axis} ({steps[axis]:.3g} input voxels per "
+                         f"output voxel): upscale makes grids finer; use --method spline (anti-aliased) or mrsr simulate")
+    check_grid_fits(f"upscale --method {method}", target.shape, WORKING_VOLUMES.get(method, 4),
+                    engine.memory_limit if engine is not None else None)
+
+
 def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None, psf: str = "gaussian",
                   noise: float = 0.0, seed: int | None = None, slice_thickness: float | None = None,
                   slice_profile: str | None = None, field_strength: float | None = None, source_field: float = 3.0,
@@ -48,11 +70,12 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
     (:mod:`mrsr_cli.degrade.lowfield`), its contrast change from ``tissue_maps`` (GM, WM[, CSF] on the
     input's grid) when given; without a factor or voxel size the grid is kept."""
     from mrsr_cli.data.bids import write_sidecar
-    from mrsr_cli.data.io import check_output_path, load_volume, save_volume
+    from mrsr_cli.data.io import check_output_path, check_outputs, load_volume, output_set, save_volume, sidecar_path
+    from mrsr_cli.budget import check_grid_fits
     from mrsr_cli.degrade.simulate import check_simulation, simulate_lowres
     from mrsr_cli.errors import UsageError
 
-    check_simulation(fwhm=fwhm, psf=psf, noise=noise, slice_thickness=slice_thickness, slice_profile=slice_profile)
+    check_simulation(fwhm=fwhm, psf=psf, noise=noise, slice_thickness=slice_thickness, slice_profile=slice_profile, seed=seed)
     low_field = None
     if field_strength is not None:
         from mrsr_cli.degrade.lowfield import DEFAULT_SOURCE_SNR, LowField
@@ -61,19 +84,24 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
     elif tissue_maps or source_snr is not None:
         raise UsageError("tissue maps and a source SNR belong to a low-field simulation: give a field strength")
     check_output_path(out_file, [in_file, *(tissue_maps or [])], force)
+    outputs = [out_file, sidecar_path(out_file)]
+    check_outputs(outputs, [in_file, *(tissue_maps or [])], force)
     volume = load_volume(in_file)
     if factor is None and voxel_size is None and low_field is not None:
         factor = (1.0, 1.0, 1.0)
     lr_grid = target_grid(volume, factor=factor, voxel_size=voxel_size, upscale=False)
+    check_grid_fits("simulate", lr_grid.shape, 3)
     tissue = _load_tissue_maps(tissue_maps, volume) if tissue_maps else None
     lr, lr_grid, info = simulate_lowres(volume.data, volume.grid, voxel_size=lr_grid.voxel_size, fwhm=fwhm, psf=psf,
                                         noise=noise, seed=seed, slice_thickness=slice_thickness,
                                         slice_profile=slice_profile, low_field=low_field, tissue=tissue)
-    save_volume(out_file, lr, lr_grid.affine, volume.codes, slice_axis=info.get("slice_axis"))
     extra = {"SliceThickness": info["slice_thickness_mm"]} if "slice_thickness_mm" in info else {}
     if low_field is not None:
         extra["MagneticFieldStrength"] = low_field.field  # the BIDS key, in tesla
-    write_sidecar(out_file, {"Operation": "simulate", **extra, **info}, sources=[in_file, *(tissue_maps or [])])
+    with output_set(outputs) as staged:
+        save_volume(staged[Path(out_file)], lr, lr_grid.affine, volume.codes, slice_axis=info.get("slice_axis"))
+        write_sidecar(out_file, {"Operation": "simulate", **extra, **info}, sources=[in_file, *(tissue_maps or [])],
+                      to=staged[sidecar_path(out_file)])
     log.info("wrote %s: %s voxels of %s mm", out_file, lr_grid.shape, tuple(round(v, 4) for v in lr_grid.voxel_size))
     return info
 
@@ -103,16 +131,19 @@ def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_s
     ``method_options``) onto the target grid, its sidecar and, if asked, a PNG ``preview``;
     returns the sidecar's content."""
     from mrsr_cli.data.bids import write_sidecar
-    from mrsr_cli.data.io import check_output_path, load_volume, save_volume
+    from mrsr_cli.data.io import check_output_path, check_outputs, load_volume, output_set, save_volume, sidecar_path
     from mrsr_cli.methods import check_options, run_method
 
     if preview is not None:
-        check_output_path(preview, [in_file], force, suffixes=(".png",))
+        check_output_path(preview, [], force, suffixes=(".png",))
     check_options(method, method_options)  # before any work
     reference = method_options.get("reference")
     check_output_path(out_file, [in_file, like, reference], force)
+    outputs = [out_file, sidecar_path(out_file), preview]
+    check_outputs(outputs, [in_file, like, reference], force)
     volume = load_volume(in_file)
     target = target_grid(volume, factor=factor, voxel_size=voxel_size, like=like)
+    check_target(method, volume.grid, target, method_options.get("engine"))
     payload = {
         "Operation": "upscale",
         "Method": method,
@@ -124,11 +155,16 @@ def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_s
     }
     out, info = run_method(method, volume, target, **method_options)
     payload.update(info)
-    save_volume(out_file, out, target.affine, volume.codes)
-    write_sidecar(out_file, payload, sources=[in_file] + ([reference] if reference else []))
-    if preview is not None:
-        from mrsr_cli.app.preview import write_preview
+    if volume.data.min() >= 0:  # the negative-value policy (docs/engine.md): a magnitude image stays non-negative
+        payload["NegativeVoxelsClipped"] = int(np.count_nonzero(out < 0))
+        np.maximum(out, 0, out=out)
+    with output_set(outputs) as staged:
+        save_volume(staged[Path(out_file)], out, target.affine, volume.codes)
+        write_sidecar(out_file, payload, sources=[in_file] + ([reference] if reference else []),
+                      to=staged[sidecar_path(out_file)])
+        if preview is not None:
+            from mrsr_cli.app.preview import write_preview
 
-        write_preview(Path(preview), volume, out, target)
+            write_preview(staged[Path(preview)], volume, out, target)
     log.info("wrote %s: %s voxels of %s mm", out_file, target.shape, tuple(round(v, 4) for v in target.voxel_size))
     return payload

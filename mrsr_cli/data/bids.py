@@ -38,14 +38,15 @@ def _source_uri(path) -> str:
     return str(path)
 
 
-def write_sidecar(out_path, payload: dict, sources=()) -> Path:
-    """Write the JSON sidecar of ``out_path`` and the derivative description when due."""
+def write_sidecar(out_path, payload: dict, sources=(), to=None) -> Path:
+    """Write the JSON sidecar of ``out_path`` (to the file ``to`` when given: a temporary name of
+    an :func:`~mrsr_cli.data.io.output_set`) and the derivative description when due."""
     body = {"Sources": [_source_uri(s) for s in sources if s is not None], "SoftwareName": "mrsr", "SoftwareVersion": __version__}
     container = container_info()
     if container:
         body["Container"] = container
     body.update(payload)
-    path = write_json(sidecar_path(out_path), body)
+    path = write_json(to or sidecar_path(out_path), body)
     ensure_dataset_description(out_path)
     return path
 

@@ -106,13 +106,13 @@ def parse_triplet(text: str | float | int | tuple | list, what: str) -> tuple[fl
 
 
 def parse_factor(text, what: str = "--factor") -> tuple[float, float, float]:
-    """Parse and validate a scale factor: each value in (0, 16]."""
+    """Parse and validate a scale factor: each value in [1/16, 16]."""
     factor = parse_triplet(text, what)
     for f in factor:
         if f <= 0:
             raise UsageError(f"{what} values must be > 0, got {text!r}")
-        if f > MAX_FACTOR:
-            raise UsageError(f"{what} value {f:g} is absurd (> {MAX_FACTOR:g})")
+        if f > MAX_FACTOR or f < 1 / MAX_FACTOR:
+            raise UsageError(f"{what} value {f:g} is absurd (outside [1/{MAX_FACTOR:g}, {MAX_FACTOR:g}])")
     return factor
 
 

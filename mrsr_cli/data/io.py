@@ -24,6 +24,7 @@ import logging
 import os
 import tempfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,41 +137,89 @@ def _reason(exc: BaseException) -> str:
 
 
 def check_output_path(out: str | os.PathLike, inputs=(), force: bool = False, suffixes=NIFTI_SUFFIXES) -> Path:
-    """Validate an output path before any work is done.
-
-    Refuses: a missing output folder, a path equal to an input, an existing file without
-    ``force``, and a file name without one of ``suffixes``.
-    """
+    """Validate one output path before any work is done: its suffix (one of ``suffixes``), then
+    :func:`check_outputs`."""
     out = Path(out)
     if suffixes and not str(out).endswith(tuple(suffixes)):
         raise UsageError(f"output {out} must end with {' or '.join(suffixes)}")
-    if not out.parent.exists():
-        raise MrsrError(f"output folder does not exist: {out.parent}")
-    if out.is_dir():
-        raise MrsrError(f"output {out} is a directory")
-    for source in inputs:
-        if source is None:
-            continue
-        source = Path(source)
-        if out.resolve() == source.resolve() or (out.exists() and source.exists() and os.path.samefile(out, source)):
-            raise UsageError(f"output {out} is the same file as input {source}; inputs are never modified")
-    if out.exists() and not force:
-        raise MrsrError(f"output exists: {out} (use --force to overwrite)")
+    check_outputs([out], inputs, force)
     return out
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop, a path too long
+        raise MrsrError(f"cannot resolve {path}: {exc}") from None
+
+
+def check_outputs(outputs, inputs=(), force: bool = False) -> list[Path]:
+    """Validate every file a command writes, as one set, before any work is done.
+
+    Refuses: a missing output folder; an output that is a directory, an input, or the JSON
+    sidecar of a NIfTI input (inputs are never modified, with or without ``force``); two
+    outputs that are the same file; an existing output without ``force``.  ``None`` entries
+    are skipped.
+    """
+    outs = [Path(o) for o in outputs if o is not None]
+    protected = {}
+    for source in (Path(s) for s in inputs if s is not None):
+        protected[_resolved(source)] = f"input {source}"
+        if source.name.endswith(NIFTI_SUFFIXES):
+            protected.setdefault(_resolved(sidecar_path(source)), f"the sidecar of input {source}")
+    seen: dict[Path, Path] = {}
+    for out in outs:
+        if not out.parent.exists():
+            raise MrsrError(f"output folder does not exist: {out.parent}")
+        if out.is_dir():
+            raise MrsrError(f"output {out} is a directory")
+        where = _resolved(out)
+        if where in protected:
+            raise UsageError(f"output {out} is the same file as {protected[where]}; inputs are never modified")
+        if where in seen:
+            raise UsageError(f"outputs {seen[where]} and {out} are the same file")
+        seen[where] = out
+        if out.exists() and not force:
+            raise MrsrError(f"output exists: {out} (use --force to overwrite)")
+    return outs
+
+
+def _temporary_name(path: Path) -> Path:
+    """A short hidden name beside ``path`` with its suffix (nibabel reads the format from it);
+    short, so that a long output name still fits the file system's limit."""
+    suffix = next((s for s in NIFTI_SUFFIXES if path.name.endswith(s)), path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mrsr-", suffix=".part" + suffix)
+    os.close(fd)
+    return Path(tmp)
 
 
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` on a temporary file in ``path``'s folder, then rename it."""
-    suffix = next((s for s in NIFTI_SUFFIXES if path.name.endswith(s)), path.suffix)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part" + suffix)
-    os.close(fd)
+    tmp = _temporary_name(path)
     try:
-        write(Path(tmp))
+        write(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def output_set(outputs):
+    """Write several files as one: yields ``{final path: temporary path}`` (``None`` entries
+    skipped); the temporary files are renamed onto their final paths only once the block has
+    written them all, and on any error none of them is left behind."""
+    temps = {Path(o): _temporary_name(Path(o)) for o in outputs if o is not None}
+    try:
+        yield temps
+        for final, tmp in temps.items():
+            if tmp.exists() and tmp.stat().st_size:
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, final)
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
 
 
 def save_volume(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray, codes: tuple[int, int] = (1, 1),
@@ -212,6 +261,21 @@ def save_volume(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray, c
 
     atomic_write(path, write)
     return path
+
+
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """The UTF-8 text of ``path`` (a manifest, an index, a pairs table), or a one-line
+    :class:`MrsrError` naming ``what`` for a binary or unreadable file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise MrsrError(f"{what} {path} is not text (UTF-8)") from None
+    except OSError as exc:
+        raise MrsrError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if "\0" in text:
+        raise MrsrError(f"{what} {path} is not text (it holds NUL bytes)")
+    return text
 
 
 def write_json(path: str | os.PathLike, payload: dict) -> Path:

@@ -51,12 +51,22 @@ def from_sitk(image) -> np.ndarray:
     return sitk.GetArrayFromImage(image).transpose(2, 1, 0).astype(np.float32)
 
 
+# The three-level pyramid shrinks by 4: fewer voxels leave nothing to sample at the coarsest level.
+MIN_REGISTRATION_VOXELS = 8
+
+
 def register_images(moving, fixed, transform: str = "rigid", threads: int | None = None, seed: int = 1):
     """Optimise a rigid (Euler) or affine transform of ``moving`` onto ``fixed`` (Volumes)."""
     import SimpleITK as sitk
 
     if transform not in ("rigid", "affine"):
         raise UsageError(f"--transform must be rigid or affine, got {transform!r}")
+    for what, volume in (("moving image", moving), ("fixed image", fixed)):
+        if min(volume.data.shape) < MIN_REGISTRATION_VOXELS:
+            raise MrsrError(f"the {what} is too small to register ({'×'.join(map(str, volume.data.shape))} voxels; at least "
+                            f"{MIN_REGISTRATION_VOXELS} per axis)")
+        if float(volume.data.max()) == float(volume.data.min()):
+            raise MrsrError(f"the {what} is constant ({float(volume.data.min()):g}): there is nothing to register on")
     if threads:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(threads))
     fixed_img, moving_img = to_sitk(fixed.data, fixed.affine), to_sitk(moving.data, moving.affine)
@@ -163,15 +173,25 @@ def register_files(moving, fixed, out_file, *, transform="rigid", like=None, sav
     import SimpleITK as sitk
 
     from mrsr_cli.data.bids import write_sidecar
-    from mrsr_cli.data.io import atomic_write, check_output_path, load_grid, load_volume, save_volume
+    from mrsr_cli.data.io import check_output_path, check_outputs, load_grid, load_volume, output_set, save_volume, sidecar_path
 
+    from mrsr_cli.budget import check_grid_fits
+    from mrsr_cli.values import check_number
+
+    if threads is not None:
+        check_number(threads, "--threads", lo=1, integer=True)
     check_output_path(out_file, [moving, fixed, like], force)
     if save_transform is not None:
         check_output_path(save_transform, [moving, fixed], force, suffixes=(".tfm", ".txt"))
+    outputs = [out_file, sidecar_path(out_file), save_transform]
+    check_outputs(outputs, [moving, fixed, like, apply], force)
     if apply is not None and not Path(apply).is_file():
         raise MrsrError(f"transform file not found: {apply}")
+    grid = load_grid(like, what="--like grid") if like else None
+    if grid is not None:  # from the header, before any voxel is read
+        check_grid_fits("register", grid.shape, 2)
     mov, fix = load_volume(moving, what="moving image"), load_volume(fixed, what="fixed image")
-    grid = load_grid(like, what="--like grid") if like else fix.grid
+    grid = grid or fix.grid
     if apply is not None:
         try:
             tx = sitk.ReadTransform(str(apply))
@@ -181,10 +201,12 @@ def register_files(moving, fixed, out_file, *, transform="rigid", like=None, sav
     else:
         tx, info = register_images(mov, fix, transform, threads)
     moved = apply_transform(mov, grid, tx)
-    save_volume(out_file, moved, grid.affine, fix.codes)
     if save_transform is not None:
-        atomic_write(Path(save_transform), lambda tmp: sitk.WriteTransform(tx, str(tmp)))
         info["TransformFile"] = str(save_transform)
-    write_sidecar(out_file, {"Operation": "register", **info}, sources=[moving, fixed])
+    with output_set(outputs) as staged:
+        save_volume(staged[Path(out_file)], moved, grid.affine, fix.codes)
+        if save_transform is not None:
+            sitk.WriteTransform(tx, str(staged[Path(save_transform)]))
+        write_sidecar(out_file, {"Operation": "register", **info}, sources=[moving, fixed], to=staged[sidecar_path(out_file)])
     log.info("registered %s onto %s: %.3f deg, translation %s mm", moving, fixed, info["RotationDegrees"], info["TranslationMm"])
     return {"out_file": str(out_file), **info}

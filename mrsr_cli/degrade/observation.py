@@ -39,9 +39,10 @@ from mrsr_cli.data.interpolate import SeparableResampler, _apply_axis, axis_weig
 from mrsr_cli.degrade.psf import PSF_SHAPES, PSFS
 
 
-def check_input_psf(shape: str, fwhm_mm=None) -> None:
+def check_input_psf(shape: str, fwhm_mm=None, grid: Grid | None = None) -> None:
     """A :class:`~mrsr_cli.errors.UsageError` unless ``shape`` is one of :data:`PSFS` and each
-    ``fwhm_mm`` (mm per axis, ``None``: the voxel size) is >= 0: how ``upscale`` is told the input's PSF.
+    ``fwhm_mm`` (mm per axis, ``None``: the voxel size) is >= 0 and, given the input's ``grid``,
+    not absurdly wide (:func:`check_psf_width`): how ``upscale`` is told the input's PSF.
 
     >>> check_input_psf("sinc")
     Traceback (most recent call last):
@@ -52,6 +53,9 @@ def check_input_psf(shape: str, fwhm_mm=None) -> None:
         raise UsageError(f"--input-psf must be one of {', '.join(PSFS)}, got {shape!r}")
     if fwhm_mm is not None and any(float(v) < 0 for v in np.atleast_1d(fwhm_mm)):
         raise UsageError("--input-fwhm values must be >= 0 (mm)")
+    if fwhm_mm is not None and grid is not None:
+        for fwhm, vox, n in zip(np.broadcast_to(np.asarray(fwhm_mm, dtype=float), (3,)), grid.voxel_size, grid.shape):
+            check_psf_width(fwhm / vox, n, vox)
 
 
 def psf_shapes(psf) -> tuple[str, str, str]:
@@ -75,9 +79,21 @@ def apply_psf(volume: np.ndarray, voxel_size, fwhm_mm, psf="gaussian") -> np.nda
         width = fwhm / vox  # in voxels
         if width <= 1.0 + 1e-6:
             continue
+        check_psf_width(width, out.shape[axis], vox)
         out = PSF_SHAPES[shapes[axis]].filter(out, width, axis, np.float32)
     return out
 
+
+# A PSF wider than this many image extents blurs everything to its mean, and its kernel alone could
+# exhaust memory: a mistyped FWHM is refused before it is allocated.
+MAX_PSF_EXTENTS = 4
+
+
+def check_psf_width(width_voxels: float, n: int, voxel_mm: float) -> None:
+    """A :class:`UsageError` for a PSF ``width_voxels`` wide on an axis of ``n`` voxels of ``voxel_mm``."""
+    if not np.isfinite(width_voxels) or width_voxels > MAX_PSF_EXTENTS * max(n, 1):
+        raise UsageError(f"a PSF of FWHM {width_voxels * voxel_mm:g} mm is more than {MAX_PSF_EXTENTS} times the image's "
+                         f"extent on an axis ({n} voxels of {voxel_mm:g} mm): check --fwhm, --input-fwhm or --slice-thickness")
 
 
 def _psf_axis_matrix(n: int, width_voxels: float, psf: str) -> np.ndarray:
@@ -98,6 +114,8 @@ class ObservationModel:
             raise MrsrError("the observation model needs an LR grid whose voxel axes are parallel to the HR grid's")
         self.hr_grid, self.lr_grid, self.psf = hr_grid, lr_grid, psf
         self.fwhm_mm = tuple(float(v) for v in (lr_grid.voxel_size if fwhm_mm is None else fwhm_mm))
+        for fwhm, vox, n in zip(self.fwhm_mm, hr_grid.voxel_size, hr_grid.shape):
+            check_psf_width(fwhm / vox, n, vox)
         self._scale, self._offset = mapping
         self._sample_weights = None
         self._psf_matrices: dict[int, np.ndarray] = {}

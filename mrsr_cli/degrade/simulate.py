@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from mrsr_cli.errors import UsageError
+from mrsr_cli.values import check_number
 from mrsr_cli.data.geometry import Grid, resized_grid
 from mrsr_cli.data.interpolate import make_resampler
 from mrsr_cli.degrade.observation import ObservationModel
@@ -51,7 +52,7 @@ def through_plane_axis(voxel_size, header_axis: int | None = None) -> int:
 
 
 def check_simulation(*, fwhm=None, psf: str = "gaussian", noise: float = 0.0, slice_thickness: float | None = None,
-                     slice_profile: str | None = None) -> None:
+                     slice_profile: str | None = None, seed: int | None = None) -> None:
     """A :class:`~mrsr_cli.errors.UsageError` naming the first bad setting of a simulation (``mrsr simulate``'s flags).
 
     >>> check_simulation(noise=2.0)
@@ -72,6 +73,8 @@ def check_simulation(*, fwhm=None, psf: str = "gaussian", noise: float = 0.0, sl
         raise UsageError(f"--noise must be in [0, 1] (a fraction of the 99.5th percentile), got {noise}")
     if fwhm is not None and any(float(v) < 0 for v in fwhm):
         raise UsageError("--fwhm values must be >= 0")
+    if seed is not None:
+        check_number(seed, "--seed", lo=0, integer=True)
 
 
 def thick_slice_psf(lr_voxel_size, slice_thickness: float, slice_profile: str = "gaussian", psf: str = "gaussian",

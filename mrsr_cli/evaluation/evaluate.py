@@ -11,7 +11,7 @@ Example::
 from __future__ import annotations
 
 import csv
-import io as _io
+import io
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ def evaluate_files(reference, tests, mask=None) -> list[dict]:
 
 def write_csv(path, rows: list[dict]) -> None:
     """Write the rows as CSV atomically."""
-    buffer = _io.StringIO()
+    buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0].keys()))
     writer.writeheader()
     writer.writerows(rows)
@@ -65,7 +65,9 @@ def read_manifest(path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise MrsrError(f"manifest not found: {path}")
-    with open(path, newline="") as fh:
+    from mrsr_cli.data.io import read_text
+
+    with io.StringIO(read_text(path, "manifest"), newline="") as fh:
         reader = csv.DictReader(fh, delimiter="\t")
         missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:

@@ -31,6 +31,8 @@ def parse_bytes(text: str) -> int:
         value = float(s[:-1]) * units[s[-1]] if s and s[-1] in units else float(s)
     except ValueError:
         raise UsageError(f"cannot read memory size {text!r} (e.g. 4G, 512M)") from None
+    if not math.isfinite(value) or value > 1 << 60:
+        raise UsageError(f"memory size {text!r} is not a finite number of bytes (e.g. 4G, 512M)")
     if value < 16 << 20:
         raise UsageError(f"memory limit {text!r} is too small (at least 16M)")
     return int(value)
@@ -81,30 +83,12 @@ def available_memory(device) -> int:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 4 << 30
+    from mrsr_cli.budget import host_memory_available
+
+    return host_memory_available()
+
 
 
 def element_bytes(precision: str) -> int:
     """Bytes per activation value at a compute precision."""
     return 2 if precision in ("bf16", "fp16") else 4
-
-
-def over_memory_limit(what: str, volumes: int, shape, memory_limit: int | None) -> str | None:
-    """The message saying that ``what`` needs more than ``memory_limit`` bytes for ``volumes``
-    float32 volumes of ``shape`` (the methods' memory checks), or ``None`` when it fits or there is no limit.
-
-    >>> over_memory_limit("LRTV", 12, (256, 256, 256), 2**30) is None  # 768 MiB fit
-    True
-    >>> over_memory_limit("LRTV", 12, (512, 512, 512), 2**30)
-    'LRTV needs about 6144 MiB for this output grid, over the memory limit of 1024 MiB'
-    """
-    needed = volumes * 4 * math.prod(int(n) for n in shape)
-    if memory_limit is None or needed <= memory_limit:
-        return None
-    return f"{what} needs about {needed / 2**20:.0f} MiB for this output grid, over the memory limit of {memory_limit / 2**20:.0f} MiB"

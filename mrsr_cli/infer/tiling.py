@@ -41,6 +41,7 @@ log = logging.getLogger("mrsr")
 # Voxel axes flipped by each pass of the flip self-ensemble, in the order passes are added.
 ENSEMBLE_FLIPS = ((), (0,), (1,), (0, 1), (2,), (0, 2), (1, 2), (0, 1, 2))
 ENSEMBLE_SIZES = (1, 2, 4, 8)
+MIN_TILE_SIZE = 8  # voxels: the smallest core a user may ask for (the planner's own smallest)
 # The most passes that keep a whole brain at ×2 well under a minute on 2 CPU cores (docs/benchmarks.md).
 DEFAULT_ENSEMBLE = 2
 
@@ -74,7 +75,12 @@ class EngineOptions:
     @classmethod
     def from_cli(cls, *, device="auto", precision="auto", tile_size=None, memory_limit=None, threads=None, progress=True,
                  ensemble=None):
-        """Options from the command line's values: ``memory_limit`` as text (``4G``), ``ensemble`` ``None`` for the default."""
+        """Options from the command line's values: ``memory_limit`` as text (``4G``), ``ensemble`` ``None`` for the
+        default.  A user's ``tile_size`` is 0 (whole volume) or at least :data:`MIN_TILE_SIZE` (the
+        planner's own smallest core): a 1-voxel core with a 10-voxel halo recomputes 9261 voxels
+        for each one it keeps, and would run for hours."""
+        if tile_size is not None and 0 < tile_size < MIN_TILE_SIZE:
+            raise UsageError(f"--tile-size must be 0 (whole volume) or at least {MIN_TILE_SIZE} voxels, got {tile_size}")
         return cls(device=device, precision=precision, tile_size=tile_size,
                    memory_limit=parse_bytes(memory_limit) if memory_limit else None, threads=threads, progress=progress,
                    ensemble=DEFAULT_ENSEMBLE if ensemble is None else ensemble)

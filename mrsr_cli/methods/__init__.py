@@ -25,10 +25,13 @@ import inspect
 
 from mrsr_cli.errors import UsageError
 from mrsr_cli.methods.cnn import cnn
-from mrsr_cli.methods.lrtv import lrtv_method
+from mrsr_cli.methods.lrtv import LRTV_VOLUMES, lrtv_method
 from mrsr_cli.methods.spline import spline
 
 METHODS = {"cnn": cnn, "spline": spline, "lrtv": lrtv_method}
+# float32 volumes of the output grid a method holds at least (upscale refuses a grid they do not fit
+# before any work; the engine's tiles and the consistency step budget their own on top)
+WORKING_VOLUMES = {"spline": 2, "cnn": 3, "lrtv": LRTV_VOLUMES}
 
 
 def method_options(name: str) -> tuple[str, ...]:

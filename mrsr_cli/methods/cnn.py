@@ -34,7 +34,7 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
 
     if register and reference is None:
         raise UsageError("--register needs --reference")
-    check_input_psf(input_psf, input_fwhm)
+    check_input_psf(input_psf, input_fwhm, volume.grid)
     engine = engine or EngineOptions()
     if ensemble is not None:
         engine = dataclasses.replace(engine, ensemble=ensemble)

@@ -209,7 +209,7 @@ def make_consistent(data: np.ndarray, volume, target, mode, *, fwhm_mm=None, psf
     """
     from mrsr_cli.degrade.observation import ObservationModel
     from mrsr_cli.errors import MrsrError
-    from mrsr_cli.infer.device import over_memory_limit
+    from mrsr_cli.budget import over_memory_limit
 
     mode = parse_mode(mode)
     if mode == 0:

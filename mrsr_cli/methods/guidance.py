@@ -97,7 +97,7 @@ def check_transfer_memory(target, memory_limit: int | None) -> None:
     """An :class:`~mrsr_cli.errors.MrsrError` when :func:`transfer` onto grid ``target`` needs
     more than ``memory_limit`` bytes (about :data:`TRANSFER_VOLUMES` output-sized float32 volumes)."""
     from mrsr_cli.errors import MrsrError
-    from mrsr_cli.infer.device import over_memory_limit
+    from mrsr_cli.budget import over_memory_limit
 
     said = over_memory_limit("--guidance transfer", TRANSFER_VOLUMES, target.shape, memory_limit)
     if said:

@@ -128,7 +128,7 @@ def lrtv(volume, target, *, lrtv_iterations: int = ITERATIONS, lrtv_lambda_tv: f
     from mrsr_cli.console import ProgressBar
     from mrsr_cli.data.interpolate import resample
     from mrsr_cli.degrade.observation import ObservationModel
-    from mrsr_cli.infer.device import over_memory_limit
+    from mrsr_cli.budget import over_memory_limit
 
     if not 1 <= lrtv_iterations <= MAX_LRTV_ITERATIONS:
         raise UsageError(f"--lrtv-iterations must be in 1..{MAX_LRTV_ITERATIONS}, got {lrtv_iterations}")
@@ -196,7 +196,7 @@ def lrtv_method(volume, target, *, lrtv_iterations: int | None = None, lrtv_lamb
     :func:`mrsr_cli.methods.lrtv.lrtv`, whose defaults apply to the options left ``None``), whose PSF is
     ``input_psf`` of ``input_fwhm`` mm per input axis (default: the input voxel size); ``engine``
     gives the memory limit and whether to show progress."""
-    check_input_psf(input_psf, input_fwhm)
+    check_input_psf(input_psf, input_fwhm, volume.grid)
     options = {k: v for k, v in (("lrtv_iterations", lrtv_iterations), ("lrtv_lambda_tv", lrtv_lambda_tv),
                                  ("lrtv_lambda_rank", lrtv_lambda_rank)) if v is not None}
     return lrtv(volume, target, memory_limit=engine.memory_limit if engine else None,

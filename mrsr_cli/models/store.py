@@ -13,7 +13,11 @@ Metadata fields (``format_version`` 1)::
     software          mrsr and torch versions
 
 Loading never unpickles: safetensors only holds raw tensors, and the header is checked
-before anything is built.  Wrong or missing metadata, a truncated file or a non-safetensors
+before anything is built: the framing, each tensor's entry (a float dtype, integer shape and
+offsets inside the file), the metadata's types (:func:`check_metadata`), and the weights'
+shapes against the architecture built without memory (on PyTorch's ``meta`` device), so a
+small file that claims a huge network is refused before it is allocated.  Non-finite weights
+are refused on loading and on saving.  Wrong or missing metadata, a truncated file or a non-safetensors
 file (e.g. a pickle renamed) each raise :class:`~mrsr_cli.errors.MrsrError`.
 
 Example::
@@ -35,6 +39,33 @@ from mrsr_cli.data.io import atomic_write
 FORMAT = "mrsr-model"
 FORMAT_VERSION = 1
 REQUIRED = ("format", "format_version", "name", "architecture", "params", "normalization")
+FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+
+
+def _check_tensor_entries(path: Path, header: dict) -> None:
+    for key, entry in header.items():
+        ok = (isinstance(entry, dict) and entry.get("dtype") in FLOAT_DTYPES
+              and isinstance(entry.get("shape"), list) and all(isinstance(n, int) and n >= 0 for n in entry["shape"])
+              and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2
+              and all(isinstance(n, int) and not isinstance(n, bool) for n in entry["data_offsets"])
+              and 0 <= entry["data_offsets"][0] <= entry["data_offsets"][1])
+        if not ok:
+            raise MrsrError(f"{path}: tensor {key!r} has a malformed entry (a float dtype, an integer shape and "
+                            f"integer offsets expected)")
+
+
+def check_metadata(meta: dict, where) -> dict:
+    """``meta`` unchanged if its fields have the types a model file needs, else :class:`MrsrError`."""
+    for key, kind in (("name", str), ("architecture", str), ("params", dict), ("normalization", dict)):
+        if not isinstance(meta.get(key), kind):
+            raise MrsrError(f"{where}: model metadata {key!r} must be a {kind.__name__}, got {type(meta.get(key)).__name__}")
+    for key, value in meta["params"].items():
+        if not isinstance(value, (int, float, str, bool)) or (isinstance(value, float) and value != value):
+            raise MrsrError(f"{where}: model parameter {key!r} has an invalid value {value!r}")
+    percentile = meta["normalization"].get("percentile", 99.5)
+    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 < percentile <= 100:
+        raise MrsrError(f"{where}: model normalisation percentile must be in (0, 100], got {percentile!r}")
+    return meta
 
 
 def sha256_file(path) -> str:
@@ -51,7 +82,12 @@ def save_model(path, net, meta: dict) -> Path:
 
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta,
             "halo": net.halo, "receptive_field": 2 * net.halo + 1, "params": net.params}
+    import torch
+
     tensors = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
+    bad = [k for k, v in tensors.items() if not bool(torch.isfinite(v).all())]
+    if bad:
+        raise MrsrError(f"training diverged: non-finite weights in {bad[0]}; no model written (try a lower --lr)")
     path = Path(path)
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"mrsr": json.dumps(meta)}))
     return path
@@ -77,19 +113,24 @@ def read_header(path) -> tuple[dict, dict]:
     if not isinstance(header, dict):
         raise MrsrError(f"{path} is not a safetensors model file")
     raw_meta = header.pop("__metadata__", {}) or {}
-    end = max((int(v["data_offsets"][1]) for v in header.values()), default=0)
+    if not isinstance(raw_meta, dict):
+        raise MrsrError(f"{path} is not a safetensors model file (bad metadata)")
+    _check_tensor_entries(path, header)
+    end = max((v["data_offsets"][1] for v in header.values()), default=0)
     if 8 + n + end > size:
         raise MrsrError(f"{path} is truncated ({size} bytes, header announces {8 + n + end})")
     try:
         meta = json.loads(raw_meta["mrsr"])
     except (KeyError, TypeError, json.JSONDecodeError):
         raise MrsrError(f"{path} has no mrsr metadata; not an mrsr model file") from None
+    if not isinstance(meta, dict):
+        raise MrsrError(f"{path}: the mrsr metadata is not an object")
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
         raise MrsrError(f"{path}: model metadata lacks {', '.join(missing)}")
     if meta["format"] != FORMAT or meta["format_version"] != FORMAT_VERSION:
         raise MrsrError(f"{path}: unsupported model format {meta['format']!r} v{meta['format_version']}")
-    return meta, header
+    return check_metadata(meta, path), header
 
 
 def load_model(path):
@@ -98,21 +139,28 @@ def load_model(path):
 
     from mrsr_cli.models import ARCHITECTURES, build_model
 
+    import torch
+
     meta, index = read_header(path)
     if meta["architecture"] not in ARCHITECTURES:
         raise MrsrError(f"{path}: unknown architecture {meta['architecture']!r}")
     try:
-        net = build_model(meta["architecture"], dict(meta["params"]))
+        with torch.device("meta"):  # shapes without memory: a small file claiming a huge network is refused here
+            skeleton = build_model(meta["architecture"], dict(meta["params"]))
     except (TypeError, ValueError) as exc:
         raise MrsrError(f"{path}: invalid architecture parameters ({exc})") from None
-    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     found = {k: tuple(v["shape"]) for k, v in index.items()}
     if expected != found:
         raise MrsrError(f"{path}: weights do not match the architecture in its metadata")
+    net = build_model(meta["architecture"], dict(meta["params"]))
     try:
         state = load_file(str(path))
     except Exception as exc:
         raise MrsrError(f"{path}: cannot read weights ({exc})") from None
+    bad = [k for k, v in state.items() if not bool(torch.isfinite(v).all())]
+    if bad:
+        raise MrsrError(f"{path}: non-finite weights in {bad[0]} (a diverged training?); this model cannot be used")
     net.load_state_dict(state)
     net.eval()
     return net, meta

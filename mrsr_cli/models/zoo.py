@@ -69,7 +69,7 @@ def resolve_model(model: str | None, guided: bool = False) -> tuple[Path, str]:
     for folder in search_dirs() + [mrsr_home() / "models"]:
         path = folder / f"{name}.safetensors"
         if path.is_file():
-            return path, name
+            return check_cached(path), name
     path = builtin_path(name)
     if path is not None:
         return path, name
@@ -141,7 +141,9 @@ def load_index(source: str | None = None, timeout: float = 30.0) -> tuple[list[d
         path = Path(source)
         if not path.is_file():
             raise MrsrError(f"model index not found: {source}")
-        text, where = path.read_text(), str(path)
+        from mrsr_cli.data.io import read_text
+
+        text, where = read_text(path, "model index"), str(path)
     try:
         index = json.loads(text)
     except ValueError:
@@ -215,7 +217,25 @@ def download(entry: dict, dest: Path, *, timeout: float = 30.0, retries: int = 3
             raise MrsrError(f"{name}: downloaded file is not a valid mrsr model ({exc})") from None
         os.chmod(part, 0o644)
         os.replace(part, final)
+        digest_file(final).write_text(digest + "\n")  # checked each time the cached model is used
     return final
+
+
+def digest_file(model: Path) -> Path:
+    """The file beside a fetched model that records its sha256 as verified at download."""
+    return model.with_name(f".{model.stem}.sha256")
+
+
+def check_cached(path: Path) -> Path:
+    """``path`` unchanged if no digest was recorded for it or its bytes still match it (1 MB: cheap),
+    else :class:`MrsrError`: a cached model corrupted after its download is never used."""
+    from mrsr_cli.models.store import sha256_file
+
+    record = digest_file(path)
+    if record.is_file() and sha256_file(path) != record.read_text().strip():
+        raise MrsrError(f"cached model {path} no longer matches the sha256 recorded when it was fetched (corrupt or "
+                        f"modified); delete it and run mrsr fetch-model again")
+    return path
 
 
 def _download(url: str, part: Path, size: int, *, timeout: float, retries: int, allow_insecure: bool,
@@ -261,6 +281,11 @@ def _download(url: str, part: Path, size: int, *, timeout: float, retries: int, 
                             chunk = resp.read(1 << 16)
                             if not chunk:
                                 break
+                            if have + len(chunk) > size:  # a server that sends more than declared is cut off
+                                fh.close()
+                                part.unlink(missing_ok=True)
+                                raise MrsrError(f"download failed: {url} sends more than the {size} bytes the index "
+                                                f"declares; file deleted")
                             fh.write(chunk)
                             have += len(chunk)
                             bar.update(completed=have)
@@ -296,7 +321,10 @@ def fetch_command(names, *, index=None, list_models=False, all_models=False, des
                   allow_insecure=False, timeout=30.0, retries=3, force=False, progress=True) -> dict:
     """Behind ``mrsr fetch-model``: list, verify, fetch names or all; returns a report dict."""
     from mrsr_cli.models.store import sha256_file
+    from mrsr_cli.values import check_number
 
+    check_number(timeout, "--timeout", lo=0, lo_open=True, unit="s")
+    check_number(retries, "--retries", lo=1, integer=True)
     modes = sum([bool(list_models), bool(verify), bool(all_models or names)])
     if modes != 1:
         raise UsageError("give model NAME(s), --all, --list or --verify (one of them)")

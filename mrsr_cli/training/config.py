@@ -8,11 +8,12 @@ that names it.
 from __future__ import annotations
 
 import inspect
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from mrsr_cli.errors import UsageError
 from mrsr_cli.models.channels import REFERENCE_ENCODINGS
 from mrsr_cli.training.losses import parse_loss
+from mrsr_cli.values import check_number
 
 AUGMENTATIONS = ("flip", "permute", "intensity", "noise", "bias", "affine", "sharpness", "detail", "psf")
 PAIR_AUGMENTATIONS = ("flip", "permute", "intensity")  # those that apply to an LR/HR pair alike
@@ -117,6 +118,7 @@ class TrainConfig:
                 raise UsageError(f"no {'training images' if required == 'inputs' else 'output model file'}: "
                                  f"give {'them' if required == 'inputs' else 'it'} on the command line or as "
                                  f"{required!r} in the recipe")
+        _check_types(values)
         return cls(**values).validated()
 
     def validated(self) -> "TrainConfig":
@@ -155,12 +157,18 @@ class TrainConfig:
         if self.references and self.synthetic_reference:
             raise UsageError("given references and synthetic references are exclusive")
         for key, lo in (("patch", 5), ("batch", 1), ("epochs", 1), ("patches_per_epoch", 1), ("checkpoint_every", 1)):
-            if getattr(self, key) < lo:
-                raise UsageError(f"{key.replace('_', ' ')} must be >= {lo}")
-        if not 0 <= self.unit_fraction < 1:
-            raise UsageError("the unit fraction must be in [0, 1)")
-        if self.lr <= 0:
-            raise UsageError("the learning rate must be > 0")
+            check_number(getattr(self, key), _flag(key), lo=lo, integer=True)
+        check_number(self.seed, "--seed", lo=0, integer=True)
+        if self.threads is not None:
+            check_number(self.threads, "--threads", lo=1, integer=True)
+        check_number(self.unit_fraction, "--unit-fraction", lo=0, hi=1)
+        if self.unit_fraction == 1:
+            raise UsageError("--unit-fraction must be < 1 (some patches must be upscaled)")
+        check_number(self.lr, "--lr", lo=0, lo_open=True)
+        for key in ("max_minutes", "slice_thickness", "field_strength", "source_snr"):
+            if getattr(self, key) is not None:
+                check_number(getattr(self, key), _flag(key), lo=0, lo_open=True)
+        check_number(self.source_field, "--source-field", lo=0, lo_open=True, unit="T")
         if self.reference_encoding not in REFERENCE_ENCODINGS:
             raise UsageError(f"reference encoding must be one of {', '.join(REFERENCE_ENCODINGS)}, got {self.reference_encoding!r}")
         if self.precision not in PRECISIONS:
@@ -250,6 +258,25 @@ class TrainConfig:
     def recipe(self) -> dict:
         """The configuration as a recipe: every field but where the run writes."""
         return {k: v for k, v in asdict(self).items() if k not in RUN_LOCAL_FIELDS}
+
+
+def _check_types(values: dict) -> None:
+    """A :class:`UsageError` for a setting whose value is not of its default's type (a recipe's
+    ``epochs = "3"``); ``None`` stands for "not set" wherever the default is ``None``."""
+    for f in fields(TrainConfig):
+        value = values.get(f.name)
+        kind = type(f.default) if f.default is not MISSING and f.default is not None else None
+        if value is None or kind not in (int, float, bool, str):
+            continue
+        wanted = (int, float) if kind is float else (kind,)
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, wanted):
+            described = {float: "a number", int: "an integer", bool: "true or false", str: "text"}[kind]
+            raise UsageError(f"{f.name} must be {described}, got {value!r}")
+
+
+def _flag(key: str) -> str:
+    """How the user gave a setting: its flag (``--patches-per-epoch``; a recipe key reads the same)."""
+    return "--" + key.replace("_", "-")
 
 
 def complete_arch_params(arch: str, given: dict) -> dict:

@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,9 @@ def read_pairs(values) -> list[list[str]]:
         path = Path(value)
         if not path.is_file():
             raise MrsrError(f"pairs file not found: {path}")
-        with open(path, newline="") as fh:
+        from mrsr_cli.data.io import read_text
+
+        with io.StringIO(read_text(path, "pairs file"), newline="") as fh:
             rows = [r for r in csv.reader(fh, delimiter="\t") if r and any(c.strip() for c in r)]
         if rows and [c.strip().lower() for c in rows[0][:2]] == ["lr", "hr"]:
             rows = rows[1:]
