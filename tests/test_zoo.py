@@ -34,6 +34,8 @@ class Handler(BaseHTTPRequestHandler):
         data = self.payload
         if kind == "wrong":
             data = data[:-1] + bytes([data[-1] ^ 1])
+        if kind == "endless":  # more than the index declares: a server that never stops
+            data = data + bytes(4 << 20)
         start = 0
         rng = self.headers.get("Range")
         if rng and kind != "norange":
@@ -182,3 +184,22 @@ def test_plain_http_refused_for_remote_hosts(tmp_path, server):
         {"name": "far", "version": "1", "url": "http://example.invalid/x.safetensors", "sha256": digest, "size": size}]}))
     proc = run_cli("fetch-model", "far", "--index", tmp_path / "r.json", env=_env(tmp_path))
     assert proc.returncode == 1 and "refusing plain http" in proc.stderr
+
+
+def test_a_download_longer_than_declared_is_cut_off(tmp_path, server):
+    proc = run_cli("fetch-model", "tiny", "--index", _index(tmp_path, server, "endless"), env=_env(tmp_path))
+    assert proc.returncode == 1 and "more than the" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not [p for p in (tmp_path / "home" / "models").iterdir() if "tiny" in p.name and p.suffix != ".lock"]
+
+
+def test_a_cached_model_corrupted_after_download_is_refused(tmp_path, server):
+    run_cli("fetch-model", "tiny", "--index", _index(tmp_path, server), env=_env(tmp_path), check=0)
+    lr = save_nifti(tmp_path / "lr.nii.gz", phantom((12, 12, 12)), make_affine((2, 2, 2)))
+    run_cli("upscale", lr, tmp_path / "ok.nii.gz", "--factor", "2", "--model", "tiny", env=_env(tmp_path), check=0)
+    cached = tmp_path / "home" / "models" / "tiny.safetensors"
+    raw = bytearray(cached.read_bytes())
+    raw[-1] ^= 0x01  # one bit of one weight: the file still parses
+    cached.write_bytes(bytes(raw))
+    proc = run_cli("upscale", lr, tmp_path / "bad.nii.gz", "--factor", "2", "--model", "tiny", env=_env(tmp_path))
+    assert proc.returncode == 1 and "no longer matches" in proc.stderr and not (tmp_path / "bad.nii.gz").exists()
+
