@@ -70,8 +70,8 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
     (:mod:`mrsr_cli.degrade.lowfield`), its contrast change from ``tissue_maps`` (GM, WM[, CSF] on the
     input's grid) when given; without a factor or voxel size the grid is kept."""
     from mrsr_cli.data.bids import write_sidecar
-    from mrsr_cli.data.io import check_output_path, check_outputs, load_volume, output_set, save_volume, sidecar_path
     from mrsr_cli.budget import check_grid_fits
+    from mrsr_cli.data.io import check_outputs, load_volume, output_set, require_suffix, save_volume, sidecar_path
     from mrsr_cli.degrade.simulate import check_simulation, simulate_lowres
     from mrsr_cli.errors import UsageError
 
@@ -83,8 +83,7 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
         low_field = LowField(field_strength, source_field, DEFAULT_SOURCE_SNR if source_snr is None else source_snr)
     elif tissue_maps or source_snr is not None:
         raise UsageError("tissue maps and a source SNR belong to a low-field simulation: give a field strength")
-    check_output_path(out_file, [in_file, *(tissue_maps or [])], force)
-    outputs = [out_file, sidecar_path(out_file)]
+    outputs = [require_suffix(out_file), sidecar_path(out_file)]
     check_outputs(outputs, [in_file, *(tissue_maps or [])], force)
     volume = load_volume(in_file)
     if factor is None and voxel_size is None and low_field is not None:
@@ -131,15 +130,12 @@ def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_s
     ``method_options``) onto the target grid, its sidecar and, if asked, a PNG ``preview``;
     returns the sidecar's content."""
     from mrsr_cli.data.bids import write_sidecar
-    from mrsr_cli.data.io import check_output_path, check_outputs, load_volume, output_set, save_volume, sidecar_path
+    from mrsr_cli.data.io import check_outputs, load_volume, output_set, require_suffix, save_volume, sidecar_path
     from mrsr_cli.methods import check_options, run_method
 
-    if preview is not None:
-        check_output_path(preview, [], force, suffixes=(".png",))
     check_options(method, method_options)  # before any work
     reference = method_options.get("reference")
-    check_output_path(out_file, [in_file, like, reference], force)
-    outputs = [out_file, sidecar_path(out_file), preview]
+    outputs = [require_suffix(out_file), sidecar_path(out_file), preview and require_suffix(preview, (".png",))]
     check_outputs(outputs, [in_file, like, reference], force)
     volume = load_volume(in_file)
     target = target_grid(volume, factor=factor, voxel_size=voxel_size, like=like)

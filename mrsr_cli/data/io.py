@@ -136,12 +136,18 @@ def _reason(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def check_output_path(out: str | os.PathLike, inputs=(), force: bool = False, suffixes=NIFTI_SUFFIXES) -> Path:
-    """Validate one output path before any work is done: its suffix (one of ``suffixes``), then
-    :func:`check_outputs`."""
+def require_suffix(out: str | os.PathLike, suffixes=NIFTI_SUFFIXES) -> Path:
+    """``out`` as a path, or a :class:`UsageError` unless its name ends with one of ``suffixes``."""
     out = Path(out)
     if suffixes and not str(out).endswith(tuple(suffixes)):
         raise UsageError(f"output {out} must end with {' or '.join(suffixes)}")
+    return out
+
+
+def check_output_path(out: str | os.PathLike, inputs=(), force: bool = False, suffixes=NIFTI_SUFFIXES) -> Path:
+    """Validate a command's one output before any work is done: its suffix (one of ``suffixes``),
+    then :func:`check_outputs`."""
+    out = require_suffix(out, suffixes)
     check_outputs([out], inputs, force)
     return out
 
@@ -153,14 +159,15 @@ def _resolved(path: Path) -> Path:
         raise MrsrError(f"cannot resolve {path}: {exc}") from None
 
 
-def check_outputs(outputs, inputs=(), force: bool = False) -> list[Path]:
+def check_outputs(outputs, inputs=(), force: bool = False, may_exist=()) -> list[Path]:
     """Validate every file a command writes, as one set, before any work is done.
 
     Refuses: a missing output folder; an output that is a directory, an input, or the JSON
     sidecar of a NIfTI input (inputs are never modified, with or without ``force``); two
-    outputs that are the same file; an existing output without ``force``.  ``None`` entries
-    are skipped.
+    outputs that are the same file; an existing output without ``force``, unless it is one of
+    ``may_exist`` (a resumed training's log and checkpoint).  ``None`` entries are skipped.
     """
+    may_exist = {Path(p) for p in may_exist if p is not None}
     outs = [Path(o) for o in outputs if o is not None]
     protected = {}
     for source in (Path(s) for s in inputs if s is not None):
@@ -179,7 +186,7 @@ def check_outputs(outputs, inputs=(), force: bool = False) -> list[Path]:
         if where in seen:
             raise UsageError(f"outputs {seen[where]} and {out} are the same file")
         seen[where] = out
-        if out.exists() and not force:
+        if out.exists() and not force and out not in may_exist:
             raise MrsrError(f"output exists: {out} (use --force to overwrite)")
     return outs
 

@@ -173,17 +173,15 @@ def register_files(moving, fixed, out_file, *, transform="rigid", like=None, sav
     import SimpleITK as sitk
 
     from mrsr_cli.data.bids import write_sidecar
-    from mrsr_cli.data.io import check_output_path, check_outputs, load_grid, load_volume, output_set, save_volume, sidecar_path
+    from mrsr_cli.data.io import check_outputs, load_grid, load_volume, output_set, require_suffix, save_volume, sidecar_path
 
     from mrsr_cli.budget import check_grid_fits
     from mrsr_cli.values import check_number
 
     if threads is not None:
         check_number(threads, "--threads", lo=1, integer=True)
-    check_output_path(out_file, [moving, fixed, like], force)
-    if save_transform is not None:
-        check_output_path(save_transform, [moving, fixed], force, suffixes=(".tfm", ".txt"))
-    outputs = [out_file, sidecar_path(out_file), save_transform]
+    outputs = [require_suffix(out_file), sidecar_path(out_file),
+               save_transform and require_suffix(save_transform, (".tfm", ".txt"))]
     check_outputs(outputs, [moving, fixed, like, apply], force)
     if apply is not None and not Path(apply).is_file():
         raise MrsrError(f"transform file not found: {apply}")

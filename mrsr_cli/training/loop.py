@@ -44,7 +44,7 @@ def train(cfg: TrainConfig) -> dict:
     """Train a model as configured; returns a summary dict (also logged)."""
     import torch
 
-    from mrsr_cli.data.io import check_output_path, check_outputs
+    from mrsr_cli.data.io import check_outputs, require_suffix
     from mrsr_cli.infer.device import resolve_device, resolve_precision
     from mrsr_cli.models.store import save_model
     from mrsr_cli.training.metadata import model_metadata
@@ -52,11 +52,11 @@ def train(cfg: TrainConfig) -> dict:
     pair_paths = [p for pair in (cfg.pairs or []) + (cfg.val_pairs or []) for p in pair]
     inputs = [*cfg.inputs, *pair_paths, *(cfg.references or []), *(cfg.tissue_maps or []), *(cfg.val or []),
               *([cfg.init_from] if cfg.init_from and Path(cfg.init_from).is_file() else [])]
-    check_output_path(cfg.output, inputs, cfg.force, suffixes=(".safetensors",))
     ckpt_path = Path(cfg.checkpoint or str(cfg.output).removesuffix(".safetensors") + ".ckpt.safetensors")
     log_path = Path(cfg.log_file or str(cfg.output).removesuffix(".safetensors") + ".log.jsonl")
     # the three files a run writes, as one set; a resumed run appends to its curve and rewrites its checkpoint
-    check_outputs([cfg.output, ckpt_path, log_path], inputs, cfg.force or cfg.resume is not None)
+    check_outputs([require_suffix(cfg.output, (".safetensors",)), ckpt_path, log_path], inputs, cfg.force,
+                  may_exist=[ckpt_path, log_path] if cfg.resume else ())
     ddp = distributed.detect()
     if cfg.batch % ddp.world_size:
         raise UsageError(f"the batch of {cfg.batch} patches does not split evenly over {ddp.world_size} processes; "
