@@ -13,8 +13,8 @@ Metadata fields (``format_version`` 1)::
     software          mrsr and torch versions
 
 Loading never unpickles: safetensors only holds raw tensors, and the header is checked
-before anything is built: the framing, each tensor's entry (a float dtype, integer shape and
-offsets inside the file), the metadata's types (:func:`check_metadata`), and the weights'
+before anything is built: the framing, each tensor's entry (a float dtype, an integer shape and
+integer offsets, inside the file), the metadata's types (:func:`check_metadata`), and the weights'
 shapes against the architecture built without memory (on PyTorch's ``meta`` device), so a
 small file that claims a huge network is refused before it is allocated.  Non-finite weights
 are refused on loading and on saving.  Wrong or missing metadata, a truncated file or a non-safetensors
@@ -62,8 +62,9 @@ def check_metadata(meta: dict, where) -> dict:
     for key, value in meta["params"].items():
         if not isinstance(value, (int, float, str, bool)) or (isinstance(value, float) and value != value):
             raise MrsrError(f"{where}: model parameter {key!r} has an invalid value {value!r}")
-    percentile = meta["normalization"].get("percentile", 99.5)
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 < percentile <= 100:
+    percentile = meta["normalization"].get("percentile")  # absent: the channel contract's default
+    if percentile is not None and (isinstance(percentile, bool) or not isinstance(percentile, (int, float))
+                                   or not 0 < percentile <= 100):
         raise MrsrError(f"{where}: model normalisation percentile must be in (0, 100], got {percentile!r}")
     return meta
 
