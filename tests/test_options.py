@@ -73,6 +73,11 @@ def test_choices_and_ranges_are_the_library_s():
     assert table.option("train", "precision").choices == config.PRECISIONS
     assert table.option("train", "reference_encoding").choices == REFERENCE_ENCODINGS
     assert table.option("train", "degradation").choices == config.DEGRADATIONS
+    from mrsr_cli.degrade.kspace import WINDOWS
+    from mrsr_cli.degrade.simulate import ACQUISITIONS
+
+    assert table.option("simulate", "acquisition").choices == tuple(ACQUISITIONS)
+    assert table.option("simulate", "window").choices == tuple(WINDOWS)
 
 
 def test_the_spline_order_range_is_the_method_s():

@@ -92,6 +92,11 @@ SIMULATE = [
     Option("out_file", "path", "Low-resolution output (.nii or .nii.gz).", positional=True, required=True, flag="OUT",
            nipype={"position": 1, "name_source": ["in_file"], "name_template": "%s_lowres", "keep_extension": True,
                    "hash_files": False}),
+    Option("acquisition", "str", "How the LR image is made: psf (PSF blur then sampling, the default, what the builtin "
+           "models trained on) or kspace (Cartesian k-space truncation, a magnitude image: a scanner's acquisition).",
+           "psf", choices=("psf", "kspace")),
+    Option("window", "str", "With --acquisition kspace: apodisation of the kept frequencies (default none).",
+           choices=("none", "hann", "hamming", "tukey")),
     Option("factor", "triplet", "LR voxel = F x HR voxel: '2' or '2,2,3' (floats allowed).", nipype={"xor": _SIM_XOR}),
     Option("voxel_size", "triplet", "LR voxel size in mm: '2' or '2,2,3'.", unit="mm", nipype={"xor": _SIM_XOR}),
     Option("fwhm", "triplet", "PSF FWHM in mm per axis (default: the LR voxel size).", unit="mm"),

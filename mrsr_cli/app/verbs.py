@@ -62,7 +62,8 @@ def check_target(method: str, source, target, engine=None) -> None:
 def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None, psf: str = "gaussian",
                   noise: float = 0.0, seed: int | None = None, slice_thickness: float | None = None,
                   slice_profile: str | None = None, field_strength: float | None = None, source_field: float = 3.0,
-                  source_snr: float | None = None, tissue_maps=None, force: bool = False) -> dict:
+                  source_snr: float | None = None, tissue_maps=None, acquisition: str = "psf", window: str | None = None,
+                  force: bool = False) -> dict:
     """Write the simulated LR acquisition of ``in_file`` (:func:`mrsr_cli.degrade.simulate.simulate_lowres`)
     and its sidecar; returns the simulation record.  ``slice_thickness`` (mm) and
     ``slice_profile``: thick slices on the through-plane axis (the LR header's slice dimension).
@@ -75,7 +76,8 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
     from mrsr_cli.degrade.simulate import check_simulation, simulate_lowres
     from mrsr_cli.errors import UsageError
 
-    check_simulation(fwhm=fwhm, psf=psf, noise=noise, slice_thickness=slice_thickness, slice_profile=slice_profile, seed=seed)
+    check_simulation(fwhm=fwhm, psf=psf, noise=noise, slice_thickness=slice_thickness, slice_profile=slice_profile, seed=seed,
+                     acquisition=acquisition, window=window)
     low_field = None
     if field_strength is not None:
         from mrsr_cli.degrade.lowfield import DEFAULT_SOURCE_SNR, LowField
@@ -93,7 +95,8 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
     tissue = _load_tissue_maps(tissue_maps, volume) if tissue_maps else None
     lr, lr_grid, info = simulate_lowres(volume.data, volume.grid, voxel_size=lr_grid.voxel_size, fwhm=fwhm, psf=psf,
                                         noise=noise, seed=seed, slice_thickness=slice_thickness,
-                                        slice_profile=slice_profile, low_field=low_field, tissue=tissue)
+                                        slice_profile=slice_profile, low_field=low_field, tissue=tissue,
+                                        acquisition=acquisition, window=window)
     extra = {"SliceThickness": info["slice_thickness_mm"]} if "slice_thickness_mm" in info else {}
     if low_field is not None:
         extra["MagneticFieldStrength"] = low_field.field  # the BIDS key, in tesla

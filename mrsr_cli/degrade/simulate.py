@@ -15,12 +15,21 @@ changes T1 contrast before the blur and adds the noise of the lower SNR after it
 The same functions make training patches on the fly (:func:`lowres_on_hr_grid`), so the
 network is trained on exactly the degradation that ``mrsr simulate`` writes.
 
+The acquisition is a registry, :data:`ACQUISITIONS` (``simulate --acquisition NAME``): ``psf``,
+the observation model above (the default, and what the builtin models trained on), or
+``kspace``, Cartesian k-space truncation (:mod:`mrsr_cli.degrade.kspace`: the central
+frequencies only, optionally apodised by ``--window``, written as a magnitude image), which is
+what a scanner's lower-resolution acquisition is.
+
 Example::
 
     lr, lr_grid, info = simulate_lowres(hr, hr_grid, factor=(2, 2, 3), noise=0.02, seed=0)
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -31,6 +40,30 @@ from mrsr_cli.data.interpolate import make_resampler
 from mrsr_cli.degrade.observation import ObservationModel
 
 THICK_AXIS_MARGIN = 1.01  # the through-plane voxel must be 1 % larger than the others
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """How an LR image is made from an HR one: ``model(hr_grid, lr_grid, fwhm_mm, shapes, window)``
+    returns a linear operator with ``forward`` and an exact ``adjoint``; ``magnitude``: the
+    result is written as a magnitude image (its absolute value), as a scanner reconstructs it."""
+
+    model: Callable
+    magnitude: bool
+    takes_psf: bool  # whether --fwhm, --psf and the slice options shape it
+    takes_window: bool
+
+
+def _kspace(hr_grid, lr_grid, fwhm_mm, shapes, window):
+    from mrsr_cli.degrade.kspace import KSpaceModel
+
+    return KSpaceModel(hr_grid, lr_grid, window or "none")
+
+
+ACQUISITIONS: dict[str, Acquisition] = {
+    "psf": Acquisition(lambda hr, lr, fwhm, shapes, window: ObservationModel(hr, lr, fwhm, shapes), False, True, False),
+    "kspace": Acquisition(_kspace, True, False, True),
+}
 
 
 def through_plane_axis(voxel_size, header_axis: int | None = None) -> int:
@@ -52,7 +85,8 @@ def through_plane_axis(voxel_size, header_axis: int | None = None) -> int:
 
 
 def check_simulation(*, fwhm=None, psf: str = "gaussian", noise: float = 0.0, slice_thickness: float | None = None,
-                     slice_profile: str | None = None, seed: int | None = None) -> None:
+                     slice_profile: str | None = None, seed: int | None = None, acquisition: str = "psf",
+                     window: str | None = None) -> None:
     """A :class:`~mrsr_cli.errors.UsageError` naming the first bad setting of a simulation (``mrsr simulate``'s flags).
 
     >>> check_simulation(noise=2.0)
@@ -75,6 +109,23 @@ def check_simulation(*, fwhm=None, psf: str = "gaussian", noise: float = 0.0, sl
         raise UsageError("--fwhm values must be >= 0")
     if seed is not None:
         check_number(seed, "--seed", lo=0, integer=True)
+    if acquisition not in ACQUISITIONS:
+        raise UsageError(f"--acquisition must be one of {', '.join(ACQUISITIONS)}, got {acquisition!r}")
+    kind = ACQUISITIONS[acquisition]
+    if not kind.takes_psf:
+        given = [flag for flag, value in (("--fwhm", fwhm), ("--slice-thickness", slice_thickness),
+                                          ("--slice-profile", slice_profile)) if value is not None]
+        if psf != "gaussian":
+            given.insert(0, "--psf")
+        if given:
+            raise UsageError(f"{given[0]} does not apply to --acquisition {acquisition} (its blur is the k-space window's)")
+    if window is not None:
+        from mrsr_cli.degrade.kspace import WINDOWS
+
+        if not kind.takes_window:
+            raise UsageError(f"--window applies to --acquisition kspace, not {acquisition}")
+        if window not in WINDOWS:
+            raise UsageError(f"--window must be one of {', '.join(WINDOWS)}, got {window!r}")
 
 
 def thick_slice_psf(lr_voxel_size, slice_thickness: float, slice_profile: str = "gaussian", psf: str = "gaussian",
@@ -126,6 +177,8 @@ def simulate_lowres(
     slice_axis: int | None = None,
     low_field=None,
     tissue: np.ndarray | None = None,
+    acquisition: str = "psf",
+    window: str | None = None,
 ) -> tuple[np.ndarray, Grid, dict]:
     """Simulate a low-resolution acquisition of ``hr``.
 
@@ -135,8 +188,9 @@ def simulate_lowres(
     PSF of the through-plane axis (``slice_axis``, default :func:`through_plane_axis` of the LR
     voxels).  ``low_field`` (:class:`mrsr_cli.degrade.lowfield.LowField`) changes contrast by the
     ``tissue`` maps (K, ...) and adds the noise of its SNR.  ``noise`` is Rician sigma as a
-    fraction of the HR image's 99.5th percentile.  Returns the LR data, its grid, and a dict
-    describing the simulation (written to the JSON sidecar).
+    fraction of the HR image's 99.5th percentile.  ``acquisition`` names an entry of
+    :data:`ACQUISITIONS` (``window``: its apodisation, for ``kspace``).  Returns the LR data, its
+    grid, and a dict describing the simulation (written to the JSON sidecar).
     """
     if factor is not None and voxel_size is not None:
         raise ValueError("give one of factor or voxel_size")
@@ -156,7 +210,10 @@ def simulate_lowres(
     source = hr
     if low_field is not None and tissue is not None:
         source = hr * low_field.contrast_map(tissue)
-    lr = ObservationModel(hr_grid, lr_grid, fwhm_mm, shapes).forward(source)
+    kind = ACQUISITIONS[acquisition]
+    lr = kind.model(hr_grid, lr_grid, fwhm_mm, shapes, window).forward(source)
+    if kind.magnitude:
+        lr = np.abs(lr)
     sigma_abs = 0.0
     fraction = float(np.hypot(noise, low_field.noise_fraction() if low_field is not None else 0.0))
     if fraction > 0:
@@ -168,8 +225,9 @@ def simulate_lowres(
         "output_voxel_size_mm": [float(v) for v in lr_grid.voxel_size],
         "input_shape": list(hr_grid.shape),
         "output_shape": list(lr_grid.shape),
-        "psf": list(shapes) if not isinstance(shapes, str) else shapes,
-        "fwhm_mm": list(fwhm_mm),
+        "acquisition": acquisition,
+        **({"psf": list(shapes) if not isinstance(shapes, str) else shapes, "fwhm_mm": list(fwhm_mm)} if kind.takes_psf
+           else {"window": window or "none"}),
         "noise_fraction": fraction,
         "noise_sigma": float(sigma_abs),
         "seed": seed,
