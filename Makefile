@@ -64,6 +64,7 @@ bench: bench-data
 	$(PY) benchmarks/training_throughput.py
 	$(PY) benchmarks/multimodal.py
 	$(PY) benchmarks/registration_accuracy.py
+	$(PY) benchmarks/robustness.py
 	$(PY) benchmarks/experiments/report.py
 
 clean:
