@@ -1,8 +1,15 @@
-"""Progress bars on a terminal, silence in logs: one helper for every long-running loop."""
+"""Progress bars on a terminal, silence in logs: one helper for every long-running loop; and the
+log level of what a user sees by default."""
 
 from __future__ import annotations
 
+import logging
 import sys
+
+# Between INFO (-v) and WARNING: shown at the default verbosity, hidden by -q. "wrote PATH" and the
+# like: the one line that says where the result went, as FSL's and ANTs' tools print.
+NOTICE = 25
+logging.addLevelName(NOTICE, "NOTICE")
 
 
 class ProgressBar:

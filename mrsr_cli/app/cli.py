@@ -23,6 +23,7 @@ import typer
 
 from mrsr_cli import __version__
 from mrsr_cli.app import options as table
+from mrsr_cli.console import NOTICE
 from mrsr_cli.errors import MrsrError, UsageError
 
 app = typer.Typer(
@@ -40,12 +41,12 @@ log = logging.getLogger("mrsr")
 # ----------------------------------------------------------------------------- plumbing
 class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        level = "" if record.levelno in (logging.INFO, NOTICE) else f"{record.levelname.lower()}: "
         sys.stderr.write(f"mrsr: {level}{record.getMessage()}\n")
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else NOTICE)
     log.handlers[:] = [_StderrHandler()]
     log.setLevel(level)
     log.propagate = False
@@ -203,7 +204,7 @@ def evaluate_cmd(ctx, *, reference, tests, manifest, baseline, plot, mask, csv, 
             write_box_plot(plot, result)
         if json_out:
             _print_json(result)
-        if not quiet:
+        elif not quiet:
             _print_comparison(result)
         return
     rows = evaluate_files(reference, tests, mask)
@@ -211,8 +212,7 @@ def evaluate_cmd(ctx, *, reference, tests, manifest, baseline, plot, mask, csv, 
         write_csv(csv, rows)
     if json_out:
         _print_json(rows)
-    if not quiet:
-        from rich.console import Console
+    elif not quiet:
         from rich.table import Table
 
         table = Table(title=f"reference: {reference}")
@@ -220,16 +220,22 @@ def evaluate_cmd(ctx, *, reference, tests, manifest, baseline, plot, mask, csv, 
             table.add_column(col)
         for r in rows:
             table.add_row(r["image"], f"{r['psnr']:.3f}", f"{r['ssim']:.4f}", f"{r['data_range']:.4g}", str(r["mask_voxels"]))
-        Console(stderr=True).print(table)
+        _results_console().print(table)
 
+
+def _results_console():
+    """Results go to stdout (messages to stderr), as FSL's and ANTs' tools do; into a file or a pipe,
+    tables keep their natural width instead of wrapping paths at 80 columns."""
+    from rich.console import Console
+
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 10_000, highlight=False)
 
 
 def _print_comparison(result: dict) -> None:
     """People's view of a manifest comparison: mean ± sd per method, tests against the baseline, ANOVA."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(stderr=True)
+    console = _results_console()
     table = Table(title=f"methods across subjects (baseline {result['baseline']}; p: paired t / Wilcoxon, Holm-corrected)")
     for col in ("method", "n", "PSNR (dB) mean ± sd", "SSIM mean ± sd", "ΔPSNR vs baseline", "p (t)", "p (Wilcoxon)"):
         table.add_column(col)
@@ -295,9 +301,7 @@ def fetch_model_cmd(ctx, *, names, index, list_models, all_models, dest, verify,
     if json_out:
         _print_json(result)
     elif not quiet:
-        from rich.console import Console
-
-        Console(stderr=True).print(result.get("text", ""))
+        sys.stdout.write(result.get("text", "") + "\n")
 
 
 def run() -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mrsr_cli.console import NOTICE
+
 log = logging.getLogger("mrsr")
 
 
@@ -104,7 +106,7 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
         save_volume(staged[Path(out_file)], lr, lr_grid.affine, volume.codes, slice_axis=info.get("slice_axis"))
         write_sidecar(out_file, {"Operation": "simulate", **extra, **info}, sources=[in_file, *(tissue_maps or [])],
                       to=staged[sidecar_path(out_file)])
-    log.info("wrote %s: %s voxels of %s mm", out_file, lr_grid.shape, tuple(round(v, 4) for v in lr_grid.voxel_size))
+    log.log(NOTICE, "wrote %s: %s voxels of %s mm", out_file, lr_grid.shape, tuple(round(v, 4) for v in lr_grid.voxel_size))
     return info
 
 
@@ -165,5 +167,5 @@ def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_s
             from mrsr_cli.app.preview import write_preview
 
             write_preview(staged[Path(preview)], volume, out, target)
-    log.info("wrote %s: %s voxels of %s mm", out_file, target.shape, tuple(round(v, 4) for v in target.voxel_size))
+    log.log(NOTICE, "wrote %s: %s voxels of %s mm", out_file, target.shape, tuple(round(v, 4) for v in target.voxel_size))
     return payload

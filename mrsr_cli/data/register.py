@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mrsr_cli.console import NOTICE
 from mrsr_cli.errors import MrsrError, UsageError
 
 log = logging.getLogger("mrsr")
@@ -206,5 +207,5 @@ def register_files(moving, fixed, out_file, *, transform="rigid", like=None, sav
         if save_transform is not None:
             sitk.WriteTransform(tx, str(staged[Path(save_transform)]))
         write_sidecar(out_file, {"Operation": "register", **info}, sources=[moving, fixed], to=staged[sidecar_path(out_file)])
-    log.info("registered %s onto %s: %.3f deg, translation %s mm", moving, fixed, info["RotationDegrees"], info["TranslationMm"])
+    log.log(NOTICE, "registered %s onto %s: %.3f deg, translation %s mm", moving, fixed, info["RotationDegrees"], info["TranslationMm"])
     return {"out_file": str(out_file), **info}

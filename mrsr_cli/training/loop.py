@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mrsr_cli.console import NOTICE
 from mrsr_cli.errors import UsageError
 from mrsr_cli.training import distributed
 from mrsr_cli.training.checkpoint import load_checkpoint, save_checkpoint
@@ -186,7 +187,7 @@ def train(cfg: TrainConfig) -> dict:
     net = net.to("cpu").to(memory_format=torch.contiguous_format)
     save_model(cfg.output, net, meta)
     distributed.stop(ddp)
-    log.info("saved %s (%d iterations, %.0f s)", cfg.output, state["iteration"], state["elapsed"])
+    log.log(NOTICE, "saved %s (%d iterations, %.0f s)", cfg.output, state["iteration"], state["elapsed"])
     return summary
 
 

@@ -1,0 +1,30 @@
+"""What a user sees (issue 35, items 1-2): results on stdout, messages on stderr, and the written
+path at the default verbosity."""
+
+import json
+
+from conftest import make_affine, phantom, run_cli, save_nifti
+
+
+def test_listings_and_tables_go_to_stdout_unwrapped(tmp_path):
+    proc = run_cli("fetch-model", "--list", check=0)
+    assert "default" in proc.stdout and "default" not in proc.stderr  # `mrsr fetch-model --list 2>/dev/null` shows it
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 4)
+    deep.mkdir()
+    ref = save_nifti(deep / "reference_image_with_a_long_name.nii.gz", phantom((16, 16, 16)), make_affine())
+    test = save_nifti(deep / "test_image_with_a_long_name.nii.gz", phantom((16, 16, 16), seed=1), make_affine())
+    proc = run_cli("evaluate", ref, test, check=0)
+    assert len(str(test)) > 120 and str(test) in proc.stdout  # one piece, not wrapped at 80 columns
+    assert "PSNR" in proc.stdout and "PSNR" not in proc.stderr
+
+
+def test_the_written_path_is_said_at_the_default_verbosity(tmp_path):
+    lr = save_nifti(tmp_path / "lr.nii.gz", phantom((12, 12, 12)), make_affine((2, 2, 2)))
+    out = tmp_path / "out.nii.gz"
+    proc = run_cli("upscale", lr, out, "--factor", "2", "--method", "spline", check=0)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"mrsr: wrote {out}") and proc.stdout == ""
+    proc = run_cli("upscale", lr, out, "--factor", "2", "--method", "spline", "--force", "-q", check=0)
+    assert proc.stderr == ""
+    proc = run_cli("upscale", lr, out, "--factor", "2", "--method", "spline", "--force", "--json", check=0)
+    assert json.loads(proc.stdout)["out_file"] == str(out) and "wrote" in proc.stderr
