@@ -15,6 +15,22 @@ all; ``tests/test_extending.py`` checks it):
 
 docs/extending.md says where a new network, loss term, method or degradation goes.  torch is
 imported lazily so that ``mrsr --help`` stays instant.
+
+The Python API, on in-memory nibabel images (:mod:`mrsr_cli.app.api`)::
+
+    import mrsr_cli
+    sr = mrsr_cli.upscale(nib.load("lr.nii.gz"), factor=2)   # a nibabel image
+    lr = mrsr_cli.simulate(hr, factor=2, acquisition="kspace")
+    rows = mrsr_cli.evaluate(hr, sr)
 """
 
 __version__ = "0.1.0"
+API = ("upscale", "simulate", "evaluate")
+
+
+def __getattr__(name: str):  # the API is imported when first used: `import mrsr_cli` stays light
+    if name in API:
+        from mrsr_cli.app import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'mrsr_cli' has no attribute {name!r}")

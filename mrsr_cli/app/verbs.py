@@ -26,9 +26,9 @@ log = logging.getLogger("mrsr")
 def target_grid(volume, *, factor=None, voxel_size=None, like=None, upscale: bool = True):
     """The output grid from exactly one of ``factor`` (per axis; an upscaling factor when
     ``upscale``, a downscaling one otherwise), ``voxel_size`` (mm) or ``like`` (a NIfTI path whose
-    grid is taken as it is).  Grids keep the input's field of view (:mod:`mrsr_cli.data.geometry`)."""
+    grid is taken as it is, or a :class:`~mrsr_cli.data.geometry.Grid`).  Grids keep the input's field of view (:mod:`mrsr_cli.data.geometry`)."""
     from mrsr_cli.errors import UsageError
-    from mrsr_cli.data.geometry import resized_grid, scaled_grid, upscaled_grid
+    from mrsr_cli.data.geometry import Grid, resized_grid, scaled_grid, upscaled_grid
     from mrsr_cli.data.io import load_grid
 
     given = [x for x in (factor, voxel_size, like) if x is not None]
@@ -38,7 +38,7 @@ def target_grid(volume, *, factor=None, voxel_size=None, like=None, upscale: boo
         return upscaled_grid(volume.grid, factor) if upscale else scaled_grid(volume.grid, factor)
     if voxel_size is not None:
         return resized_grid(volume.grid, voxel_size)
-    return load_grid(like, what="grid reference (like)")
+    return like if isinstance(like, Grid) else load_grid(like, what="grid reference (like)")
 
 
 def check_target(method: str, source, target, engine=None) -> None:
@@ -129,21 +129,13 @@ def _load_tissue_maps(paths, volume):
     return np.stack(maps)
 
 
-def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_size=None, like=None, preview=None,
-                 force: bool = False, **method_options) -> dict:
-    """Write ``in_file`` super-resolved by ``method`` (:data:`mrsr_cli.methods.METHODS`, with its
-    ``method_options``) onto the target grid, its sidecar and, if asked, a PNG ``preview``;
-    returns the sidecar's content."""
-    from mrsr_cli.data.bids import write_sidecar
-    from mrsr_cli.data.io import check_outputs, load_volume, output_set, require_suffix, save_volume, sidecar_path
+def upscale_volume(volume, target, *, method: str = "cnn", **method_options) -> tuple:
+    """``(output on target, sidecar record)``: ``volume`` super-resolved by ``method`` onto the grid
+    ``target``, after the checks from headers (:func:`check_target`), with the negative-value
+    policy applied.  The in-memory core of :func:`upscale_file` and :func:`mrsr_cli.api.upscale`."""
     from mrsr_cli.methods import check_options, run_method
 
-    check_options(method, method_options)  # before any work
-    reference = method_options.get("reference")
-    outputs = [require_suffix(out_file), sidecar_path(out_file), preview and require_suffix(preview, (".png",))]
-    check_outputs(outputs, [in_file, like, reference], force)
-    volume = load_volume(in_file)
-    target = target_grid(volume, factor=factor, voxel_size=voxel_size, like=like)
+    check_options(method, method_options)
     check_target(method, volume.grid, target, method_options.get("engine"))
     payload = {
         "Operation": "upscale",
@@ -159,6 +151,25 @@ def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_s
     if volume.data.min() >= 0:  # the negative-value policy (docs/engine.md): a magnitude image stays non-negative
         payload["NegativeVoxelsClipped"] = int(np.count_nonzero(out < 0))
         np.maximum(out, 0, out=out)
+    return out, payload
+
+
+def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_size=None, like=None, preview=None,
+                 force: bool = False, **method_options) -> dict:
+    """Write ``in_file`` super-resolved by ``method`` (:data:`mrsr_cli.methods.METHODS`, with its
+    ``method_options``) onto the target grid, its sidecar and, if asked, a PNG ``preview``;
+    returns the sidecar's content."""
+    from mrsr_cli.data.bids import write_sidecar
+    from mrsr_cli.data.io import check_outputs, load_volume, output_set, require_suffix, save_volume, sidecar_path
+    from mrsr_cli.methods import check_options
+
+    check_options(method, method_options)  # before any work
+    reference = method_options.get("reference")
+    outputs = [require_suffix(out_file), sidecar_path(out_file), preview and require_suffix(preview, (".png",))]
+    check_outputs(outputs, [in_file, like, reference], force)
+    volume = load_volume(in_file)
+    target = target_grid(volume, factor=factor, voxel_size=voxel_size, like=like)
+    out, payload = upscale_volume(volume, target, method=method, **method_options)
     with output_set(outputs) as staged:
         save_volume(staged[Path(out_file)], out, target.affine, volume.codes)
         write_sidecar(out_file, payload, sources=[in_file] + ([reference] if reference else []),

@@ -81,6 +81,14 @@ def _open_nifti(path: str | os.PathLike, what: str):
         img = nib.load(str(path))
     except Exception as exc:  # nibabel raises many types for bad files
         raise MrsrError(f"cannot read {path} as NIfTI: {_reason(exc)}") from exc
+    shape, affine = _check_image(img, path)
+    return img, path, shape, affine
+
+
+def _check_image(img, path) -> tuple[tuple, np.ndarray]:
+    """``(shape, affine)`` of a nibabel image that mrsr can use, else a one-line :class:`MrsrError`."""
+    import nibabel as nib
+
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise MrsrError(f"{path} is not a NIfTI image (found {type(img).__name__})")
     shape = tuple(int(n) for n in img.shape)
@@ -97,7 +105,7 @@ def _open_nifti(path: str | os.PathLike, what: str):
     affine = np.asarray(img.affine, dtype=np.float64)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise MrsrError(f"{path} has an invalid (singular or non-finite) affine")
-    return img, path, shape, affine
+    return shape, affine
 
 
 def load_grid(path: str | os.PathLike, what: str = "grid reference") -> Grid:
@@ -109,15 +117,26 @@ def load_grid(path: str | os.PathLike, what: str = "grid reference") -> Grid:
 def load_volume(path: str | os.PathLike, what: str = "input") -> Volume:
     """Read a 3-D NIfTI image as float32; raise :class:`MrsrError` with a one-line reason."""
     img, path, shape, affine = _open_nifti(path, what)
+    return _volume(img, path, shape, affine)
+
+
+def volume_from_image(img, name: str = "image") -> Volume:
+    """The :class:`Volume` of an in-memory nibabel NIfTI image, with :func:`load_volume`'s checks and
+    conversions (``name`` stands for the path in messages)."""
+    shape, affine = _check_image(img, name)
+    return _volume(img, None, shape, affine)
+
+
+def _volume(img, path, shape, affine) -> Volume:
     try:
         data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape[:3])
     except Exception as exc:
-        raise MrsrError(f"cannot read the voxel data of {path}: {_reason(exc)}") from exc
+        raise MrsrError(f"cannot read the voxel data of {path or 'the image'}: {_reason(exc)}") from exc
     data = np.ascontiguousarray(data)
     bad = ~np.isfinite(data)
     n_bad = int(bad.sum())
     if n_bad:
-        log.warning("%s: %d NaN/inf voxels replaced by 0", path, n_bad)
+        log.warning("%s: %d NaN/inf voxels replaced by 0", path or "the image", n_bad)
         data[bad] = 0.0
     _, qcode = img.header.get_qform(coded=True)
     _, scode = img.header.get_sform(coded=True)
@@ -233,9 +252,22 @@ def save_volume(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray, c
                 slice_axis: int | None = None) -> Path:
     """Write ``data`` as float32 NIfTI-1 atomically (see module docstring for the header rules);
     ``slice_axis`` (0-based) is recorded as the header's slice dimension (``dim_info``)."""
+    path = Path(path)
+    img = to_image(data, affine, codes, slice_axis)
+    data = np.asarray(img.dataobj)
+    header = img.header
+    header.set_data_offset(352)
+    header["scl_slope"], header["scl_inter"] = 1.0, 0.0  # nibabel would write NaN ("unset")
+    header_bytes = header.binaryblock + b"\x00" * 4  # 348-byte header + empty extension flag
+    little = data.astype("<f4", copy=False)
+    return _write_nifti(path, header_bytes, little)
+
+
+def to_image(data: np.ndarray, affine: np.ndarray, codes: tuple[int, int] = (1, 1), slice_axis: int | None = None):
+    """A float32 ``nibabel.Nifti1Image`` with the header rules of :func:`save_volume` (qform and
+    sform both the affine, with the input's codes; mm units; the slice dimension when given)."""
     import nibabel as nib
 
-    path = Path(path)
     data = np.asarray(data, dtype=np.float32)
     affine = np.asarray(affine, dtype=np.float64)
     qcode, scode = (int(c) for c in codes)
@@ -252,11 +284,12 @@ def save_volume(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray, c
     if slice_axis is not None:
         img.header.set_dim_info(slice=int(slice_axis))
     img.header["descrip"] = b"mrsr"
-    header = img.header
-    header.set_data_offset(352)
-    header["scl_slope"], header["scl_inter"] = 1.0, 0.0  # nibabel would write NaN ("unset")
-    header_bytes = header.binaryblock + b"\x00" * 4  # 348-byte header + empty extension flag
-    little = data.astype("<f4", copy=False)
+    img.header["scl_slope"], img.header["scl_inter"] = 1.0, 0.0
+    return img
+
+
+def _write_nifti(path: Path, header_bytes: bytes, little: np.ndarray) -> Path:
+    """Write the header, then the voxels slice by slice, atomically."""
 
     def write(tmp: Path) -> None:
         # Stream slice by slice (NIfTI is Fortran order) so a 0.5 mm brain is never copied whole.

@@ -24,23 +24,29 @@ from mrsr_cli.evaluation.metrics import compare, head_mask
 def evaluate_files(reference, tests, mask=None) -> list[dict]:
     """PSNR/SSIM of each test image against ``reference`` inside ``mask`` (or a head mask)."""
     ref = load_volume(reference, what="reference")
+    return evaluate_volumes(ref, ((str(test), load_volume(test, what="test image")) for test in tests),  # one at a time
+                            None if mask is None else (str(mask), load_volume(mask, what="mask")), str(reference))
+
+
+def evaluate_volumes(ref, tests, mask=None, reference_name: str = "the reference") -> list[dict]:
+    """The in-memory core of :func:`evaluate_files`: ``tests`` (an iterable) and ``mask`` are
+    ``(name, Volume)`` pairs, every one on ``ref``'s grid."""
     if mask is not None:
-        mvol = load_volume(mask, what="mask")
+        name, mvol = mask
         diff = ref.grid.describe_difference(mvol.grid)
         if diff:
-            raise MrsrError(f"mask {mask} is not on the reference grid: {diff}")
+            raise MrsrError(f"mask {name} is not on the reference grid: {diff}")
         region = mvol.data > 0
         if not region.any():
-            raise MrsrError(f"mask {mask} is empty")
+            raise MrsrError(f"mask {name} is empty")
     else:
         region = head_mask(ref.data)
     rows = []
-    for test in tests:
-        vol = load_volume(test, what="test image")
+    for name, vol in tests:
         diff = ref.grid.describe_difference(vol.grid)
         if diff:
-            raise MrsrError(f"{test} is not on the reference grid ({diff}); resample it with 'mrsr upscale --like {reference}'")
-        rows.append({"image": str(test), **compare(ref.data, vol.data, region)})
+            raise MrsrError(f"{name} is not on the reference grid ({diff}); resample it with 'mrsr upscale --like {reference_name}'")
+        rows.append({"image": name, **compare(ref.data, vol.data, region)})
     return rows
 
 
