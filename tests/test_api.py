@@ -49,6 +49,8 @@ def test_the_api_checks_what_the_cli_checks():
         mrsr_cli.upscale(img, factor=0.5)
     with pytest.raises(UsageError, match="--window"):
         mrsr_cli.simulate(img, factor=2, window="hann")
+    with pytest.raises(UsageError, match="give exactly one"):
+        mrsr_cli.simulate(img)
 
 
 def test_importing_the_package_stays_light():

@@ -67,7 +67,10 @@ def simulate(image, *, factor=None, voxel_size=None, fwhm=None, psf: str = "gaus
     from mrsr_cli.data.geometry import parse_factor, parse_triplet, parse_voxel_size
     from mrsr_cli.data.io import to_image, volume_from_image
     from mrsr_cli.degrade.simulate import check_simulation, simulate_lowres
+    from mrsr_cli.errors import UsageError
 
+    if (factor is None) == (voxel_size is None):
+        raise UsageError("give exactly one of factor, voxel_size")
     fwhm = None if fwhm is None else parse_triplet(fwhm, "fwhm")
     check_simulation(fwhm=fwhm, psf=psf, noise=noise, slice_thickness=slice_thickness, slice_profile=slice_profile,
                      seed=seed, acquisition=acquisition, window=window)
