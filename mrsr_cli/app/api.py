@@ -39,16 +39,12 @@ def upscale(image, *, factor=None, voxel_size=None, like=None, method: str = "cn
     """``image`` (a nibabel NIfTI image) super-resolved onto the grid of exactly one of ``factor``
     (a number or one per axis), ``voxel_size`` (mm) or ``like`` (an image or a path); a float32
     ``nibabel.Nifti1Image`` with the sidecar's record in ``extra["mrsr"]``."""
-    from mrsr_cli.app.verbs import target_grid, upscale_volume
+    from mrsr_cli.app.verbs import engine_option, target_grid, upscale_volume
     from mrsr_cli.data.geometry import parse_factor, parse_voxel_size
     from mrsr_cli.data.io import to_image, volume_from_image
-    from mrsr_cli.methods import method_options
 
     engine = {k: options.pop(k) for k in ENGINE_KEYS if k in options}
-    if "engine" in method_options(method):
-        from mrsr_cli.infer.tiling import EngineOptions
-
-        options["engine"] = EngineOptions.from_cli(progress=False, **engine)
+    options.update(engine_option(method, progress=False, **engine))
     volume = volume_from_image(image)
     target = target_grid(volume, factor=None if factor is None else parse_factor(factor, "factor"),
                          voxel_size=None if voxel_size is None else parse_voxel_size(voxel_size, "voxel_size"),
@@ -64,18 +60,16 @@ def simulate(image, *, factor=None, voxel_size=None, fwhm=None, psf: str = "gaus
              acquisition: str = "psf", window: str | None = None):
     """A simulated lower-resolution acquisition of ``image``, as ``mrsr simulate`` makes it (without
     the low-field options); the simulation record in ``extra["mrsr"]``."""
+    from mrsr_cli.app.verbs import simulate_volume
     from mrsr_cli.data.geometry import parse_factor, parse_triplet, parse_voxel_size
     from mrsr_cli.data.io import to_image, volume_from_image
-    from mrsr_cli.degrade.simulate import check_simulation, simulate_lowres
-    from mrsr_cli.errors import UsageError
+    from mrsr_cli.degrade.simulate import check_simulation
 
-    if (factor is None) == (voxel_size is None):
-        raise UsageError("give exactly one of factor, voxel_size")
     fwhm = None if fwhm is None else parse_triplet(fwhm, "fwhm")
     check_simulation(fwhm=fwhm, psf=psf, noise=noise, slice_thickness=slice_thickness, slice_profile=slice_profile,
                      seed=seed, acquisition=acquisition, window=window)
     volume = volume_from_image(image)
-    lr, grid, info = simulate_lowres(volume.data, volume.grid, factor=None if factor is None else parse_factor(factor, "factor"),
+    lr, grid, info = simulate_volume(volume, factor=None if factor is None else parse_factor(factor, "factor"),
                                      voxel_size=None if voxel_size is None else parse_voxel_size(voxel_size, "voxel_size"),
                                      fwhm=fwhm, psf=psf, noise=noise, seed=seed, slice_thickness=slice_thickness,
                                      slice_profile=slice_profile, acquisition=acquisition, window=window)

@@ -153,7 +153,7 @@ def simulate_cmd(ctx, *, in_file, out_file, factor, voxel_size, fwhm, psf, noise
 @command("upscale", "Super-resolve an image onto a finer grid (CNN by default, or spline).")
 def upscale_cmd(ctx, *, in_file, out_file, factor, voxel_size, like, method, device, precision, tile_size, memory_limit,
                 threads, preview, force, quiet, json_out, **rest):
-    from mrsr_cli.app.verbs import upscale_file
+    from mrsr_cli.app.verbs import engine_option, upscale_file
     from mrsr_cli.data.geometry import parse_factor, parse_triplet, parse_voxel_size
     from mrsr_cli.methods import method_options
 
@@ -167,11 +167,8 @@ def upscale_cmd(ctx, *, in_file, out_file, factor, voxel_size, like, method, dev
         options["input_fwhm"] = parse_triplet(options["input_fwhm"], "--input-fwhm")
     if "order" in accepted:
         options["order"] = rest["order"]
-    if "engine" in accepted:
-        from mrsr_cli.infer.tiling import EngineOptions
-
-        options["engine"] = EngineOptions.from_cli(device=device, precision=precision, tile_size=tile_size,
-                                                   memory_limit=memory_limit, threads=threads, progress=not quiet)
+    options.update(engine_option(method, device=device, precision=precision, tile_size=tile_size, memory_limit=memory_limit,
+                                 threads=threads, progress=not quiet))
     payload = upscale_file(in_file, out_file, method=method, factor=parse_factor(factor) if factor is not None else None,
                            voxel_size=parse_voxel_size(voxel_size) if voxel_size is not None else None, like=like,
                            preview=preview, force=force, **options)

@@ -61,6 +61,36 @@ def check_target(method: str, source, target, engine=None) -> None:
                     engine.memory_limit if engine is not None else None)
 
 
+def simulate_volume(volume, *, factor=None, voxel_size=None, low_field=None, tissue_maps=None, **settings) -> tuple:
+    """``(LR data, LR grid, record)``: the in-memory core of :func:`simulate_file` and
+    :func:`mrsr_cli.api.simulate`.  The LR grid from exactly one of ``factor`` and ``voxel_size``
+    (a low-field simulation alone keeps the grid), refused before any allocation when it does not
+    fit the RAM; then :func:`mrsr_cli.degrade.simulate.simulate_lowres` with ``settings``."""
+    from mrsr_cli.budget import check_grid_fits
+    from mrsr_cli.degrade.simulate import simulate_lowres
+
+    if factor is None and voxel_size is None and low_field is not None:
+        factor = (1.0, 1.0, 1.0)
+    lr_grid = target_grid(volume, factor=factor, voxel_size=voxel_size, upscale=False)
+    check_grid_fits("simulate", lr_grid.shape, 3)
+    tissue = _load_tissue_maps(tissue_maps, volume) if tissue_maps else None
+    return simulate_lowres(volume.data, volume.grid, voxel_size=lr_grid.voxel_size, low_field=low_field, tissue=tissue,
+                           **settings)
+
+
+def engine_option(method: str, **settings) -> dict:
+    """``{"engine": EngineOptions.from_cli(**settings)}`` for a method that takes the engine's
+    options (device, precision, tiles, memory, threads, progress), else ``{}``: what the CLI and
+    the Python API pass to :func:`upscale_volume`."""
+    from mrsr_cli.methods import method_options
+
+    if "engine" not in method_options(method):
+        return {}
+    from mrsr_cli.infer.tiling import EngineOptions
+
+    return {"engine": EngineOptions.from_cli(**settings)}
+
+
 def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None, psf: str = "gaussian",
                   noise: float = 0.0, seed: int | None = None, slice_thickness: float | None = None,
                   slice_profile: str | None = None, field_strength: float | None = None, source_field: float = 3.0,
@@ -73,9 +103,8 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
     (:mod:`mrsr_cli.degrade.lowfield`), its contrast change from ``tissue_maps`` (GM, WM[, CSF] on the
     input's grid) when given; without a factor or voxel size the grid is kept."""
     from mrsr_cli.data.bids import write_sidecar
-    from mrsr_cli.budget import check_grid_fits
     from mrsr_cli.data.io import check_outputs, load_volume, output_set, require_suffix, save_volume, sidecar_path
-    from mrsr_cli.degrade.simulate import check_simulation, simulate_lowres
+    from mrsr_cli.degrade.simulate import check_simulation
     from mrsr_cli.errors import UsageError
 
     check_simulation(fwhm=fwhm, psf=psf, noise=noise, slice_thickness=slice_thickness, slice_profile=slice_profile, seed=seed,
@@ -90,14 +119,9 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
     outputs = [require_suffix(out_file), sidecar_path(out_file)]
     check_outputs(outputs, [in_file, *(tissue_maps or [])], force)
     volume = load_volume(in_file)
-    if factor is None and voxel_size is None and low_field is not None:
-        factor = (1.0, 1.0, 1.0)
-    lr_grid = target_grid(volume, factor=factor, voxel_size=voxel_size, upscale=False)
-    check_grid_fits("simulate", lr_grid.shape, 3)
-    tissue = _load_tissue_maps(tissue_maps, volume) if tissue_maps else None
-    lr, lr_grid, info = simulate_lowres(volume.data, volume.grid, voxel_size=lr_grid.voxel_size, fwhm=fwhm, psf=psf,
-                                        noise=noise, seed=seed, slice_thickness=slice_thickness,
-                                        slice_profile=slice_profile, low_field=low_field, tissue=tissue,
+    lr, lr_grid, info = simulate_volume(volume, factor=factor, voxel_size=voxel_size, low_field=low_field,
+                                        tissue_maps=tissue_maps, fwhm=fwhm, psf=psf, noise=noise, seed=seed,
+                                        slice_thickness=slice_thickness, slice_profile=slice_profile,
                                         acquisition=acquisition, window=window)
     extra = {"SliceThickness": info["slice_thickness_mm"]} if "slice_thickness_mm" in info else {}
     if low_field is not None:
