@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import DATA, MRSR, ROOT, stamp, timed, write_section
-from mrsr_cli.infer.tiling import DEFAULT_ENSEMBLE, ENSEMBLE_SIZES
+from mrsr_cli.infer.tiling import ENSEMBLE_SIZES
 from validate_model import score
 
 FACTORS = "2,2,2;2,2,3;3,3,3;1,1,4"
@@ -54,8 +54,7 @@ lines = [
 ]
 for passes, r in results.items():
     gains = ", ".join(f"{g:+.2f}" for g in r["val_gain_per_factor"])
-    default = " (default)" if passes == DEFAULT_ENSEMBLE else ""
-    lines.append(f"| {passes}{default} | [{gains}] | {r['val_psnr']:.2f} | {r['upscale_seconds']:.1f} | {r['upscale_peak_mib']} |")
+    lines.append(f"| {passes} | [{gains}] | {r['val_psnr']:.2f} | {r['upscale_seconds']:.1f} | {r['upscale_peak_mib']} |")
 single = np.array(results[1]["val_gain_per_factor"])
 best = np.array(results[8]["val_gain_per_factor"])
 lines += ["", f"Eight passes add {', '.join(f'{g:+.2f}' for g in best - single)} dB to a single pass; two passes, "

@@ -98,6 +98,26 @@ class SeparableResampler:
             block = _apply_axis(block, w, a)
         return block
 
+    def nonzero_box(self, tolerance: float = 0.0) -> tuple[slice, ...]:
+        """The smallest box of the target grid outside which the resampled volume is 0: the target
+        rows whose weights on the source's non-zero bounding box exceed ``tolerance``, per axis.
+        With ``tolerance`` 0 the values outside are exactly 0 (weights below ``WEIGHT_CUTOFF`` are
+        dropped); otherwise at most about ``2·tolerance·max|volume|`` (the spline prefilter's tail
+        decays by 0.268 per source voxel, so its sum is under 1.4× its first term, and a row's
+        weights on the other axes sum to under 1.3 in absolute value).  An all-zero volume gives
+        an empty box."""
+        box = []
+        for a in range(3):
+            occupied = np.flatnonzero(np.any(self.volume != 0, axis=tuple(b for b in range(3) if b != a)))
+            if occupied.size == 0:
+                return (slice(0, 0),) * 3
+            weights = abs(self.weights[a][:, occupied[0]:occupied[-1] + 1])
+            rows = np.flatnonzero(weights.max(axis=1).toarray().ravel() > tolerance)
+            if rows.size == 0:
+                return (slice(0, 0),) * 3
+            box.append(slice(int(rows[0]), int(rows[-1]) + 1))
+        return tuple(box)
+
     def full(self, out: np.ndarray | None = None, slab: int = 16) -> np.ndarray:
         """The whole target volume, built slab by slab along axis 0 into ``out``."""
         if out is None:

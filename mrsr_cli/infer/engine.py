@@ -17,7 +17,8 @@ import logging
 
 import numpy as np
 
-from mrsr_cli.models.channels import ArrayField, allowed_flips, encode_reference, model_normalization_scale, network_inputs
+from mrsr_cli.models.channels import (ArrayField, allowed_flips, encode_reference, foreground_box, model_normalization_scale,
+                                     network_inputs)
 from mrsr_cli.models.prepared import PreparedModel
 from mrsr_cli.errors import UsageError
 from mrsr_cli.infer.tiling import EngineOptions, run_self_ensemble
@@ -53,8 +54,10 @@ def super_resolve(volume, target, model: PreparedModel, *, reference=None, optio
         raise UsageError(f"model {name} is guided ({n_refs} reference channel): give a registered reference image")
     if n_refs == 0 and reference is not None:
         raise UsageError(f"model {name} takes no reference channel; drop the reference or use a guided model")
-    if options.ensemble > 1 and not allowed_flips(meta):
-        log.warning("model %s was not trained with flips: running 1 pass instead of an ensemble of %d", name, options.ensemble)
+    if options.ensemble != 1 and not allowed_flips(meta):
+        if options.ensemble is not None:
+            log.warning("model %s was not trained with flips: running 1 pass instead of an ensemble of %d", name,
+                        options.ensemble)
         options = dataclasses.replace(options, ensemble=1)
     scale = model_normalization_scale(meta, volume.data)
     factor = scale_factor(volume.grid, target)
@@ -80,7 +83,8 @@ def super_resolve(volume, target, model: PreparedModel, *, reference=None, optio
     def read_input(box):
         return np.stack([s.read(box) for s in sources])
 
-    out, engine_info = run_self_ensemble(model.net, read_input, target.shape, options)
+    out, engine_info = run_self_ensemble(model.net, read_input, target.shape, options,
+                                         foreground=foreground_box(sources, target.shape))
     out *= scale
     info.update({"Model": name, "ModelSha256": model.sha256, "ModelArchitecture": meta["architecture"], **engine_info})
     return out, info

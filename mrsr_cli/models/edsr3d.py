@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mrsr_cli.models.graph import Apply, Chain, Conv, Residual, Step, evaluate, receptive_radius, residual_final
 from mrsr_cli.models.recnn import _init
 
 
@@ -35,8 +36,11 @@ class _Block(nn.Module):
         self.conv2 = nn.Conv3d(filters, filters, kernel, padding=kernel // 2)
         self.res_scale = res_scale
 
+    def combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return x + self.res_scale * h
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.res_scale * self.conv2(torch.relu(self.conv1(x)))
+        return self.combine(x, self.conv2(torch.relu(self.conv1(x))))
 
 
 class EDSR3D(nn.Module):
@@ -59,7 +63,6 @@ class EDSR3D(nn.Module):
         _init(self, init)
         with torch.no_grad():  # start near the identity X ≈ Z, as ReCNN does
             self.tail.weight.mul_(0.1)
-        self._halo = (2 * blocks + 3) * pad
         self.params = {"blocks": blocks, "filters": filters, "kernel": kernel, "res_scale": res_scale,
                        "in_channels": in_channels, "residual": residual, "init": init, "factor_channels": factor_channels,
                        "reference_encoding": reference_encoding, "voxel_channels": voxel_channels,
@@ -67,7 +70,7 @@ class EDSR3D(nn.Module):
 
     @property
     def halo(self) -> int:
-        return self._halo
+        return receptive_radius(self.graph())  # (2·blocks + 3) · (kernel // 2)
 
     @property
     def in_channels(self) -> int:
@@ -77,9 +80,16 @@ class EDSR3D(nn.Module):
         """The head's output (kept for the long skip), a block's input, its intermediate and its output."""
         return 4 * self.head.out_channels * element_bytes
 
+    def graph(self) -> Step:
+        """The dataflow (:mod:`mrsr_cli.models.graph`): head, blocks ``x + s·conv(relu(conv(x)))``, body conv
+        with the long skip from the head, tail, then the residual on channel 0."""
+        blocks = [Residual(Chain((Conv(b.conv1), Apply(torch.relu), Conv(b.conv2))), b.combine) for b in self.body]
+        body = Residual(Chain((*blocks, Conv(self.body_end))), _long_skip)
+        return residual_final(self.residual)(Chain((Conv(self.head), body, Conv(self.tail))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        head = self.head(x)
-        out = self.tail(self.body_end(self.body(head)) + head)
-        if self.residual:  # residual addition in fp32 whatever the compute precision
-            return x[:, :1].float() + out.float()
-        return out.float()
+        return evaluate(self.graph(), x)
+
+
+def _long_skip(head: torch.Tensor, body: torch.Tensor) -> torch.Tensor:
+    return body + head

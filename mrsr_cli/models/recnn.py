@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mrsr_cli.models.graph import Apply, Chain, Conv, Step, evaluate, receptive_radius, residual_final
+
 
 def _init(module: nn.Module, scheme: str) -> None:
     for m in module.modules():
@@ -42,7 +44,7 @@ class _ConvStack(nn.Module):
 
     @property
     def halo(self) -> int:
-        return sum((c.kernel_size[0] - 1) // 2 for c in self.convs)
+        return receptive_radius(self.graph())
 
     @property
     def in_channels(self) -> int:
@@ -52,16 +54,16 @@ class _ConvStack(nn.Module):
         """Three activations of the widest layer (input, output and a reorder buffer)."""
         return 3 * max(c.out_channels for c in self.convs) * element_bytes
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        last = len(self.convs) - 1
+    def graph(self) -> Step:
+        """The dataflow (:mod:`mrsr_cli.models.graph`): convs with ReLU between them, the last linear, then
+        the residual on channel 0 (or a cast to fp32)."""
+        steps = []
         for i, conv in enumerate(self.convs):
-            h = conv(h)
-            if i < last:
-                h = torch.relu_(h)
-        if self.residual:  # residual addition in fp32 whatever the compute precision
-            return x[:, :1].float() + h.float()
-        return h.float()
+            steps += [Conv(conv)] if i == len(self.convs) - 1 else [Conv(conv), Apply(torch.relu_)]
+        return residual_final(self.residual)(Chain(tuple(steps)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return evaluate(self.graph(), x)
 
 
 class ReCNN(_ConvStack):
