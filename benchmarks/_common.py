@@ -39,7 +39,17 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return (f"{cpu} ({cpu_flags()}), {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def cpu_flags() -> str:
+    """Which of the flags that decide CPU speed here the CPU has: AVX-512, its bf16 dot products, AMX."""
+    try:
+        flags = set(next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        return "flags unknown"
+    return ", ".join(f"{name} {'yes' if name in flags else 'no'}" for name in ("avx512f", "avx512_bf16", "amx_bf16"))
 
 
 def timed(cmd, env=None) -> tuple[float, float, str]:

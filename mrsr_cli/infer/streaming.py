@@ -61,7 +61,8 @@ class _ConvStream:
         y = self._convolve(part)
         self.emitted = stop
         keep = max(stop - r, 0)
-        self.buffer = self.buffer[:, :, keep - self.buffer_start:]
+        # a copy of the planes still needed, so that the concatenation's storage (slab + 2·radius planes) is freed
+        self.buffer = self.buffer[:, :, keep - self.buffer_start:].clone(memory_format=torch.preserve_format)
         self.buffer_start = keep
         return y
 
@@ -110,7 +111,7 @@ class _ResidualStream:
         if h is None:
             return None
         n = h.shape[2]
-        x_aligned, self.pending = self.pending[:, :, :n], self.pending[:, :, n:]
+        x_aligned, self.pending = self.pending[:, :, :n], self.pending[:, :, n:].clone(memory_format=torch.preserve_format)
         return self.combine(x_aligned, h)
 
 

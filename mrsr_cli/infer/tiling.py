@@ -257,6 +257,10 @@ def run_tiled(predict, read_input, shape, options: EngineOptions, out: np.ndarra
         info = _skip_background(predict, read_input, shape, out, foreground, run_dense)
     info = {"Device": str(predict.device), "Precision": predict.precision, **info,
             "InferenceSeconds": round(time.perf_counter() - started, 3)}
+    if predict.device.type == "cuda":  # the GPU check reads it (benchmarks/gpu_check.sh)
+        import torch
+
+        info["PeakDeviceMemoryMiB"] = round(torch.cuda.max_memory_allocated(predict.device) / 2**20, 1)
     log.info("engine: %s, %s, %s, %.1f s", predict.device, predict.precision,
              ", ".join(f"{k} {v}" for k, v in info.items() if k not in ("Device", "Precision", "InferenceSeconds")),
              info["InferenceSeconds"])
