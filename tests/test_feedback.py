@@ -28,3 +28,38 @@ def test_the_written_path_is_said_at_the_default_verbosity(tmp_path):
     assert proc.stderr == ""
     proc = run_cli("upscale", lr, out, "--factor", "2", "--method", "spline", "--force", "--json", check=0)
     assert json.loads(proc.stdout)["out_file"] == str(out) and "wrote" in proc.stderr
+
+
+def test_progress_by_plane_on_a_terminal_and_one_line_per_stage_on_a_log(tmp_path):
+    """Under a pseudo-terminal the bar counts planes (it moves inside a volume that is one tile) with a time
+    left; with stderr a file (a SLURM log) each stage says once, plainly, what it did and how long it took."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    lr = save_nifti(tmp_path / "lr.nii.gz", phantom((14, 14, 14)), make_affine((2, 2, 2)))
+    args = [sys.executable, "-m", "mrsr_cli", "upscale", str(lr), str(tmp_path / "out.nii.gz"), "--factor", "2",
+            "--ensemble", "2", "--force"]
+    log = run_cli(*args[3:], check=0).stderr.splitlines()
+    stages = [line for line in log if "super-resolving" in line]
+    assert stages == [line for line in log if line.startswith("mrsr: super-resolving, pass ")] and len(stages) == 2
+    assert all(" 28/28 in " in line and line.endswith(" s") for line in stages), log
+    assert log[-1].startswith("mrsr: wrote ")
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(args, stdin=follower, stdout=follower, stderr=follower, env={**os.environ, "COLUMNS": "120"})
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait() == 0
+    text = seen.decode(errors="replace")
+    assert "planes" in text and "super-resolving, pass 1/2" in text, text
+    assert " 28/28 in " not in text  # on a terminal the bar, not the log's line

@@ -152,7 +152,7 @@ def simulate_cmd(ctx, *, in_file, out_file, factor, voxel_size, fwhm, psf, noise
 # ----------------------------------------------------------------------------- upscale
 @command("upscale", "Super-resolve an image onto a finer grid (CNN by default, or spline).")
 def upscale_cmd(ctx, *, in_file, out_file, factor, voxel_size, like, method, device, precision, tile_size, memory_limit,
-                threads, preview, force, quiet, json_out, **rest):
+                threads, dtype, preview, force, quiet, json_out, **rest):
     from mrsr_cli.app.verbs import engine_option, upscale_file
     from mrsr_cli.data.geometry import parse_factor, parse_triplet, parse_voxel_size
     from mrsr_cli.methods import method_options
@@ -171,7 +171,7 @@ def upscale_cmd(ctx, *, in_file, out_file, factor, voxel_size, like, method, dev
                                  threads=threads, progress=not quiet))
     payload = upscale_file(in_file, out_file, method=method, factor=parse_factor(factor) if factor is not None else None,
                            voxel_size=parse_voxel_size(voxel_size) if voxel_size is not None else None, like=like,
-                           preview=preview, force=force, **options)
+                           dtype=dtype, preview=preview, force=force, **options)
     if json_out:
         _print_json({"out_file": str(out_file), **payload})
 

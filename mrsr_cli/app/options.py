@@ -159,6 +159,9 @@ UPSCALE = [
            "(default 0.001).", range=(0.0, 10.0), to_method=True),
     Option("lrtv_lambda_rank", "float", "LRTV: low-rank (tensor nuclear norm) weight, same units (default 0.01).",
            range=(0.0, 10.0), to_method=True),
+    Option("dtype", "str", "Output voxel type: float32; int16 (scaled by scl_slope/scl_inter to the output's range: "
+           "half the size, rounding under 1/65535 of the range); input (the input file's type, floats as float32).",
+           "float32", choices=("float32", "int16", "input")),
     Option("preview", "path", "Also write a PNG of three orthogonal slices (input vs output).",
            nipype={"trait": "preview_file", "hash_files": False}),
 ]
@@ -321,6 +324,18 @@ _ANNOTATIONS = {"str": Optional[str], "int": Optional[int], "float": Optional[fl
                 "count": int}
 
 
+def metavar(row: Option) -> str | None:
+    """The placeholder ``--help`` shows for an option's value: ``PATH`` for files, ``N`` for counts and
+    sizes in voxels, the option's own name otherwise (``--factor FACTOR``), as FSL and ANTs write them."""
+    if row.kind in ("bool", "count"):
+        return None
+    if row.kind in ("path", "paths"):
+        return "PATH"
+    if row.kind == "int":
+        return "N"
+    return row.name.upper()
+
+
 def signature(command: str, rows: list[Option] | None = None):
     """The ``inspect.Signature`` typer builds ``mrsr COMMAND`` from: a ``ctx`` then one parameter per row."""
     import inspect
@@ -333,7 +348,7 @@ def signature(command: str, rows: list[Option] | None = None):
             default = typer.Argument(... if row.required else row.default, help=row.help, metavar=row.flag)
         else:
             decls = [f"{row.flag}/{row.negative}" if row.negative else row.flag] + ([row.short] if row.short else [])
-            default = typer.Option(row.default, *decls, help=row.help, count=row.kind == "count")
+            default = typer.Option(row.default, *decls, help=row.help, count=row.kind == "count", metavar=metavar(row))
         params.append(inspect.Parameter(row.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
                                         annotation=_ANNOTATIONS[row.kind]))
     return inspect.Signature(params)

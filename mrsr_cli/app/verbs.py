@@ -179,15 +179,16 @@ def upscale_volume(volume, target, *, method: str = "cnn", **method_options) -> 
 
 
 def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_size=None, like=None, preview=None,
-                 force: bool = False, **method_options) -> dict:
+                 force: bool = False, dtype: str = "float32", **method_options) -> dict:
     """Write ``in_file`` super-resolved by ``method`` (:data:`mrsr_cli.methods.METHODS`, with its
-    ``method_options``) onto the target grid, its sidecar and, if asked, a PNG ``preview``;
-    returns the sidecar's content."""
+    ``method_options``) onto the target grid in ``dtype`` (:func:`~mrsr_cli.data.io.output_dtype`), its
+    sidecar and, if asked, a PNG ``preview``; returns the sidecar's content."""
     from mrsr_cli.data.bids import write_sidecar
-    from mrsr_cli.data.io import check_outputs, load_volume, output_set, require_suffix, save_volume, sidecar_path
+    from mrsr_cli.data.io import check_outputs, load_volume, output_dtype, output_set, require_suffix, save_volume, sidecar_path
     from mrsr_cli.methods import check_options
 
     check_options(method, method_options)  # before any work
+    output_dtype(dtype)
     reference = method_options.get("reference")
     outputs = [require_suffix(out_file), sidecar_path(out_file), preview and require_suffix(preview, (".png",))]
     check_outputs(outputs, [in_file, like, reference], force)
@@ -195,7 +196,7 @@ def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_s
     target = target_grid(volume, factor=factor, voxel_size=voxel_size, like=like)
     out, payload = upscale_volume(volume, target, method=method, **method_options)
     with output_set(outputs) as staged:
-        save_volume(staged[Path(out_file)], out, target.affine, volume.codes)
+        save_volume(staged[Path(out_file)], out, target.affine, volume.codes, dtype=output_dtype(dtype, volume.disk_dtype))
         write_sidecar(out_file, payload, sources=[in_file] + ([reference] if reference else []),
                       to=staged[sidecar_path(out_file)])
         if preview is not None:

@@ -5,7 +5,8 @@
   2-D images, true 4-D series and empty dimensions, squeezes trailing singleton dimensions,
   and replaces NaN/inf voxels by 0 with a warning (documented choice: registration outputs
   often carry NaN outside the FOV, and refusing them would break pipelines).
-* :func:`save_volume` always writes float32 with scl_slope=1/scl_inter=0, qform and sform
+* :func:`save_volume` writes float32 with scl_slope=1/scl_inter=0 (or, asked, an integer type with
+  the scaling that stores the values best: ``--dtype``), qform and sform
   both set to the affine with the input's codes (1 = scanner when the input had none), and
   xyzt_units = mm.  It writes to a temporary file in the target folder and renames it, so a
   failure never leaves a partial output and an existing file is only replaced when complete.
@@ -47,6 +48,7 @@ class Volume:
     codes: tuple[int, int] = (1, 1)  # (qform_code, sform_code) of the source file
     path: Path | None = None
     slice_axis: int | None = None  # the header's slice dimension (dim_info), 0-based, if it names one
+    disk_dtype: str = "float32"  # the type the file stored its voxels in (save_volume's dtype="input")
 
     @property
     def grid(self) -> Grid:
@@ -145,7 +147,8 @@ def _volume(img, path, shape, affine) -> Volume:
     except Exception:  # a malformed dim_info is not worth refusing the image for
         slice_dim = None
     return Volume(data=data, affine=affine, codes=(int(qcode or 0), int(scode or 0)), path=path,
-                  slice_axis=int(slice_dim) if slice_dim is not None and int(slice_dim) < 3 else None)
+                  slice_axis=int(slice_dim) if slice_dim is not None and int(slice_dim) < 3 else None,
+                  disk_dtype=np.dtype(img.get_data_dtype()).name)
 
 
 def _reason(exc: BaseException) -> str:
@@ -248,19 +251,69 @@ def output_set(outputs):
             tmp.unlink(missing_ok=True)
 
 
+# What --dtype may ask for: float32 (the default), int16 (scaled), or the input file's own type.
+OUTPUT_DTYPES = ("float32", "int16", "input")
+
+
+def output_dtype(name: str, input_dtype: str = "float32") -> np.dtype:
+    """The on-disk type for ``--dtype name``: ``input`` keeps an integer input's type and writes float
+    inputs (float64 included) as float32.
+
+    >>> output_dtype("input", "uint8"), output_dtype("input", "float64"), output_dtype("int16")
+    (dtype('uint8'), dtype('float32'), dtype('int16'))
+    """
+    if name not in OUTPUT_DTYPES:
+        raise UsageError(f"--dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {name!r}")
+    chosen = np.dtype(input_dtype if name == "input" else name)
+    return chosen if chosen.kind in "iu" else np.dtype(np.float32)
+
+
+def integer_scaling(data: np.ndarray, dtype: np.dtype) -> tuple[float, float]:
+    """``(scl_slope, scl_inter)`` that store ``data`` in the integer ``dtype`` with the least rounding:
+    slope 1 and intercept 0 when the values are already whole numbers in its range, else the
+    output's range mapped onto the type's whole range (value = stored × slope + intercept).
+
+    >>> integer_scaling(np.array([0.0, 3.0, 7.0]), np.dtype("int16"))
+    (1.0, 0.0)
+    >>> slope, inter = integer_scaling(np.array([0.0, 1.5]), np.dtype("uint8")); round(slope * 255 + inter, 6)
+    1.5
+    """
+    info = np.iinfo(dtype)
+    lo, hi = float(data.min()), float(data.max())
+    if lo >= info.min and hi <= info.max and np.array_equal(data, np.round(data)):
+        return 1.0, 0.0
+    slope = (hi - lo) / (float(info.max) - float(info.min)) or 1.0
+    return slope, lo - float(info.min) * slope
+
+
 def save_volume(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray, codes: tuple[int, int] = (1, 1),
-                slice_axis: int | None = None) -> Path:
-    """Write ``data`` as float32 NIfTI-1 atomically (see module docstring for the header rules);
-    ``slice_axis`` (0-based) is recorded as the header's slice dimension (``dim_info``)."""
+                slice_axis: int | None = None, dtype: np.dtype | str = "float32") -> Path:
+    """Write ``data`` as NIfTI-1 atomically (see module docstring for the header rules);
+    ``slice_axis`` (0-based) is recorded as the header's slice dimension (``dim_info``).  ``dtype``:
+    float32, or an integer type with ``scl_slope``/``scl_inter`` from :func:`integer_scaling`, so
+    that readers that apply the scaling (nibabel, FSL, ANTs) get the values back to within half a
+    step (``scl_slope / 2``)."""
     path = Path(path)
     img = to_image(data, affine, codes, slice_axis)
     data = np.asarray(img.dataobj)
     header = img.header
     header.set_data_offset(352)
-    header["scl_slope"], header["scl_inter"] = 1.0, 0.0  # nibabel would write NaN ("unset")
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        slope, inter = integer_scaling(data, dtype)
+        header.set_data_dtype(dtype)
+        header["scl_slope"], header["scl_inter"] = slope, inter
+        info = np.iinfo(dtype)
+
+        def to_disk(plane):
+            return np.clip(np.round((plane - inter) / slope), info.min, info.max).astype(dtype.newbyteorder("<"))
+    else:
+        header["scl_slope"], header["scl_inter"] = 1.0, 0.0  # nibabel would write NaN ("unset")
+
+        def to_disk(plane):
+            return plane.astype("<f4", copy=False)
     header_bytes = header.binaryblock + b"\x00" * 4  # 348-byte header + empty extension flag
-    little = data.astype("<f4", copy=False)
-    return _write_nifti(path, header_bytes, little)
+    return _write_nifti(path, header_bytes, data, to_disk)
 
 
 def to_image(data: np.ndarray, affine: np.ndarray, codes: tuple[int, int] = (1, 1), slice_axis: int | None = None):
@@ -288,16 +341,16 @@ def to_image(data: np.ndarray, affine: np.ndarray, codes: tuple[int, int] = (1, 
     return img
 
 
-def _write_nifti(path: Path, header_bytes: bytes, little: np.ndarray) -> Path:
-    """Write the header, then the voxels slice by slice, atomically."""
+def _write_nifti(path: Path, header_bytes: bytes, data: np.ndarray, to_disk) -> Path:
+    """Write the header, then the voxels slice by slice (``to_disk(plane)``: little-endian values), atomically."""
 
     def write(tmp: Path) -> None:
         # Stream slice by slice (NIfTI is Fortran order) so a 0.5 mm brain is never copied whole.
         opener = (lambda p: gzip.open(p, "wb", compresslevel=1)) if str(path).endswith(".gz") else (lambda p: open(p, "wb"))
         with opener(tmp) as fh:
             fh.write(header_bytes)
-            for k in range(little.shape[2]):
-                fh.write(little[:, :, k].tobytes(order="F"))
+            for k in range(data.shape[2]):
+                fh.write(to_disk(data[:, :, k]).tobytes(order="F"))
 
     atomic_write(path, write)
     return path

@@ -38,17 +38,21 @@ MAX_SLAB_PLANES = 4
 
 
 class _ConvStream:
-    def __init__(self, step: Conv, depth: int):
-        self.conv, self.radius, self.depth = step.module, step.radius, depth
+    def __init__(self, step: Conv, depth: int, slab: int):
+        self.conv, self.radius, self.depth, self.slab = step.module, step.radius, depth, slab
         self.buffer: torch.Tensor | None = None
         self.buffer_start = 0  # plane index of buffer[:, :, 0]
         self.received = self.emitted = 0
 
-    def push(self, x: torch.Tensor) -> torch.Tensor | None:
+    def push(self, x: torch.Tensor | None) -> torch.Tensor | None:
+        """Take the next input planes (``None``: none) and return the next output planes, at most a slab
+        of them (the rest follow on later pushes), or ``None``."""
         r, depth = self.radius, self.depth
-        self.buffer = x if self.buffer is None else torch.cat([self.buffer, x], dim=2)
-        self.received += x.shape[2]
+        if x is not None:
+            self.buffer = x if self.buffer is None else torch.cat([self.buffer, x], dim=2)
+            self.received += x.shape[2]
         stop = depth if self.received == depth else self.received - r  # outputs [emitted, stop) are computable
+        stop = min(stop, self.emitted + self.slab)  # a slab at a time, also when the last input flushes the lag
         if stop <= self.emitted:
             return None
         lo, hi = self.emitted - r, stop + r  # the input planes they read; outside [0, depth): zero padding
@@ -65,7 +69,6 @@ class _ConvStream:
         self.buffer = self.buffer[:, :, keep - self.buffer_start:].clone(memory_format=torch.preserve_format)
         self.buffer_start = keep
         return y
-
 
     def _convolve(self, x: torch.Tensor) -> torch.Tensor:
         r = self.radius
@@ -85,28 +88,27 @@ class _ApplyStream:
         self.fn = step.fn
 
     def push(self, x):
-        return self.fn(x)
+        return None if x is None else self.fn(x)
 
 
 class _ChainStream:
-    def __init__(self, step: Chain, depth: int):
-        self.steps = [_stream(s, depth) for s in step.steps]
+    def __init__(self, step: Chain, depth: int, slab: int):
+        self.steps = [_stream(s, depth, slab) for s in step.steps]
 
     def push(self, x):
-        for s in self.steps:
+        for s in self.steps:  # every step runs, new planes or not: a later one may still hold a backlog
             x = s.push(x)
-            if x is None:
-                return None
         return x
 
 
 class _ResidualStream:
-    def __init__(self, step: Residual, depth: int):
-        self.body, self.combine = _stream(step.body, depth), step.combine
+    def __init__(self, step: Residual, depth: int, slab: int):
+        self.body, self.combine = _stream(step.body, depth, slab), step.combine
         self.pending: torch.Tensor | None = None  # input planes the body has not emitted yet
 
     def push(self, x):
-        self.pending = x if self.pending is None else torch.cat([self.pending, x], dim=2)
+        if x is not None:
+            self.pending = x if self.pending is None else torch.cat([self.pending, x], dim=2)
         h = self.body.push(x)
         if h is None:
             return None
@@ -115,14 +117,14 @@ class _ResidualStream:
         return self.combine(x_aligned, h)
 
 
-def _stream(step: Step, depth: int):
+def _stream(step: Step, depth: int, slab: int):
     if isinstance(step, Conv):
-        return _ConvStream(step, depth)
+        return _ConvStream(step, depth, slab)
     if isinstance(step, Apply):
         return _ApplyStream(step)
     if isinstance(step, Chain):
-        return _ChainStream(step, depth)
-    return _ResidualStream(step, depth)
+        return _ChainStream(step, depth, slab)
+    return _ResidualStream(step, depth, slab)
 
 
 def stream_volume(graph: Step, read_planes: Callable[[int, int], torch.Tensor], depth: int,
@@ -130,18 +132,26 @@ def stream_volume(graph: Step, read_planes: Callable[[int, int], torch.Tensor], 
                   on_planes: Callable[[int], None] | None = None) -> None:
     """Run ``graph`` over ``depth`` planes: ``read_planes(z0, z1)`` gives the input planes ``[z0, z1)``
     as ``(1, C, z1 - z0, H, W)``; ``to_output(z0, planes)`` receives the output planes from ``z0``
-    (in order, each once); ``on_planes(n)`` is told of each ``n`` planes read (progress)."""
-    root = _stream(graph, depth)
-    written = 0
-    for z0 in range(0, depth, slab):
-        z1 = min(z0 + slab, depth)
-        y = root.push(read_planes(z0, z1))
+    (in order, each once); ``on_planes(n)`` is told of each ``n`` output planes written (progress).
+    Once the input is read, empty pushes flush the network's lag a slab at a time."""
+    root = _stream(graph, depth, slab)
+    written = read = 0
+    flushes_left = (len(convolutions(graph)) + 1) * depth  # each flush push advances at least one convolution
+    while written < depth:
+        if read < depth:
+            z1 = min(read + slab, depth)
+            y = root.push(read_planes(read, z1))
+            read = z1
+        else:
+            y = root.push(None)
+            flushes_left -= 1
+            if flushes_left < 0:
+                raise RuntimeError("streamed inference stalled")  # a bug, not a user error
         if y is not None:
             to_output(written, y)
             written += y.shape[2]
-        if on_planes is not None:
-            on_planes(z1 - z0)
-    assert written == depth, (written, depth)
+            if on_planes is not None:
+                on_planes(y.shape[2])
 
 
 def stream_bytes_per_plane_voxel(graph: Step, in_channels: int, element_bytes: int, slab: int) -> int:

@@ -1,0 +1,48 @@
+"""Outputs people can use (issue 35, item 6): ``upscale --dtype`` writes float32, scaled int16 or the input's
+own type, and readers that apply the NIfTI scaling get the values back to within half a step."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import make_affine, phantom, run_cli, save_nifti
+
+
+@pytest.fixture
+def lr_int16(tmp_path):
+    data = np.round(phantom((12, 14, 10)) * 1000).astype(np.int16)
+    return save_nifti(tmp_path / "lr.nii.gz", data, make_affine((2, 2, 2)), dtype=np.int16)
+
+
+@pytest.mark.parametrize("dtype,expected", [("int16", np.int16), ("input", np.int16), ("float32", np.float32)])
+def test_dtype_round_trip(tmp_path, lr_int16, dtype, expected):
+    reference = tmp_path / "float.nii.gz"
+    run_cli("upscale", lr_int16, reference, "--factor", "2", "--method", "spline", check=0)
+    out = tmp_path / f"{dtype}.nii.gz"
+    run_cli("upscale", lr_int16, out, "--factor", "2", "--method", "spline", "--dtype", dtype, check=0)
+    img, ref = nib.load(out), nib.load(reference)
+    assert img.get_data_dtype() == expected
+    np.testing.assert_array_equal(img.affine, ref.affine)
+    values, truth = img.get_fdata(), ref.get_fdata()
+    slope = float(img.dataobj.slope)  # nibabel moves the scaling off the loaded header
+    assert np.abs(values - truth).max() <= slope / 2 + 1e-4 * np.abs(truth).max()
+    if expected == np.int16:
+        assert slope > 0 and (truth.max() - truth.min()) / slope <= 65535 + 1  # the whole range is used
+        raw = np.asarray(img.dataobj.get_unscaled())
+        assert raw.dtype == np.int16 and raw.min() >= -32768 and raw.max() <= 32767
+
+
+def test_input_type_uint8_and_whole_numbers_keep_unit_scaling(tmp_path):
+    data = np.round(phantom((10, 10, 10)) * 200).astype(np.uint8)
+    lr = save_nifti(tmp_path / "lr.nii.gz", data, make_affine((2, 2, 2)), dtype=np.uint8)
+    out = tmp_path / "same.nii.gz"
+    run_cli("upscale", lr, out, "--voxel-size", "2", "--method", "spline", "--order", "1", "--dtype", "input", check=0)
+    img = nib.load(out)
+    assert img.get_data_dtype() == np.uint8 and float(img.dataobj.slope) == 1.0
+    np.testing.assert_array_equal(np.asarray(img.dataobj), data)  # linear interpolation at the voxel centres: the input
+
+
+def test_unknown_dtype_is_a_usage_error(tmp_path, lr_int16):
+    proc = run_cli("upscale", lr_int16, tmp_path / "o.nii.gz", "--factor", "2", "--dtype", "int8")
+    assert proc.returncode == 2 and "dtype" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o.nii.gz").exists()
