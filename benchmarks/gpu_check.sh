@@ -21,12 +21,13 @@
 # and the run carries it:  device run with carry [".gpu-wheels"] and command
 #   bash benchmarks/gpu_check.sh "$OUT"
 # The brain volumes are made from the bundled 2 mm sample (share/data), so no data travels.
-# DEVICE=cpu SIZE=24 TRAIN_STEPS=1 QUICK=1 bash benchmarks/gpu_check.sh /tmp/out   checks the script itself on a CPU.
+# DEVICE=cpu SIZE=24 TRAIN_STEPS=1 TRAIN_PATCH=8 QUICK=1 bash benchmarks/gpu_check.sh /tmp/out  checks the script on a CPU.
 set -euo pipefail
 OUT=${1:?usage: bash benchmarks/gpu_check.sh OUT_DIR}
 DEVICE=${DEVICE:-cuda}
 SIZE=${SIZE:-256}
 TRAIN_STEPS=${TRAIN_STEPS:-50}
+TRAIN_PATCH=${TRAIN_PATCH:-32}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
@@ -47,7 +48,7 @@ echo "gpu_check: CUDA tests" >&2
 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py > "$OUT/cuda_tests.txt" 2>&1 || echo "CUDA TESTS FAILED" >> "$OUT/cuda_tests.txt"
 
 echo "gpu_check: engine at ${SIZE}^3 and a training epoch" >&2
-timeout 300 "$PY" benchmarks/gpu_engine.py --device "$DEVICE" --size "$SIZE" --train-steps "$TRAIN_STEPS" \
+timeout 300 "$PY" benchmarks/gpu_engine.py --device "$DEVICE" --size "$SIZE" --train-steps "$TRAIN_STEPS" --train-patch "$TRAIN_PATCH" \
   > "$OUT/engine.jsonl" 2> "$OUT/engine.err" || echo '{"what": "engine", "error": "failed or timed out"}' >> "$OUT/engine.jsonl"
 
 echo "gpu_check: whole-brain upscales" >&2

@@ -4,7 +4,7 @@ over a SIZE³ volume (goal: 256³ in ≤ 2 s on an H100-class GPU), whole volume
 at each precision, with the peak GPU memory and the largest difference from the fp32 whole-volume
 pass; and one short training epoch of that network.  Prints one JSON object per line.
 
-Usage: python benchmarks/gpu_engine.py [--device cuda] [--size 256] [--train-steps 50]
+Usage: python benchmarks/gpu_engine.py [--device cuda] [--size 256] [--train-steps 50] [--train-patch 32]
 """
 
 import argparse
@@ -31,8 +31,9 @@ def engine_rows(device: str, size: int, precisions: list[str]):
     source = ArrayField(volume)
     reference = None
     for precision in ["fp32", *precisions]:
-        for tile in (0, None):  # whole volume in one call, then the default (streamed)
-            options = EngineOptions(device=device, precision=precision, tile_size=tile, progress=False, ensemble=1)
+        for tile, limit in ((0, None), (None, "4G")):  # whole volume in one call; streamed (4G: less than the whole needs)
+            options = EngineOptions.from_cli(device=device, precision=precision, tile_size=tile, memory_limit=limit,
+                                             progress=False, ensemble=1)
             run_tiled(net, lambda box: source.read(box)[None], volume.shape, options)  # warm-up: plans, cuDNN autotune
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
@@ -77,11 +78,13 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--precisions", default="bf16,fp16")
     parser.add_argument("--train-steps", type=int, default=50)
+    parser.add_argument("--train-patch", type=int, default=32)
+    parser.add_argument("--train-batch", type=int, default=16)
     args = parser.parse_args()
     precisions = [p for p in args.precisions.split(",") if p]
     for row in engine_rows(args.device, args.size, precisions):
         print(json.dumps(row), flush=True)
-    print(json.dumps(training_epoch(args.device, args.train_steps)), flush=True)
+    print(json.dumps(training_epoch(args.device, args.train_steps, args.train_patch, args.train_batch)), flush=True)
 
 
 if __name__ == "__main__":

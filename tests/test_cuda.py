@@ -22,11 +22,15 @@ def _run(net, x, **options):
 
 
 @pytest.mark.parametrize("net", [ReCNN(layers=6, filters=16), EDSR3D(blocks=2, filters=8)], ids=["recnn", "edsr3d"])
-def test_cuda_streamed_equals_whole_volume_and_cpu(net):
+def test_cuda_streamed_equals_whole_volume_and_cpu(net, monkeypatch):
+    from mrsr_cli.infer import tiling
+
     torch.manual_seed(0)
     x = np.random.default_rng(0).random((37, 29, 41)).astype(np.float32)
     cpu, _ = _run(net.eval(), x, device="cpu", precision="fp32", tile_size=0)
-    whole, info_whole = _run(net.eval(), x, device="cuda", precision="fp32", tile_size=0)
+    whole, info_whole = _run(net.eval(), x, device="cuda", precision="fp32")  # on a GPU the whole volume when it fits
+    assert info_whole["Engine"] == "tiled" and info_whole["Tiles"] == 1
+    monkeypatch.setattr(tiling, "_whole_fits_gpu", lambda *a: False)  # as when it does not
     streamed, info = _run(net.eval(), x, device="cuda", precision="fp32")
     spread = cpu.max() - cpu.min()
     assert info["Engine"] == "streamed" and info["Device"].startswith("cuda") and info["PeakDeviceMemoryMiB"] > 0

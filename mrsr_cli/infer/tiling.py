@@ -247,7 +247,8 @@ def run_tiled(predict, read_input, shape, options: EngineOptions, out: np.ndarra
     started = time.perf_counter()
 
     def run_dense(read, dense_shape, dense_out):
-        if options.tile_size is None and getattr(predict, "graph", None) is not None:
+        if options.tile_size is None and getattr(predict, "graph", None) is not None \
+                and not _whole_fits_gpu(predict, dense_shape, options, host_bytes):
             return _run_streamed(predict, read, dense_shape, options, dense_out, host_bytes, label, fault_injector)
         return _run_halo_tiles(predict, read, dense_shape, options, dense_out, host_bytes, label, fault_injector)
 
@@ -381,17 +382,25 @@ def _run_streamed(predict, read_input, shape, options, out, host_bytes, label, f
             "Tiles": len(windows)}
 
 
+def _whole_fits_gpu(predict, shape, options: EngineOptions, host_bytes: int) -> bool:
+    """On a GPU one whole-volume call, when it fits, beats streaming (thin slabs leave the card idle)."""
+    if predict.device.type != "cuda":
+        return False
+    return predict.bytes_per_voxel * int(np.prod(shape)) <= _budget(predict.device, options, host_bytes, 0)
+
+
 def _plan_stream(shape, halo: int, per_plane_voxel, device, options: EngineOptions, host_bytes: int) -> tuple[int, int]:
-    """``(slab planes, column edge)``: whole planes with the thickest slab (≤ MAX_SLAB_PLANES) that fits the
-    budget, else columns of the other two axes as large as fit with the thickest slabs."""
+    """``(slab planes, column edge)``: whole planes with the thickest slab (≤ MAX_SLAB_PLANES on CPU, 32 on a
+    GPU) that fits the budget, else columns of the other two axes as large as fit with slabs of 4 (8 on a GPU)."""
     from mrsr_cli.infer.streaming import MAX_SLAB_PLANES
 
     budget = _budget(device, options, host_bytes, per_plane_voxel(1) * (MIN_TILE_SIZE + 2 * halo) ** 2)
     plane = shape[1] * shape[2]
-    for slab in (MAX_SLAB_PLANES, 2, 1):
+    slabs = (32, 16, 8, 4, 2, 1) if device.type == "cuda" else (MAX_SLAB_PLANES, 2, 1)  # a GPU wants big calls
+    for slab in slabs:
         if per_plane_voxel(slab) * plane <= budget:
             return min(slab, shape[0]), max(shape[1:])
-    slab = MAX_SLAB_PLANES
+    slab = 8 if device.type == "cuda" else MAX_SLAB_PLANES
     column = MIN_TILE_SIZE
     for candidate in range(MIN_TILE_SIZE, max(shape[1:]) + 8, 8):
         if min(candidate + 2 * halo, shape[1]) * min(candidate + 2 * halo, shape[2]) * per_plane_voxel(slab) > budget:
