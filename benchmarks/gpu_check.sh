@@ -47,15 +47,16 @@ print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA d
 echo "gpu_check: CUDA tests" >&2
 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py > "$OUT/cuda_tests.txt" 2>&1 || echo "CUDA TESTS FAILED" >> "$OUT/cuda_tests.txt"
 
+precisions="bf16 fp16"
+[ "$DEVICE" = cpu ] && precisions="bf16"  # fp16 is a GPU precision
 echo "gpu_check: engine at ${SIZE}^3 and a training epoch" >&2
-timeout 300 "$PY" benchmarks/gpu_engine.py --device "$DEVICE" --size "$SIZE" --train-steps "$TRAIN_STEPS" --train-patch "$TRAIN_PATCH" \
+timeout 300 "$PY" benchmarks/gpu_engine.py --device "$DEVICE" --size "$SIZE" --precisions "${precisions// /,}" \
+  --train-steps "$TRAIN_STEPS" --train-patch "$TRAIN_PATCH" \
   > "$OUT/engine.jsonl" 2> "$OUT/engine.err" || echo '{"what": "engine", "error": "failed or timed out"}' >> "$OUT/engine.jsonl"
 
 echo "gpu_check: whole-brain upscales" >&2
 SAMPLE=share/data/sample_T1w_2mm.nii.gz
 "$PY" -m mrsr_cli upscale "$SAMPLE" "$WORK/brain_1mm.nii.gz" --factor 2 --method spline -q
-precisions="bf16 fp16"
-[ "$DEVICE" = cpu ] && precisions="bf16"
 printf 'run\tprecision\twall_s\tinference_s\tpeak_device_mib\tpasses\n' > "$OUT/upscale.tsv"
 runs="2mm-to-1mm:$SAMPLE 1mm-to-0.5mm:$WORK/brain_1mm.nii.gz"
 [ -n "${QUICK:-}" ] && runs="2mm-to-1mm:$SAMPLE"
@@ -64,7 +65,7 @@ for run in $runs; do
   for precision in $precisions; do
     start=$(date +%s.%N)
     "$PY" -m mrsr_cli upscale "$src" "$WORK/sr.nii.gz" --factor 2 --device "$DEVICE" --precision "$precision" \
-      --json --force -q
+      --json --force -q > /dev/null
     end=$(date +%s.%N)
     "$PY" - "$WORK/sr.json" "$name" "$precision" "$start" "$end" >> "$OUT/upscale.tsv" <<'EOF'
 import json, sys
