@@ -203,3 +203,17 @@ def test_a_cached_model_corrupted_after_download_is_refused(tmp_path, server):
     proc = run_cli("upscale", lr, tmp_path / "bad.nii.gz", "--factor", "2", "--model", "tiny", env=_env(tmp_path))
     assert proc.returncode == 1 and "no longer matches" in proc.stderr and not (tmp_path / "bad.nii.gz").exists()
 
+
+
+def test_list_says_what_each_builtin_model_expects_and_its_licence():
+    proc = run_cli("fetch-model", "--list", "--json", check=0)
+    models = {m["name"]: m for m in json.loads(proc.stdout)["models"]}
+    assert {"default", "guided", "psf-aware"} <= set(models)
+    for name in ("default", "guided", "psf-aware"):
+        card = models[name]
+        assert card["architecture"].startswith("recnn 10×32") and "T1w" in card["expects"]
+        assert "ICBM152 2009a" in card["training_data"] and "Louis Collins" in card["license"]
+        assert "MIT" != card["license"]  # not the code's licence passed off as the weights'
+    assert "--input-fwhm" in models["psf-aware"]["expects"] and "reference" in models["guided"]["expects"]
+    text = run_cli("fetch-model", "--list", check=0).stdout
+    assert text.count("licence: ") >= 3 and text.count("expects: ") >= 3

@@ -25,6 +25,23 @@ BUILTIN = {
     "guided": "mrsr-recnn-guided.safetensors",
     "psf-aware": "mrsr-recnn-t1w-psf.safetensors",  # reads upscale --input-fwhm/--input-psf
 }
+# What `fetch-model --list` says of each builtin model beyond its metadata: what it expects, what it learned
+# from, and the terms its weights come with (they are derived from the templates they were trained on).
+_MNI_NOTICE = ("weights derived from MNI ICBM152 2009a (Copyright 1993-2009 Louis Collins, McConnell Brain Imaging "
+               "Centre, MNI, McGill University: use, copy, modify and distribute with that notice) and MNI152NLin6Asym "
+               "(as FSL and TemplateFlow distribute it, under their terms); mrsr's code is MIT")
+BUILTIN_CARDS = {
+    "default": {"expects": "T1w; PSF of mrsr simulate (Gaussian, FWHM = input voxel); factors 1-5 per axis",
+                "training_data": "MNI ICBM152 2009a T1 + left half of MNI152NLin6Asym T1 (1 mm)",
+                "license": _MNI_NOTICE},
+    "guided": {"expects": "T1w + a registered HR reference of any contrast; mrsr simulate's PSF; factors 1-4",
+               "training_data": "MNI ICBM152 2009a T1 + MNI152NLin6Asym T1 with synthetic references",
+               "license": _MNI_NOTICE},
+    "psf-aware": {"expects": "T1w; the PSF told by --input-fwhm/--input-psf (Gaussian or box); factors 1-5",
+                  "training_data": "ICBM152 2009a, MNI152NLin6Asym (left half), deepmriprep 0.5 mm template (left half), "
+                                   "ROBEX atlas",
+                  "license": _MNI_NOTICE + "; also the deepmriprep template's and the ROBEX atlas's terms"},
+}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -108,6 +125,14 @@ def validate_entry(entry: dict, where: str) -> dict:
     return entry
 
 
+def architecture_summary(meta: dict) -> str:
+    """``recnn 10×32, 3³, receptive field 21³`` from a model's metadata."""
+    p = meta.get("params", {})
+    size = f" {p['layers']}×{p['filters']}" if "layers" in p else (f" {p['blocks']} blocks×{p['filters']}" if "blocks" in p else "")
+    field = f", receptive field {meta['receptive_field']}³" if "receptive_field" in meta else ""
+    return f"{meta.get('architecture', '?')}{size}{field}"
+
+
 def builtin_entries() -> list[dict]:
     """Index entries for the models shipped in the package (no download)."""
     from mrsr_cli.models.store import read_header, sha256_file
@@ -121,8 +146,8 @@ def builtin_entries() -> list[dict]:
         entries.append({"name": name, "version": str(meta.get("version", "")), "url": f"builtin:{path.name}",
                         "sha256": sha256_file(path), "size": path.stat().st_size,
                         "description": meta.get("description", f"builtin {meta['architecture']} model"),
-                        "license": meta.get("license", "MIT"), "scales": meta.get("scales", ""),
-                        "contrasts": meta.get("contrasts", [])})
+                        "architecture": architecture_summary(meta), "scales": meta.get("scales", ""),
+                        "contrasts": meta.get("contrasts", []), **BUILTIN_CARDS.get(name, {})})
     return entries
 
 
@@ -309,6 +334,9 @@ def _download(url: str, part: Path, size: int, *, timeout: float, retries: int, 
 
 
 # ----------------------------------------------------------------------------- the command
+_CARD_LINES = (("architecture", "architecture"), ("expects", "expects"), ("training_data", "trained on"),
+               ("license", "licence"))
+
 def cached_location(name: str) -> Path | None:
     for folder in search_dirs() + [mrsr_home() / "models"]:
         path = folder / f"{name}.safetensors"
@@ -337,9 +365,11 @@ def fetch_command(names, *, index=None, list_models=False, all_models=False, des
         for e in entries:
             loc = cached_location(e["name"])
             rows.append({"name": e["name"], "version": e["version"], "size": e["size"], "cached": loc is not None,
-                         "where": str(loc) if loc else None, "description": e.get("description", "")})
+                         "where": str(loc) if loc else None, "description": e.get("description", ""),
+                         **{k: e[k] for k in ("architecture", "expects", "training_data", "license") if k in e}})
         text = "\n".join(f"{r['name']:<24} {r['version']:<10} {r['size'] / 1e6:8.2f} MB  "
-                         f"{'cached: ' + r['where'] if r['cached'] else 'not cached'}" for r in rows)
+                         f"{'cached: ' + r['where'] if r['cached'] else 'not cached'}"
+                         + "".join(f"\n    {label}: {r[key]}" for key, label in _CARD_LINES if r.get(key)) for r in rows)
         return {"index": where, "models": rows, "text": text or "no models in the index"}
     if verify:
         folder = Path(dest) if dest else mrsr_home() / "models"
