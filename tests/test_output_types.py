@@ -46,3 +46,20 @@ def test_unknown_dtype_is_a_usage_error(tmp_path, lr_int16):
     proc = run_cli("upscale", lr_int16, tmp_path / "o.nii.gz", "--factor", "2", "--dtype", "int8")
     assert proc.returncode == 2 and "dtype" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.nii.gz").exists()
+
+
+def test_mgz_in_and_out_keep_world_geometry(tmp_path, lr_int16):
+    """FreeSurfer's .mgz reads and writes like NIfTI: the same voxels at the same world positions."""
+    src = nib.load(lr_int16)
+    mgz = tmp_path / "lr.mgz"
+    nib.save(nib.MGHImage(np.asarray(src.dataobj, np.float32), src.affine), str(mgz))
+    outputs = {}
+    for name, source, target in [("nii", lr_int16, "a.nii.gz"), ("mgz-in", mgz, "b.nii.gz"), ("mgz-both", mgz, "c.mgz")]:
+        run_cli("upscale", source, tmp_path / target, "--factor", "2", "--method", "spline", check=0)
+        outputs[name] = nib.load(tmp_path / target)
+    assert isinstance(outputs["mgz-both"], nib.MGHImage) and (tmp_path / "c.json").is_file()
+    for name in ("mgz-in", "mgz-both"):
+        np.testing.assert_allclose(outputs[name].affine, outputs["nii"].affine, atol=1e-5)
+        np.testing.assert_allclose(outputs[name].get_fdata(), outputs["nii"].get_fdata(), rtol=1e-6, atol=1e-3)
+    proc = run_cli("upscale", mgz, tmp_path / "d.mgz", "--factor", "2", "--method", "spline", "--dtype", "int16")
+    assert proc.returncode == 2 and "MGH" in proc.stderr and not (tmp_path / "d.mgz").exists()

@@ -89,7 +89,7 @@ _THREADS = {"trait": "num_threads", "default": 1, "usedefault": True, "nohash": 
 SIMULATE = [
     Option("in_file", "path", "High-resolution NIfTI image.", positional=True, required=True, flag="IN",
            nipype={"exists": True, "mandatory": True, "position": 0}),
-    Option("out_file", "path", "Low-resolution output (.nii or .nii.gz).", positional=True, required=True, flag="OUT",
+    Option("out_file", "path", "Low-resolution output (.nii, .nii.gz, or .mgz/.mgh as float32).", positional=True, required=True, flag="OUT",
            nipype={"position": 1, "name_source": ["in_file"], "name_template": "%s_lowres", "keep_extension": True,
                    "hash_files": False}),
     Option("acquisition", "str", "How the LR image is made: psf (PSF blur then sampling, the default, what the builtin "
@@ -120,7 +120,7 @@ SIMULATE = [
 UPSCALE = [
     Option("in_file", "path", "Low-resolution NIfTI image.", positional=True, required=True, flag="IN",
            nipype={"exists": True, "mandatory": True, "position": 0}),
-    Option("out_file", "path", "Output image (.nii or .nii.gz).", positional=True, required=True, flag="OUT",
+    Option("out_file", "path", "Output image (.nii, .nii.gz, or .mgz/.mgh as float32).", positional=True, required=True, flag="OUT",
            nipype={"position": 1, "name_source": ["in_file"], "name_template": "%s_desc-superres", "keep_extension": True,
                    "hash_files": False}),
     Option("factor", "triplet", "Output voxel = input voxel / F: '2' or '2,2,3'.", nipype={"xor": _FACTOR_XOR}),

@@ -184,11 +184,13 @@ def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_s
     ``method_options``) onto the target grid in ``dtype`` (:func:`~mrsr_cli.data.io.output_dtype`), its
     sidecar and, if asked, a PNG ``preview``; returns the sidecar's content."""
     from mrsr_cli.data.bids import write_sidecar
-    from mrsr_cli.data.io import check_outputs, load_volume, output_dtype, output_set, require_suffix, save_volume, sidecar_path
+    from mrsr_cli.data.io import (check_output_dtype, check_outputs, load_volume, output_dtype, output_set, require_suffix,
+                                  save_volume, sidecar_path)
     from mrsr_cli.methods import check_options
 
     check_options(method, method_options)  # before any work
     output_dtype(dtype)
+    check_output_dtype(out_file, dtype)
     reference = method_options.get("reference")
     outputs = [require_suffix(out_file), sidecar_path(out_file), preview and require_suffix(preview, (".png",))]
     check_outputs(outputs, [in_file, like, reference], force)

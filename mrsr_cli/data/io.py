@@ -37,6 +37,8 @@ from mrsr_cli.data.geometry import Grid
 log = logging.getLogger("mrsr")
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+MGH_SUFFIXES = (".mgz", ".mgh")  # FreeSurfer's format: read and written (float32) through nibabel
+IMAGE_SUFFIXES = NIFTI_SUFFIXES + MGH_SUFFIXES
 
 
 @dataclass
@@ -58,7 +60,7 @@ class Volume:
 def nifti_stem(path: str | os.PathLike) -> str:
     """File name without its .nii/.nii.gz suffix."""
     name = Path(path).name
-    for suffix in NIFTI_SUFFIXES:
+    for suffix in IMAGE_SUFFIXES:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return Path(name).stem
@@ -91,8 +93,8 @@ def _check_image(img, path) -> tuple[tuple, np.ndarray]:
     """``(shape, affine)`` of a nibabel image that mrsr can use, else a one-line :class:`MrsrError`."""
     import nibabel as nib
 
-    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
-        raise MrsrError(f"{path} is not a NIfTI image (found {type(img).__name__})")
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image, nib.MGHImage)):
+        raise MrsrError(f"{path} is not a NIfTI or MGH image (found {type(img).__name__})")
     shape = tuple(int(n) for n in img.shape)
     if any(n == 0 for n in shape):
         raise MrsrError(f"{path} has an empty dimension (shape {shape})")
@@ -140,11 +142,15 @@ def _volume(img, path, shape, affine) -> Volume:
     if n_bad:
         log.warning("%s: %d NaN/inf voxels replaced by 0", path or "the image", n_bad)
         data[bad] = 0.0
-    _, qcode = img.header.get_qform(coded=True)
-    _, scode = img.header.get_sform(coded=True)
-    try:
-        slice_dim = img.header.get_dim_info()[2]
-    except Exception:  # a malformed dim_info is not worth refusing the image for
+    if hasattr(img.header, "get_qform"):
+        _, qcode = img.header.get_qform(coded=True)
+        _, scode = img.header.get_sform(coded=True)
+        try:
+            slice_dim = img.header.get_dim_info()[2]
+        except Exception:  # a malformed dim_info is not worth refusing the image for
+            slice_dim = None
+    else:  # MGH: its vox2ras is scanner RAS, and it names no slice axis
+        qcode = scode = 1
         slice_dim = None
     return Volume(data=data, affine=affine, codes=(int(qcode or 0), int(scode or 0)), path=path,
                   slice_axis=int(slice_dim) if slice_dim is not None and int(slice_dim) < 3 else None,
@@ -158,7 +164,7 @@ def _reason(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def require_suffix(out: str | os.PathLike, suffixes=NIFTI_SUFFIXES) -> Path:
+def require_suffix(out: str | os.PathLike, suffixes=IMAGE_SUFFIXES) -> Path:
     """``out`` as a path, or a :class:`UsageError` unless its name ends with one of ``suffixes``."""
     out = Path(out)
     if suffixes and not str(out).endswith(tuple(suffixes)):
@@ -166,7 +172,7 @@ def require_suffix(out: str | os.PathLike, suffixes=NIFTI_SUFFIXES) -> Path:
     return out
 
 
-def check_output_path(out: str | os.PathLike, inputs=(), force: bool = False, suffixes=NIFTI_SUFFIXES) -> Path:
+def check_output_path(out: str | os.PathLike, inputs=(), force: bool = False, suffixes=IMAGE_SUFFIXES) -> Path:
     """Validate a command's one output before any work is done: its suffix (one of ``suffixes``),
     then :func:`check_outputs`."""
     out = require_suffix(out, suffixes)
@@ -194,7 +200,7 @@ def check_outputs(outputs, inputs=(), force: bool = False, may_exist=()) -> list
     protected = {}
     for source in (Path(s) for s in inputs if s is not None):
         protected[_resolved(source)] = f"input {source}"
-        if source.name.endswith(NIFTI_SUFFIXES):
+        if source.name.endswith(IMAGE_SUFFIXES):
             protected.setdefault(_resolved(sidecar_path(source)), f"the sidecar of input {source}")
     seen: dict[Path, Path] = {}
     for out in outs:
@@ -216,7 +222,7 @@ def check_outputs(outputs, inputs=(), force: bool = False, may_exist=()) -> list
 def _temporary_name(path: Path) -> Path:
     """A short hidden name beside ``path`` with its suffix (nibabel reads the format from it);
     short, so that a long output name still fits the file system's limit."""
-    suffix = next((s for s in NIFTI_SUFFIXES if path.name.endswith(s)), path.suffix)
+    suffix = next((s for s in IMAGE_SUFFIXES if path.name.endswith(s)), path.suffix)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mrsr-", suffix=".part" + suffix)
     os.close(fd)
     return Path(tmp)
@@ -294,11 +300,13 @@ def save_volume(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray, c
     that readers that apply the scaling (nibabel, FSL, ANTs) get the values back to within half a
     step (``scl_slope / 2``)."""
     path = Path(path)
+    dtype = np.dtype(dtype)
+    if path.name.endswith(MGH_SUFFIXES):
+        return _save_mgh(path, data, affine, dtype)
     img = to_image(data, affine, codes, slice_axis)
     data = np.asarray(img.dataobj)
     header = img.header
     header.set_data_offset(352)
-    dtype = np.dtype(dtype)
     if dtype.kind in "iu":
         slope, inter = integer_scaling(data, dtype)
         header.set_data_dtype(dtype)
@@ -314,6 +322,24 @@ def save_volume(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray, c
             return plane.astype("<f4", copy=False)
     header_bytes = header.binaryblock + b"\x00" * 4  # 348-byte header + empty extension flag
     return _write_nifti(path, header_bytes, data, to_disk)
+
+
+def check_output_dtype(path, dtype: str) -> None:
+    """Refuse, before any work, an integer ``--dtype`` for an MGH output: MGH has no scaling fields."""
+    if dtype != "float32" and str(path).endswith(MGH_SUFFIXES):
+        raise UsageError(f"--dtype {dtype} needs NIfTI's scl_slope/scl_inter; {path} (MGH) is written as float32: "
+                         "drop --dtype or write .nii.gz")
+
+
+def _save_mgh(path: Path, data: np.ndarray, affine: np.ndarray, dtype: np.dtype) -> Path:
+    """Write a float32 MGH (.mgz compressed) atomically through nibabel."""
+    import nibabel as nib
+
+    if dtype != np.float32:
+        raise UsageError(f"{path}: MGH outputs are float32")
+    img = nib.MGHImage(np.asarray(data, dtype=np.float32), np.asarray(affine, dtype=np.float64))
+    atomic_write(path, lambda tmp: nib.save(img, str(tmp)))
+    return path
 
 
 def to_image(data: np.ndarray, affine: np.ndarray, codes: tuple[int, int] = (1, 1), slice_axis: int | None = None):
