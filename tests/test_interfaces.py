@@ -1,6 +1,7 @@
 """Nipype interfaces (auto-spec style), a real MultiProc workflow, the BIDS workflow."""
 
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -13,7 +14,7 @@ from mrsr_cli.app.workflows import build_workflow, derivative_path, find_images
 
 EXPECTED = {
     "Simulate": {"in_file": {"argstr": "%s", "mandatory": True, "position": 0},
-                 "out_file": {"argstr": "%s", "name_source": ["in_file"], "name_template": "%s_lowres", "position": 1},
+                 "out_file": {"argstr": "%s", "name_source": ["in_file"], "name_template": "%s_desc-lowres", "position": 1},
                  "factor": {"argstr": "--factor %s", "sep": ",", "xor": ["factor", "voxel_size"]},
                  "psf": {"argstr": "--psf %s"}, "noise": {"argstr": "--noise %g"}, "seed": {"argstr": "--seed %d"}},
     "Upscale": {"in_file": {"argstr": "%s", "mandatory": True, "position": 0},
@@ -50,7 +51,7 @@ def test_input_spec_traits(name):
 def test_cmdline_and_xor(tmp_path):
     src = save_nifti(tmp_path / "sub-01_T1w.nii.gz", phantom(), make_affine())
     up = ifaces.Upscale(in_file=str(src), factor=[2.0, 2.0, 3.0], method="spline")
-    assert "--factor 2.0,2.0,3.0" in up.cmdline and "sub-01_T1w_desc-superres.nii.gz" in up.cmdline
+    assert "--factor 2.0,2.0,3.0" in up.cmdline and "sub-01_desc-superres_T1w.nii.gz" in up.cmdline
     assert "--ensemble 8" in ifaces.Upscale(in_file=str(src), factor=[2.0], ensemble=8).cmdline
     with pytest.raises(Exception):
         ifaces.Upscale(in_file=str(src), factor=[2.0], ensemble=3)
@@ -112,7 +113,8 @@ def test_bids_workflow(tmp_path):
     desc = json.loads((root / "derivatives" / "mrsr" / "dataset_description.json").read_text())
     assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "mrsr"
     side = json.loads(outs[0].with_name("sub-01_desc-superres_T1w.json").read_text())
-    assert side["Sources"] == ["bids::sub-01/anat/sub-01_T1w.nii.gz"] and side["OutputVoxelSize"] == [1.0, 1.0, 1.0]
+    assert side["Sources"] == ["bids:raw:sub-01/anat/sub-01_T1w.nii.gz"] and side["OutputVoxelSize"] == [1.0, 1.0, 1.0]
+    assert desc["DatasetLinks"] == {"raw": root.resolve().as_uri()}
     assert derivative_path(root / "sub-01/anat/sub-01_desc-x_T1w.nii.gz", root).name == "sub-01_desc-superres_T1w.nii.gz"
 
 
@@ -124,3 +126,32 @@ def test_failing_node_fails_workflow(tmp_path):
     wf.add_nodes([Node(ifaces.Upscale(in_file=str(bad), factor=[2.0], method="spline"), name="upscale")])
     with pytest.raises(RuntimeError):
         wf.run(plugin="MultiProc", plugin_args={"n_procs": 1})
+
+
+def test_bids_app_on_a_built_tree(tmp_path):
+    """``mrsr-bids BIDS_DIR OUTPUT_DIR participant``: only the chosen participants, BIDS names, a derivative
+    dataset that links its raw dataset, sources as BIDS URIs; bad arguments are one-line usage errors."""
+    import re
+    import subprocess
+    import sys
+
+    root = _bids(tmp_path)
+    out = tmp_path / "derivatives" / "sr"
+    app = [sys.executable, "-m", "mrsr_cli.app.bids_app"]
+    proc = subprocess.run([*app, root, out, "participant", "--participant-label", "02", "--n-procs", "2",
+                           "--method", "spline", "-w", tmp_path / "work"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    images = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.nii.gz"))
+    assert images == ["sub-02/ses-a/anat/sub-02_ses-a_desc-superres_T1w.nii.gz"]  # sub-01 not asked for
+    # BIDS derivative rules this test can check: entities in order, desc before the suffix, a sidecar per image
+    assert all(re.fullmatch(r"sub-[a-zA-Z0-9]+(_ses-[a-zA-Z0-9]+)?_desc-[a-zA-Z0-9]+_T1w\.nii\.gz", Path(i).name) for i in images)
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative" and description["BIDSVersion"]
+    assert description["GeneratedBy"][0]["Name"] == "mrsr" and description["Name"] == "mrsr super-resolution"
+    assert description["DatasetLinks"]["raw"] == root.resolve().as_uri()
+    sidecar = json.loads((out / images[0]).with_name("sub-02_ses-a_desc-superres_T1w.json").read_text())
+    assert sidecar["Sources"] == ["bids:raw:sub-02/ses-a/anat/sub-02_ses-a_T1w.nii.gz"]
+    for bad, words in [([root, out, "group"], "invalid choice"), ([tmp_path, out, "participant"], "not a BIDS dataset"),
+                       ([root, out, "participant", "--participant-label", "09"], "no *_T1w")]:
+        proc = subprocess.run([*app, *map(str, bad)], capture_output=True, text=True)
+        assert proc.returncode in (1, 2) and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

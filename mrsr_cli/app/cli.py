@@ -29,6 +29,8 @@ from mrsr_cli.errors import MrsrError, UsageError
 app = typer.Typer(
     name="mrsr",
     help="Brain MRI super-resolution: simulate, register, train, upscale, evaluate, fetch-model.",
+    epilog="A whole BIDS dataset: mrsr-bids BIDS_DIR OUTPUT_DIR participant [--participant-label L ...] "
+           "[--n-procs N] (a BIDS App; docs/cluster.md).",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,

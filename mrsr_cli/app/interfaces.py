@@ -2,7 +2,7 @@
 
     from mrsr_cli.app.interfaces import Simulate, Register, Train, Upscale, Evaluate, FetchModel
     up = Upscale(in_file="sub-01_T1w.nii.gz", factor=[2, 2, 2])
-    up.cmdline   # 'mrsr upscale sub-01_T1w.nii.gz .../sub-01_T1w_desc-superres.nii.gz --factor 2.0,2.0,2.0 --force'
+    up.cmdline   # 'mrsr upscale sub-01_T1w.nii.gz .../sub-01_desc-superres_T1w.nii.gz --factor 2.0,2.0,2.0 --force'
 
 Inputs are named after the CLI options.  ``num_threads`` and ``use_gpu`` are ``nohash`` and
 read by Nipype's MultiProc scheduler (``n_procs``/``n_gpu_procs``).  Outputs always overwrite
@@ -59,7 +59,17 @@ class _MrsrCommand(CommandLine):
 
 
 class _ImageCommand(_MrsrCommand):
-    """A command writing one image plus its JSON sidecar."""
+    """A command writing one image plus its JSON sidecar.  A generated output name follows BIDS: the
+    template's entity goes before the suffix (``sub-01_desc-superres_T1w.nii.gz``, not
+    ``sub-01_T1w_desc-superres.nii.gz``; :func:`mrsr_cli.data.bids.bids_name`)."""
+
+    def _filename_from_source(self, name, chain=None):
+        from mrsr_cli.data.bids import bids_name
+
+        value = super()._filename_from_source(name, chain)
+        if name == "out_file" and isdefined(value) and not isdefined(getattr(self.inputs, name)):
+            return str(bids_name(value))
+        return value
 
     def _list_outputs(self):
         outputs = super()._list_outputs()

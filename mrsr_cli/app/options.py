@@ -90,7 +90,7 @@ SIMULATE = [
     Option("in_file", "path", "High-resolution NIfTI image.", positional=True, required=True, flag="IN",
            nipype={"exists": True, "mandatory": True, "position": 0}),
     Option("out_file", "path", "Low-resolution output (.nii, .nii.gz, or .mgz/.mgh as float32).", positional=True, required=True, flag="OUT",
-           nipype={"position": 1, "name_source": ["in_file"], "name_template": "%s_lowres", "keep_extension": True,
+           nipype={"position": 1, "name_source": ["in_file"], "name_template": "%s_desc-lowres", "keep_extension": True,
                    "hash_files": False}),
     Option("acquisition", "str", "How the LR image is made: psf (PSF blur then sampling, the default, what the builtin "
            "models trained on) or kspace (Cartesian k-space truncation, a magnitude image: a scanner's acquisition).",

@@ -1,9 +1,12 @@
-"""BIDS-derivative provenance: JSON sidecars and ``dataset_description.json``.
+"""BIDS-derivative provenance: JSON sidecars, ``dataset_description.json`` and BIDS file names.
 
 Every image mrsr writes gets a sidecar with the same stem (``x.nii.gz`` → ``x.json``)
-holding ``Sources``, the software version and what the command did.  When the output lies
-under ``.../derivatives/<name>/``, a ``dataset_description.json`` is written at
-``derivatives/<name>/`` if missing (``DatasetType: derivative``, ``GeneratedBy``).
+holding ``Sources``, the software version and what the command did.  When the output lies in
+a derivative dataset (under ``.../derivatives/<name>/``, or in a folder whose
+``dataset_description.json`` says ``DatasetType: derivative``), a ``dataset_description.json``
+is written there if missing (``DatasetType: derivative``, ``GeneratedBy``).  A source inside a
+raw BIDS dataset is named by a BIDS URI, ``bids:raw:sub-01/anat/sub-01_T1w.nii.gz``, and the
+derivative's description links ``raw`` to that dataset (``DatasetLinks``), as fMRIPrep does.
 
 Example::
 
@@ -29,44 +32,115 @@ def container_info() -> dict | None:
     return None
 
 
-def _source_uri(path) -> str:
-    """A BIDS-style source reference: relative to the dataset root when inside one."""
+def raw_dataset(path) -> Path | None:
+    """The raw BIDS dataset holding ``path``: the nearest folder above it with a
+    ``dataset_description.json`` that is not a derivative."""
+    import json
+
+    for parent in Path(path).resolve().parents:
+        desc = parent / "dataset_description.json"
+        if desc.exists():
+            try:
+                kind = json.loads(desc.read_text()).get("DatasetType", "raw")
+            except (OSError, ValueError):
+                return None
+            return parent if kind == "raw" and parent.parent.name != "derivatives" else None
+    return None
+
+
+def derivative_root(path) -> Path | None:
+    """The derivative dataset an output lies in: ``derivatives/<name>/`` above it, or the nearest
+    folder above it whose description says ``DatasetType: derivative`` (a BIDS App's output folder)."""
+    import json
+
     path = Path(path).resolve()
     for parent in path.parents:
-        if (parent / "dataset_description.json").exists() and parent.name != "derivatives":
-            return f"bids::{path.relative_to(parent).as_posix()}"
+        if parent.parent.name == "derivatives":
+            return parent
+        desc = parent / "dataset_description.json"
+        if desc.exists():
+            try:
+                return parent if json.loads(desc.read_text()).get("DatasetType") == "derivative" else None
+            except (OSError, ValueError):
+                return None
+    return None
+
+
+def _source_uri(path, out_path) -> str:
+    """A source as a BIDS URI ``bids:raw:<relative path>`` when it lies in a raw dataset and the output
+    in a derivative one that links ``raw`` to it (:func:`ensure_dataset_description`); else its path."""
+    path = Path(path).resolve()
+    raw, derivative = raw_dataset(path), derivative_root(out_path)
+    if raw is not None and derivative is not None and ensure_dataset_description(out_path, raw) is not None \
+            and _linked_raw(derivative) == raw:
+        return f"bids:raw:{path.relative_to(raw).as_posix()}"
     return str(path)
+
+
+def _linked_raw(derivative: Path) -> Path | None:
+    import json
+
+    link = json.loads((derivative / "dataset_description.json").read_text()).get("DatasetLinks", {}).get("raw")
+    if not link:
+        return None
+    return Path(link.removeprefix("file://")).resolve() if link.startswith("file://") or link.startswith("/") else None
 
 
 def write_sidecar(out_path, payload: dict, sources=(), to=None) -> Path:
     """Write the JSON sidecar of ``out_path`` (to the file ``to`` when given: a temporary name of
     an :func:`~mrsr_cli.data.io.output_set`) and the derivative description when due."""
-    body = {"Sources": [_source_uri(s) for s in sources if s is not None], "SoftwareName": "mrsr", "SoftwareVersion": __version__}
+    ensure_dataset_description(out_path)
+    body = {"Sources": [_source_uri(s, out_path) for s in sources if s is not None], "SoftwareName": "mrsr",
+            "SoftwareVersion": __version__}
     container = container_info()
     if container:
         body["Container"] = container
     body.update(payload)
-    path = write_json(to or sidecar_path(out_path), body)
-    ensure_dataset_description(out_path)
-    return path
+    return write_json(to or sidecar_path(out_path), body)
 
 
-def ensure_dataset_description(out_path) -> Path | None:
-    """Create ``derivatives/<name>/dataset_description.json`` above ``out_path`` if missing."""
-    out_path = Path(out_path).resolve()
-    for parent in out_path.parents:
-        if parent.parent.name == "derivatives":
-            desc = parent / "dataset_description.json"
-            if desc.exists():
-                return desc
-            generated = {"Name": "mrsr", "Version": __version__, "CodeURL": "https://pypi.org/project/mrsr-cli/"}
-            container = container_info()
-            if container:
-                generated["Container"] = container
-            return write_json(desc, {
-                "Name": f"{parent.name} (mrsr super-resolution)",
-                "BIDSVersion": "1.9.0",
-                "DatasetType": "derivative",
-                "GeneratedBy": [generated],
-            })
-    return None
+def ensure_dataset_description(out_path, raw: Path | None = None) -> Path | None:
+    """:func:`describe_derivative` for the derivative dataset ``out_path`` lies in, if any."""
+    root = derivative_root(out_path)
+    return None if root is None else describe_derivative(root, raw)
+
+
+def describe_derivative(root: Path, raw: Path | None = None) -> Path:
+    """Create ``root/dataset_description.json`` (a derivative dataset) if missing; with ``raw``, link it
+    as ``DatasetLinks.raw`` (and ``SourceDatasets``) unless a raw dataset is linked already."""
+    import json
+
+    desc = Path(root) / "dataset_description.json"
+    body = json.loads(desc.read_text()) if desc.exists() else None
+    if body is None:
+        generated = {"Name": "mrsr", "Version": __version__, "CodeURL": "https://pypi.org/project/mrsr-cli/"}
+        container = container_info()
+        if container:
+            generated["Container"] = container
+        body = {"Name": "mrsr super-resolution", "BIDSVersion": "1.9.0", "DatasetType": "derivative",
+                "GeneratedBy": [generated]}
+    elif raw is None or "raw" in body.get("DatasetLinks", {}):
+        return desc
+    if raw is not None and "raw" not in body.get("DatasetLinks", {}):
+        body.setdefault("DatasetLinks", {})["raw"] = Path(raw).resolve().as_uri()
+        body.setdefault("SourceDatasets", []).append({"URL": Path(raw).resolve().as_uri()})
+    return write_json(desc, body)
+
+
+def bids_name(path) -> Path:
+    """Move an entity that a name template appended after the suffix back before it, as BIDS wants:
+    ``sub-01_T1w_desc-superres.nii.gz`` → ``sub-01_desc-superres_T1w.nii.gz``.  Other names are kept.
+
+    >>> bids_name("out/sub-01_ses-a_T1w_desc-superres.nii.gz").name
+    'sub-01_ses-a_desc-superres_T1w.nii.gz'
+    >>> bids_name("brain_desc-superres.nii.gz").name
+    'brain_desc-superres.nii.gz'
+    """
+    import re
+
+    path = Path(path)
+    match = re.fullmatch(r"(sub-[^_]+(?:_[^_]+-[^_]+)*)_([A-Za-z0-9]+)_([a-z]+-[A-Za-z0-9]+)(\.nii\.gz|\.nii|\.mgz)", path.name)
+    if not match:
+        return path
+    entities, suffix, added, ext = match.groups()
+    return path.with_name(f"{entities}_{added}_{suffix}{ext}")
