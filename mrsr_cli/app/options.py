@@ -148,7 +148,7 @@ UPSCALE = [
            "or for N iterations whatever the noise. Default: auto.", to_method=True),
     Option("device", "str", "auto, cpu, cuda, cuda:N or mps.", "auto", nipype=_GPU),
     Option("precision", "str", "auto, fp32, bf16 or fp16.", "auto", choices=("auto", "fp32", "bf16", "fp16")),
-    Option("tile_size", "int", "Force tile cores of N^3 voxels (0 = whole volume).", unit="voxels"),
+    Option("tile_size", "int", "Halo tiles with N^3 cores instead of the default streamed engine (0 = the whole volume in one call).", unit="voxels"),
     Option("memory_limit", "str", "Memory budget, e.g. 4G (default: auto).", unit="bytes"),
     Option("threads", "int", "CPU threads (default: all).", nipype=_THREADS),
     Option("ensemble", "int", "Average the network over 1, 2, 4 or 8 mirrored copies (default: 2 when they take "

@@ -1,6 +1,16 @@
-"""Exact halo tiling and the flip self-ensemble, over any ``predict`` callable.
+"""The engine's plan over any ``predict`` callable: streamed inference (the default), exact halo tiling,
+background skipping and the flip self-ensemble.
 
-How it works (all sizes in voxels of the output grid):
+* A network that describes its graph (:mod:`mrsr_cli.models.graph`) is **streamed**
+  (:mod:`mrsr_cli.infer.streaming`): every voxel of every layer is computed once, with a few planes
+  per layer in memory; columns of the other two axes only when a slab of whole planes does not fit
+  the budget (:func:`_plan_stream`).  On a GPU the whole volume goes in one call when it fits.
+* ``--tile-size N`` forces the halo tiling below (``0``: the whole volume in one call, the reference).
+* With a ``foreground`` box (the engine's :func:`~mrsr_cli.models.channels.foreground_box`), the network
+  runs only on that box grown by twice the halo; the rest is its exact response to background
+  (:func:`_skip_background`).
+
+Halo tiling (all sizes in voxels of the output grid):
 
 * ``predict`` is fully convolutional with receptive field ``2·halo + 1`` (as MONAI's
   ``sliding_window_inference`` takes a predictor; :class:`TorchPredictor` wraps a network).
