@@ -25,12 +25,18 @@ def test_apptainer_definition_sections():
     assert "MRSR_MODEL_PATH=/opt/mrsr/models" in sec["environment"] and "MRSR_HOME" in sec["environment"]
     assert sec["runscript"].strip() == 'exec mrsr "$@"'
     assert "selftest.sh" in sec["test"]
+    # %files names what the install needs, never the whole checkout (Apptainer ignores .dockerignore)
+    sources = [line.split()[0] for line in sec["files"].splitlines() if line.strip() and not line.strip().startswith("#")]
+    assert "." not in sources and {"pyproject.toml", "mrsr_cli", "containers", "share/models"} <= set(sources)
+    assert all((ROOT / s).exists() for s in sources)
+    assert re.search(r"Apptainer >= 1\.2 or SingularityCE >= 4\.0", text)
 
 
 def test_dockerfile_uses_the_same_install_script():
     text = (ROOT / "containers" / "Dockerfile").read_text()
     assert "containers/install.sh /opt/mrsr/venv" in text and "selftest.sh" in text
     assert "MRSR_MODEL_PATH=/opt/mrsr/models" in text and 'ENTRYPOINT ["mrsr"]' in text
+    assert re.search(r"^USER mrsr$", text, re.M)  # not root at run time
     makefile = (ROOT / "Makefile").read_text()
     assert "containers/install.sh" in makefile
 
