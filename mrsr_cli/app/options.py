@@ -134,6 +134,8 @@ UPSCALE = [
            nipype={"trait": "reference_file", "exists": True}),
     Option("register", "bool", "Register --reference onto the input first (rigid, MI).", False, to_method=True,
            nipype={"requires": ["reference_file"]}),
+    Option("mask", "path", "Brain mask (non-zero = brain; any grid, world coordinates): the network runs only there and "
+           "the rest of the output is the spline interpolation.", to_method=True, nipype={"trait": "mask_file", "exists": True}),
     Option("guidance", "str", "How --reference guides: transfer (an unguided network, then the reference's detail where a "
            "local linear fit to the input explains it and beat the network one scale down; no training, any contrast), "
            "network (a guided model reads it), or auto (default: network for a guided --model, transfer otherwise).",

@@ -193,13 +193,13 @@ def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_s
     check_output_dtype(out_file, dtype)
     reference = method_options.get("reference")
     outputs = [require_suffix(out_file), sidecar_path(out_file), preview and require_suffix(preview, (".png",))]
-    check_outputs(outputs, [in_file, like, reference], force)
+    check_outputs(outputs, [in_file, like, reference, method_options.get("mask")], force)
     volume = load_volume(in_file)
     target = target_grid(volume, factor=factor, voxel_size=voxel_size, like=like)
     out, payload = upscale_volume(volume, target, method=method, **method_options)
     with output_set(outputs) as staged:
         save_volume(staged[Path(out_file)], out, target.affine, volume.codes, dtype=output_dtype(dtype, volume.disk_dtype))
-        write_sidecar(out_file, payload, sources=[in_file] + ([reference] if reference else []),
+        write_sidecar(out_file, payload, sources=[in_file, reference, method_options.get("mask")],
                       to=staged[sidecar_path(out_file)])
         if preview is not None:
             from mrsr_cli.app.preview import write_preview

@@ -27,7 +27,7 @@ log = logging.getLogger("mrsr")
 
 
 def super_resolve(volume, target, model: PreparedModel, *, reference=None, options: EngineOptions | None = None,
-                  input_fwhm=None, input_psf: str = "gaussian"):
+                  input_fwhm=None, input_psf: str = "gaussian", region=None):
     """CNN super-resolution of ``volume`` onto ``target`` (a :class:`~mrsr_cli.data.geometry.Grid`) by
     ``model`` (a :class:`~mrsr_cli.models.prepared.PreparedModel`).
 
@@ -42,7 +42,9 @@ def super_resolve(volume, target, model: PreparedModel, *, reference=None, optio
     ``input_fwhm`` (mm along the input's array axes; default its voxel size) and ``input_psf``
     (``gaussian`` or ``box``) describe how blurred the input is; models with PSF channels read
     them (:func:`input_psf_encoding`), others assume ``mrsr simulate``'s default and say so if
-    told otherwise.  Returns ``(output float32, info dict for the sidecar)``.
+    told otherwise.  ``region``: a box of the target grid outside which the caller does not use the
+    output (a mask's bounding box): the network runs only there (with the halo it needs), and the
+    output outside it is not the network's.  Returns ``(output float32, info dict for the sidecar)``.
     """
     from mrsr_cli.data.geometry import scale_factor
     from mrsr_cli.data.interpolate import make_resampler
@@ -83,8 +85,11 @@ def super_resolve(volume, target, model: PreparedModel, *, reference=None, optio
     def read_input(box):
         return np.stack([s.read(box) for s in sources])
 
-    out, engine_info = run_self_ensemble(model.net, read_input, target.shape, options,
-                                         foreground=foreground_box(sources, target.shape))
+    foreground = foreground_box(sources, target.shape)
+    if region is not None:  # only the region is wanted: outside it, what the background skip fills is discarded
+        foreground = region if foreground is None else tuple(
+            slice(max(f.start, r.start), max(min(f.stop, r.stop), max(f.start, r.start))) for f, r in zip(foreground, region))
+    out, engine_info = run_self_ensemble(model.net, read_input, target.shape, options, foreground=foreground)
     out *= scale
     info.update({"Model": name, "ModelSha256": model.sha256, "ModelArchitecture": meta["architecture"], **engine_info})
     return out, info

@@ -9,7 +9,8 @@ from mrsr_cli.errors import UsageError
 
 
 def cnn(volume, target, *, model: str | None = None, reference=None, register: bool = False, ensemble: int | None = None,
-        input_fwhm=None, input_psf: str = "gaussian", consistency="auto", guidance: str | None = None, engine=None):
+        input_fwhm=None, input_psf: str = "gaussian", consistency="auto", guidance: str | None = None, mask=None,
+        engine=None):
     """The network of ``model`` (default: the builtin) through the engine (:func:`mrsr_cli.infer.engine.super_resolve`),
     then made consistent with the input under ``consistency`` (``auto``, ``off`` or a number of
     iterations: :func:`mrsr_cli.methods.consistency.make_consistent`, with the same input PSF; ``auto``
@@ -21,7 +22,9 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     default) does the first for a guided ``model`` and the second for any other, the default
     model included; ``ensemble``: flip self-ensemble passes (default: the engine's);
     ``input_fwhm`` (mm per input axis; default its voxel size) and ``input_psf``: how blurred
-    the input is, for PSF-aware models, the consistency step and the transfer; ``engine``:
+    the input is, for PSF-aware models, the consistency step and the transfer; ``mask``: path of
+    a brain mask (:func:`brain_mask_on`): the network runs only in its bounding box and the output
+    outside it is the spline interpolation; ``engine``:
     :class:`~mrsr_cli.infer.tiling.EngineOptions`.  The model is resolved and read once."""
     import dataclasses
 
@@ -56,9 +59,17 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     if reference is not None and not transferred:
         data, grid, record = prepare_reference(reference, volume, target, register)
         read_reference = (data, grid)
+    inside = None if mask is None else brain_mask_on(mask, target)
     out, info = super_resolve(volume, target, net, reference=read_reference, options=engine, input_fwhm=input_fwhm,
-                              input_psf=input_psf)
+                              input_psf=input_psf, region=None if inside is None else bounding_box(inside))
     info.update(record)
+    if inside is not None:
+        from mrsr_cli.data.interpolate import make_resampler
+
+        spline = make_resampler(volume.data, volume.grid, target, order=3).full()
+        out[~inside] = spline[~inside]
+        del spline
+        info["Mask"] = {"Path": str(mask), "Fraction": round(float(inside.mean()), 4)}
     if transferred:
         def network(coarse, grid):  # the same network, for the transfer's check one scale down
             return super_resolve(coarse, grid, net, options=dataclasses.replace(engine, progress=False))[0]
@@ -70,6 +81,30 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     if consistency_record:
         info["DataConsistency"] = consistency_record
     return out, info
+
+
+def brain_mask_on(path, target):
+    """The mask image at ``path`` on ``target`` (a boolean array): its non-zero voxels, resampled linearly
+    in world coordinates and kept where ≥ 0.5; a usage error when nothing of it lies on ``target``."""
+    from mrsr_cli.data.interpolate import make_resampler
+    from mrsr_cli.data.io import load_volume
+
+    mask = load_volume(path, "mask")
+    inside = make_resampler((mask.data != 0).astype("float32"), mask.grid, target, order=1).full() >= 0.5
+    if not inside.any():
+        raise UsageError(f"mask {path} has no brain voxel on the output grid (empty, or another field of view)")
+    return inside
+
+
+def bounding_box(inside) -> tuple[slice, ...]:
+    """The smallest box holding every ``True`` voxel of ``inside``."""
+    import numpy as np
+
+    box = []
+    for a in range(inside.ndim):
+        hit = np.flatnonzero(inside.any(axis=tuple(b for b in range(inside.ndim) if b != a)))
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)
 
 
 def transfer_reference(out, volume, target, reference, register, input_fwhm, input_psf, network):
