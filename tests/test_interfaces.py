@@ -155,3 +155,13 @@ def test_bids_app_on_a_built_tree(tmp_path):
                        ([root, out, "participant", "--participant-label", "09"], "no *_T1w")]:
         proc = subprocess.run([*app, *map(str, bad)], capture_output=True, text=True)
         assert proc.returncode in (1, 2) and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_method_is_an_enum_trait():
+    from nipype.interfaces.base import traits
+
+    up = ifaces.Upscale(in_file=__file__)
+    with pytest.raises(traits.TraitError):
+        up.inputs.method = "bicubic"
+    up.inputs.method = "spline"
+    assert "--method spline" in up.cmdline

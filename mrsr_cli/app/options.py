@@ -127,7 +127,7 @@ UPSCALE = [
     Option("voxel_size", "triplet", "Output voxel size in mm.", unit="mm", nipype={"xor": _FACTOR_XOR}),
     Option("like", "path", "Resample exactly onto this image's grid.", nipype={"trait": "like_file", "exists": True, "xor": _FACTOR_XOR}),
     Option("method", "str", "cnn (default), spline or lrtv (low-rank + TV, Shi et al. 2015).", "cnn",
-           choices=("cnn", "spline", "lrtv"), nipype={"enum": False}),  # a registry: a new method needs no new trait
+           choices=("cnn", "spline", "lrtv")),  # the methods registry's names (tests/test_options.py): a Nipype Enum
     Option("order", "int", "B-spline order for spline interpolation (1-5).", 3, range=(1, 5), to_method=True),
     Option("model", "model", "Model name or .safetensors path (default: builtin).", to_method=True),
     Option("reference", "path", "Registered HR image of another contrast (see --guidance).", to_method=True,
