@@ -177,3 +177,18 @@ def scale_factor(source: Grid, target: Grid) -> np.ndarray:
     """
     steps = np.linalg.norm(voxel_mapping(source, target)[:3, :3], axis=0)
     return np.maximum(1.0 / steps, 1.0)
+
+
+def bounding_box(inside: np.ndarray) -> tuple[slice, ...]:
+    """The smallest box (voxel slices) holding every ``True`` voxel of ``inside``; empty slices if none.
+
+    >>> bounding_box(np.pad(np.ones((2, 3, 1), bool), 1))
+    (slice(1, 3, None), slice(1, 4, None), slice(1, 2, None))
+    """
+    box = []
+    for a in range(inside.ndim):
+        hit = np.flatnonzero(inside.any(axis=tuple(b for b in range(inside.ndim) if b != a)))
+        if hit.size == 0:
+            return (slice(0, 0),) * inside.ndim
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage, sparse
 
-from mrsr_cli.data.geometry import Grid, axis_aligned_mapping, voxel_mapping
+from mrsr_cli.data.geometry import Grid, axis_aligned_mapping, bounding_box, voxel_mapping
 
 SLAB_VALUES = 32 * 1024 * 1024  # target voxels per slab on the general path
 WEIGHT_CUTOFF = 1e-7  # relative; the spline prefilter is IIR, its tail below this is dropped
@@ -106,12 +106,12 @@ class SeparableResampler:
         decays by 0.268 per source voxel, so its sum is under 1.4× its first term, and a row's
         weights on the other axes sum to under 1.3 in absolute value).  An all-zero volume gives
         an empty box."""
+        source_box = bounding_box(self.volume != 0)
         box = []
         for a in range(3):
-            occupied = np.flatnonzero(np.any(self.volume != 0, axis=tuple(b for b in range(3) if b != a)))
-            if occupied.size == 0:
+            if source_box[a].stop <= source_box[a].start:
                 return (slice(0, 0),) * 3
-            weights = abs(self.weights[a][:, occupied[0]:occupied[-1] + 1])
+            weights = abs(self.weights[a][:, source_box[a]])
             rows = np.flatnonzero(weights.max(axis=1).toarray().ravel() > tolerance)
             if rows.size == 0:
                 return (slice(0, 0),) * 3

@@ -59,6 +59,8 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     if reference is not None and not transferred:
         data, grid, record = prepare_reference(reference, volume, target, register)
         read_reference = (data, grid)
+    from mrsr_cli.data.geometry import bounding_box
+
     inside = None if mask is None else brain_mask_on(mask, target)
     out, info = super_resolve(volume, target, net, reference=read_reference, options=engine, input_fwhm=input_fwhm,
                               input_psf=input_psf, region=None if inside is None else bounding_box(inside))
@@ -94,17 +96,6 @@ def brain_mask_on(path, target):
     if not inside.any():
         raise UsageError(f"mask {path} has no brain voxel on the output grid (empty, or another field of view)")
     return inside
-
-
-def bounding_box(inside) -> tuple[slice, ...]:
-    """The smallest box holding every ``True`` voxel of ``inside``."""
-    import numpy as np
-
-    box = []
-    for a in range(inside.ndim):
-        hit = np.flatnonzero(inside.any(axis=tuple(b for b in range(inside.ndim) if b != a)))
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return tuple(box)
 
 
 def transfer_reference(out, volume, target, reference, register, input_fwhm, input_psf, network):

@@ -102,15 +102,10 @@ class ArrayField:
 
     def nonzero_box(self, tolerance: float = 0.0) -> tuple[slice, ...]:
         """The bounding box of the voxels above ``tolerance`` × the array's largest magnitude (empty if none)."""
-        box = []
+        from mrsr_cli.data.geometry import bounding_box
+
         magnitude = np.abs(self.array)
-        above = magnitude > tolerance * magnitude.max() if tolerance else self.array != 0
-        for a in range(3):
-            occupied = np.flatnonzero(np.any(above, axis=tuple(b for b in range(3) if b != a)))
-            if occupied.size == 0:
-                return (slice(0, 0),) * 3
-            box.append(slice(int(occupied[0]), int(occupied[-1]) + 1))
-        return tuple(box)
+        return bounding_box(magnitude > tolerance * magnitude.max() if tolerance else self.array != 0)
 
 
 def encode_reference(reference: np.ndarray, encoding: str = "intensity") -> np.ndarray:
