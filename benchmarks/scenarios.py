@@ -200,7 +200,8 @@ def report(res: dict) -> str:
     t, lf, pr = res["thick"], res["low_field"], res["pairs"]
     lines = ["## Acquisition scenarios (issue 22)", "",
              "`python benchmarks/data.py && python benchmarks/scenarios.py`: held-out Colin27 (180×216×180 crop), "
-             "PSNR (dB) / SSIM in the head mask, `upscale --like` with the default 2 passes. Models are the default "
+             "PSNR (dB) / SSIM in the head mask, `upscale --like` with the default `--ensemble auto` (1 pass for this volume on a 2-core CPU; "
+             "the pairs rows, from 2026-12-03, used the default of then, 2 passes). Models are the default "
              "fine-tuned for each scenario (400–500 Adam steps, bf16); commands and data in the script's docstring "
              "and in [scenarios.md](scenarios.md). " + res["stamp"], "",
              "### Clinical thick slices", "",

@@ -208,12 +208,13 @@ def test_a_cached_model_corrupted_after_download_is_refused(tmp_path, server):
 def test_list_says_what_each_builtin_model_expects_and_its_licence():
     proc = run_cli("fetch-model", "--list", "--json", check=0)
     models = {m["name"]: m for m in json.loads(proc.stdout)["models"]}
-    assert {"default", "guided", "psf-aware"} <= set(models)
-    for name in ("default", "guided", "psf-aware"):
+    assert {"default", "guided", "psf-aware", "thick-slice", "low-field"} <= set(models)
+    for name in ("default", "guided", "psf-aware", "thick-slice", "low-field"):
         card = models[name]
         assert card["architecture"].startswith("recnn 10×32") and "T1w" in card["expects"]
         assert "ICBM152 2009a" in card["training_data"] and "Louis Collins" in card["license"]
         assert "MIT" != card["license"]  # not the code's licence passed off as the weights'
     assert "--input-fwhm" in models["psf-aware"]["expects"] and "reference" in models["guided"]["expects"]
     text = run_cli("fetch-model", "--list", check=0).stdout
-    assert text.count("licence: ") >= 3 and text.count("expects: ") >= 3
+    assert "(1,1,6)" in models["thick-slice"]["expects"] and "1.5 T" in models["low-field"]["expects"]
+    assert text.count("licence: ") >= 5 and text.count("expects: ") >= 5

@@ -24,6 +24,8 @@ BUILTIN = {
     "default": "mrsr-recnn-t1w.safetensors",
     "guided": "mrsr-recnn-guided.safetensors",
     "psf-aware": "mrsr-recnn-t1w-psf.safetensors",  # reads upscale --input-fwhm/--input-psf
+    "thick-slice": "mrsr-recnn-t1w-thick.safetensors",  # clinical thick slices, (1,1,3)-(1,1,6)
+    "low-field": "mrsr-recnn-t1w-lowfield.safetensors",  # a 1.5 T scan to 3 T contrast at x2
 }
 # What `fetch-model --list` says of each builtin model beyond its metadata: what it expects, what it learned
 # from, and the terms its weights come with (they are derived from the templates they were trained on).
@@ -37,6 +39,14 @@ BUILTIN_CARDS = {
     "guided": {"expects": "T1w + a registered HR reference of any contrast; mrsr simulate's PSF; factors 1-4",
                "training_data": "MNI ICBM152 2009a T1 + MNI152NLin6Asym T1 with synthetic references",
                "license": _MNI_NOTICE},
+    "thick-slice": {"expects": "T1w with thick slices along one axis: factors (1,1,3)-(1,1,6), slice profile "
+                                "Gaussian of FWHM = spacing (mrsr simulate's)",
+                    "training_data": "MNI ICBM152 2009a T1 + left half of MNI152NLin6Asym T1 (1 mm)",
+                    "license": _MNI_NOTICE},
+    "low-field": {"expects": "T1w from a 1.5 T scan (low-field contrast and SNR), factor 2; writes 3 T-like contrast",
+                  "training_data": "the central quarter of MNI ICBM152 2009a and of the left half of MNI152NLin6Asym, "
+                                   "with ICBM152 2009a GM/WM maps for the contrast change",
+                  "license": _MNI_NOTICE},
     "psf-aware": {"expects": "T1w; the PSF told by --input-fwhm/--input-psf (Gaussian or box); factors 1-5",
                   "training_data": "ICBM152 2009a, MNI152NLin6Asym (left half), deepmriprep 0.5 mm template (left half), "
                                    "ROBEX atlas",
