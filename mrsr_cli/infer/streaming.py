@@ -7,16 +7,18 @@ the network's graph (:mod:`mrsr_cli.models.graph`) step by step, and every convo
 last ``2·radius`` planes of its input (a rolling buffer) so that the next slab continues where
 this one stopped.  A convolution emits output plane ``z`` as soon as it holds input planes up to
 ``z + radius`` (at the volume's faces it adds the zero planes the whole-volume "same" padding
-adds), so the output lags the input by the network's halo and the last slab flushes it.  Skip
-connections hold their input until the body has emitted the same planes.
+adds), so the output lags the input by the network's halo; after the last slab, empty pushes flush
+it a slab at a time (no convolution ever emits more than a slab).  Skip connections hold their
+input until the body has emitted the same planes.
 
 Memory: the buffers (:func:`stream_bytes_per_plane_voxel` per voxel of a plane), a few planes per
 layer instead of the whole volume's activations.  When even one slab of whole planes does not fit,
-:func:`run_streamed` cuts the plane into columns (exact halo tiling on the other two axes, so only
+:func:`mrsr_cli.infer.tiling.run_tiled` cuts the plane into columns (exact halo tiling on the other two axes, so only
 those pay a halo) and streams each column.
 
-The result equals the whole-volume pass (the same convolutions on the same values; the tests
-compare them for every network, the flip ensemble and guidance channels).
+The result equals the whole-volume pass: the same convolutions on the same values (bit for bit in
+bf16; in fp32 oneDNN's blocking on thin slabs may round by a float32 ulp or two).  The tests compare
+them for every network, with the flip ensemble and extra (constant, reference) channels.
 
 Example::
 
