@@ -32,77 +32,69 @@ def container_info() -> dict | None:
     return None
 
 
+def _description(folder: Path) -> dict | None:
+    """``folder``'s ``dataset_description.json``: ``None`` when missing, ``{}`` when unreadable."""
+    import json
+
+    desc = folder / "dataset_description.json"
+    if not desc.exists():
+        return None
+    try:
+        return json.loads(desc.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def raw_dataset(path) -> Path | None:
     """The raw BIDS dataset holding ``path``: the nearest folder above it with a
     ``dataset_description.json`` that is not a derivative."""
-    import json
-
     for parent in Path(path).resolve().parents:
-        desc = parent / "dataset_description.json"
-        if desc.exists():
-            try:
-                kind = json.loads(desc.read_text()).get("DatasetType", "raw")
-            except (OSError, ValueError):
-                return None
-            return parent if kind == "raw" and parent.parent.name != "derivatives" else None
+        description = _description(parent)
+        if description is not None:
+            raw = bool(description) and description.get("DatasetType", "raw") == "raw"
+            return parent if raw and parent.parent.name != "derivatives" else None
     return None
 
 
 def derivative_root(path) -> Path | None:
     """The derivative dataset an output lies in: ``derivatives/<name>/`` above it, or the nearest
     folder above it whose description says ``DatasetType: derivative`` (a BIDS App's output folder)."""
-    import json
-
-    path = Path(path).resolve()
-    for parent in path.parents:
+    for parent in Path(path).resolve().parents:
         if parent.parent.name == "derivatives":
             return parent
-        desc = parent / "dataset_description.json"
-        if desc.exists():
-            try:
-                return parent if json.loads(desc.read_text()).get("DatasetType") == "derivative" else None
-            except (OSError, ValueError):
-                return None
+        description = _description(parent)
+        if description is not None:
+            return parent if description.get("DatasetType") == "derivative" else None
     return None
 
 
-def _source_uri(path, out_path) -> str:
-    """A source as a BIDS URI ``bids:raw:<relative path>`` when it lies in a raw dataset and the output
-    in a derivative one that links ``raw`` to it (:func:`ensure_dataset_description`); else its path."""
+def _source_uri(path, derivative: Path | None) -> str:
+    """A source as a BIDS URI ``bids:raw:<relative path>`` when it lies in a raw dataset and the output in
+    the ``derivative`` dataset, linked to it (:func:`describe_derivative`); else its path."""
     path = Path(path).resolve()
-    raw, derivative = raw_dataset(path), derivative_root(out_path)
-    if raw is not None and derivative is not None and ensure_dataset_description(out_path, raw) is not None \
-            and _linked_raw(derivative) == raw:
-        return f"bids:raw:{path.relative_to(raw).as_posix()}"
+    raw = raw_dataset(path)
+    if raw is not None and derivative is not None:
+        describe_derivative(derivative, raw)
+        link = (_description(derivative) or {}).get("DatasetLinks", {}).get("raw", "")
+        if link.startswith(("file://", "/")) and Path(link.removeprefix("file://")).resolve() == raw:
+            return f"bids:raw:{path.relative_to(raw).as_posix()}"
     return str(path)
-
-
-def _linked_raw(derivative: Path) -> Path | None:
-    import json
-
-    link = json.loads((derivative / "dataset_description.json").read_text()).get("DatasetLinks", {}).get("raw")
-    if not link:
-        return None
-    return Path(link.removeprefix("file://")).resolve() if link.startswith("file://") or link.startswith("/") else None
 
 
 def write_sidecar(out_path, payload: dict, sources=(), to=None) -> Path:
     """Write the JSON sidecar of ``out_path`` (to the file ``to`` when given: a temporary name of
-    an :func:`~mrsr_cli.data.io.output_set`) and the derivative description when due."""
-    ensure_dataset_description(out_path)
-    body = {"Sources": [_source_uri(s, out_path) for s in sources if s is not None], "SoftwareName": "mrsr",
+    an :func:`~mrsr_cli.data.io.output_set`) and the description of the derivative dataset it lies
+    in, if any, when due."""
+    derivative = derivative_root(out_path)
+    if derivative is not None:
+        describe_derivative(derivative)
+    body = {"Sources": [_source_uri(s, derivative) for s in sources if s is not None], "SoftwareName": "mrsr",
             "SoftwareVersion": __version__}
     container = container_info()
     if container:
         body["Container"] = container
     body.update(payload)
     return write_json(to or sidecar_path(out_path), body)
-
-
-def ensure_dataset_description(out_path, raw: Path | None = None) -> Path | None:
-    """:func:`describe_derivative` for the derivative dataset ``out_path`` lies in, if any."""
-    root = derivative_root(out_path)
-    return None if root is None else describe_derivative(root, raw)
 
 
 def describe_derivative(root: Path, raw: Path | None = None) -> Path:

@@ -190,12 +190,13 @@ def bytes_per_tile_voxel(net, precision: str) -> int:
 
 
 def choose_core(shape, halo: int, per_voxel: int, budget: int) -> int:
-    """Largest cubic core (multiple of 8, ≥ 8) whose tile box (clipped to the volume) fits ``budget`` bytes."""
+    """Largest core (multiple of 8, ≥ 8; a cube over ``shape``'s axes: three for halo tiles, two for the
+    streamed engine's columns) whose box (clipped to the volume) fits ``budget`` bytes."""
     longest = max(shape)
     core = 8
     for candidate in range(8, longest + 8, 8):
         box = [min(candidate + 2 * halo, n) for n in shape]
-        if box[0] * box[1] * box[2] * per_voxel > budget:
+        if int(np.prod(box)) * per_voxel > budget:
             break
         core = candidate
     return min(core, longest)
@@ -411,12 +412,7 @@ def _plan_stream(shape, halo: int, per_plane_voxel, device, options: EngineOptio
         if per_plane_voxel(slab) * plane <= budget:
             return min(slab, shape[0]), max(shape[1:])
     slab = 8 if device.type == "cuda" else MAX_SLAB_PLANES
-    column = MIN_TILE_SIZE
-    for candidate in range(MIN_TILE_SIZE, max(shape[1:]) + 8, 8):
-        if min(candidate + 2 * halo, shape[1]) * min(candidate + 2 * halo, shape[2]) * per_plane_voxel(slab) > budget:
-            break
-        column = candidate
-    return slab, column
+    return slab, choose_core(shape[1:], halo, per_plane_voxel(slab), budget)
 
 
 def _run_halo_tiles(predict, read_input, shape, options, out, host_bytes, label, fault_injector) -> dict:

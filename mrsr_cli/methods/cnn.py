@@ -66,11 +66,11 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
                               input_psf=input_psf, region=None if inside is None else bounding_box(inside))
     info.update(record)
     if inside is not None:
-        from mrsr_cli.data.interpolate import make_resampler
+        import numpy as np
 
-        spline = make_resampler(volume.data, volume.grid, target, order=3).full()
-        out[~inside] = spline[~inside]
-        del spline
+        from mrsr_cli.data.interpolate import resample
+
+        np.copyto(out, resample(volume.data, volume.grid, target, order=3), where=~inside)
         info["Mask"] = {"Path": str(mask), "Fraction": round(float(inside.mean()), 4)}
     if transferred:
         def network(coarse, grid):  # the same network, for the transfer's check one scale down
