@@ -48,7 +48,7 @@ def test_a_new_upscale_option_reaches_the_method_without_a_second_list():
     assert table.method_options({"order": 3, "model": None, "device": "auto"}) == ["order", "model"]
     assert {o.name for o in table.UPSCALE if o.to_method} == {
         "order", "model", "reference", "register", "guidance", "input_fwhm", "input_psf", "consistency", "ensemble",
-        "mask", "lrtv_iterations", "lrtv_lambda_tv", "lrtv_lambda_rank"}
+        "mask", "safety_net", "adapt", "seed", "lrtv_iterations", "lrtv_lambda_tv", "lrtv_lambda_rank"}
 
 
 def test_choices_and_ranges_are_the_library_s():

@@ -50,7 +50,7 @@ def test_methods_dispatch_and_refuse_options_they_do_not_take(tmp_path):
     data, info = run_method("spline", vol, target, order=1)
     assert data.shape == target.shape and info == {"SplineOrder": 1}
     assert set(method_options("cnn")) == {"model", "reference", "register", "ensemble", "input_fwhm", "input_psf", "consistency",
-                                            "guidance", "mask", "engine"}
+                                            "guidance", "mask", "safety_net", "adapt", "seed", "engine"}
     with pytest.raises(UsageError, match="model does not apply to method spline"):
         run_method("spline", vol, target, model="default")
     with pytest.raises(UsageError, match="unknown method"):

@@ -79,7 +79,7 @@ def test_simulate_thick_slices_cli_writes_header_and_sidecar(tmp_path, head):
     (["--factor", "2", "--slice-thickness", "3"], "no voxel axis is thicker"),
     (["--factor", "1,1,3", "--slice-thickness", "0"], "must be > 0"),
     (["--factor", "1,1,3", "--slice-profile", "box"], "needs --slice-thickness"),
-    (["--factor", "1,1,3", "--slice-thickness", "2", "--slice-profile", "sinc"], "--slice-profile must be one of"),
+    (["--factor", "1,1,3", "--slice-thickness", "2", "--slice-profile", "lorentz"], "--slice-profile must be one of"),
 ])
 def test_simulate_thick_slice_bad_input(tmp_path, head, args, message):
     out = tmp_path / "lr.nii.gz"

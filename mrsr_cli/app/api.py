@@ -44,6 +44,12 @@ def upscale(image, *, factor=None, voxel_size=None, like=None, method: str = "cn
     from mrsr_cli.data.io import to_image, volume_from_image
 
     engine = {k: options.pop(k) for k in ENGINE_KEYS if k in options}
+    if options.get("input_fwhm") is not None:  # one number for all axes, as --input-fwhm 2 is
+        from mrsr_cli.data.geometry import parse_triplet
+
+        fwhm = options["input_fwhm"]
+        options["input_fwhm"] = parse_triplet(",".join(str(float(v)) for v in
+                                                       (fwhm if hasattr(fwhm, "__len__") else [fwhm])), "input_fwhm")
     options.update(engine_option(method, progress=False, **engine))
     volume = volume_from_image(image)
     target = target_grid(volume, factor=None if factor is None else parse_factor(factor, "factor"),
@@ -57,7 +63,8 @@ def upscale(image, *, factor=None, voxel_size=None, like=None, method: str = "cn
 
 def simulate(image, *, factor=None, voxel_size=None, fwhm=None, psf: str = "gaussian", noise: float = 0.0,
              seed: int | None = None, slice_thickness: float | None = None, slice_profile: str | None = None,
-             acquisition: str = "psf", window: str | None = None):
+             acquisition: str = "psf", window: str | None = None, partial_fourier: float = 1.0, bias: float = 0.0,
+             gamma: float = 1.0):
     """A simulated lower-resolution acquisition of ``image``, as ``mrsr simulate`` makes it (without
     the low-field options); the simulation record in ``extra["mrsr"]``."""
     from mrsr_cli.app.verbs import simulate_volume
@@ -67,12 +74,14 @@ def simulate(image, *, factor=None, voxel_size=None, fwhm=None, psf: str = "gaus
 
     fwhm = None if fwhm is None else parse_triplet(fwhm, "fwhm")
     check_simulation(fwhm=fwhm, psf=psf, noise=noise, slice_thickness=slice_thickness, slice_profile=slice_profile,
-                     seed=seed, acquisition=acquisition, window=window)
+                     seed=seed, acquisition=acquisition, window=window, partial_fourier=partial_fourier, bias=bias,
+                     gamma=gamma)
     volume = volume_from_image(image)
     lr, grid, info = simulate_volume(volume, factor=None if factor is None else parse_factor(factor, "factor"),
                                      voxel_size=None if voxel_size is None else parse_voxel_size(voxel_size, "voxel_size"),
                                      fwhm=fwhm, psf=psf, noise=noise, seed=seed, slice_thickness=slice_thickness,
-                                     slice_profile=slice_profile, acquisition=acquisition, window=window)
+                                     slice_profile=slice_profile, acquisition=acquisition, window=window,
+                                     partial_fourier=partial_fourier, bias=bias, gamma=gamma)
     result = to_image(lr, grid.affine, volume.codes, slice_axis=info.get("slice_axis"))
     result.extra["mrsr"] = info
     return result

@@ -137,7 +137,8 @@ def _given(ctx: typer.Context, options: dict) -> dict:
 # ----------------------------------------------------------------------------- simulate
 @command("simulate", "Simulate a low-resolution acquisition (PSF blur, sampling, Rician noise) of a high-resolution image.")
 def simulate_cmd(ctx, *, in_file, out_file, factor, voxel_size, fwhm, psf, noise, seed, slice_thickness, slice_profile,
-                 field_strength, source_field, source_snr, tissue_maps, acquisition, window, force, json_out, **_process):
+                 field_strength, source_field, source_snr, tissue_maps, acquisition, window, partial_fourier, bias, gamma,
+                 force, json_out, **_process):
     from mrsr_cli.app.verbs import simulate_file
     from mrsr_cli.data.geometry import parse_factor, parse_triplet, parse_voxel_size
 
@@ -146,6 +147,7 @@ def simulate_cmd(ctx, *, in_file, out_file, factor, voxel_size, fwhm, psf, noise
                          fwhm=parse_triplet(fwhm, "--fwhm") if fwhm is not None else None, psf=psf, noise=noise, seed=seed, slice_thickness=slice_thickness,
                          slice_profile=slice_profile, field_strength=field_strength, source_field=source_field,
                          source_snr=source_snr, tissue_maps=tissue_maps, acquisition=acquisition, window=window,
+                         partial_fourier=partial_fourier, bias=bias, gamma=gamma,
                          force=force)
     if json_out:
         _print_json({"out_file": str(out_file), **info})

@@ -78,7 +78,7 @@ def _process_options() -> list[Option]:
 
 
 PROCESS = {o.name for o in _process_options()}
-PSF_SHAPES = ("gaussian", "box")  # the observation model's PSFS (tested equal)
+PSF_SHAPES = ("gaussian", "box", "sinc")  # the observation model's PSFS (tested equal)
 _FACTOR_XOR = ["factor", "voxel_size", "like_file"]
 _SIM_XOR = ["factor", "voxel_size"]
 _GPU = {"trait": "use_gpu", "kind": "bool", "argstr": "--device cuda", "default": False, "usedefault": True, "nohash": True,
@@ -97,15 +97,21 @@ SIMULATE = [
            "psf", choices=("psf", "kspace")),
     Option("window", "str", "With --acquisition kspace: apodisation of the kept frequencies (default none).",
            choices=("none", "hann", "hamming", "tukey")),
+    Option("partial_fourier", "float", "With --acquisition kspace: the fraction of k-space acquired along the second voxel "
+           "axis (phase encoding), the rest zero-filled, e.g. 0.625 (5/8).", 1.0, range=(0.5, 1.0)),
+    Option("bias", "float", "Smooth multiplicative bias field before the acquisition: std of its log (0: none; SynthSR "
+           "draws up to 0.3); drawn from --seed.", 0.0, range=(0.0, 1.0)),
+    Option("gamma", "float", "Intensity gamma before the acquisition (x -> x^gamma relative to the 99.5th percentile).",
+           1.0, range=(0.25, 4.0)),
     Option("factor", "triplet", "LR voxel = F x HR voxel: '2' or '2,2,3' (floats allowed).", nipype={"xor": _SIM_XOR}),
     Option("voxel_size", "triplet", "LR voxel size in mm: '2' or '2,2,3'.", unit="mm", nipype={"xor": _SIM_XOR}),
     Option("fwhm", "triplet", "PSF FWHM in mm per axis (default: the LR voxel size).", unit="mm"),
-    Option("psf", "str", "PSF shape: gaussian or box.", "gaussian", choices=PSF_SHAPES),
+    Option("psf", "str", "PSF shape: gaussian, box or sinc (a windowed-sinc pulse's slice profile).", "gaussian", choices=PSF_SHAPES),
     Option("noise", "float", "Rician noise sigma as a fraction of the 99.5th percentile.", 0.0, range=(0.0, 1.0)),
     Option("seed", "int", "Random seed for the noise."),
     Option("slice_thickness", "float", "Slice thickness in mm on the through-plane axis (the thickest LR voxel axis), apart "
            "from the spacing: gap or overlap.", unit="mm"),
-    Option("slice_profile", "str", "Through-plane slice profile: gaussian or box (default: --psf).", choices=PSF_SHAPES,
+    Option("slice_profile", "str", "Through-plane slice profile: gaussian, box or sinc (default: --psf).", choices=PSF_SHAPES,
            nipype={"requires": ["slice_thickness"]}),
     Option("field_strength", "float", "Simulate a low-field scan at this field (tesla): lower SNR and, with --tissue-map, "
            "T1 contrast.", unit="T"),
@@ -143,7 +149,8 @@ UPSCALE = [
     Option("input_fwhm", "triplet", "How blurred the input is: its PSF's FWHM in mm per axis (default: the input voxel size, "
            "as mrsr simulate makes it); read by PSF-aware models and lrtv. 0: no blur beyond the voxel (plain "
            "subsampling).", unit="mm", to_method=True),
-    Option("input_psf", "str", "Shape of the input's PSF: gaussian or box (a block mean).", "gaussian", choices=PSF_SHAPES,
+    Option("input_psf", "str", "Shape of the input's PSF: gaussian, box (a block mean) or sinc; or kspace: the input is a "
+           "k-space truncation, as a scanner acquires it (no --input-fwhm).", "gaussian", choices=PSF_SHAPES + ("kspace",),
            to_method=True),
     Option("consistency", "str", "Data consistency after the network: correct the output until, blurred by the input's PSF "
            "and resampled onto the input grid, it gives back the input, to its estimated noise level (auto), never (off), "
@@ -153,6 +160,13 @@ UPSCALE = [
     Option("tile_size", "int", "Halo tiles with N^3 cores instead of the default streamed engine (0 = the whole volume in one call).", unit="voxels"),
     Option("memory_limit", "str", "Memory budget, e.g. 4G (default: auto).", unit="bytes"),
     Option("threads", "int", "CPU threads (default: all).", nipype=_THREADS),
+    Option("safety_net", "str", "When the input's PSF is not told (--input-fwhm/--input-psf): check the network one scale "
+           "down on the input itself (degraded by simulate's Gaussian and by k-space truncation) and blend towards spline "
+           "where it loses (auto), or not (off).", "auto", choices=("auto", "off"), to_method=True),
+    Option("adapt", "int", "Fine-tune a copy of the network on the input itself for N steps first (8 patches a step; about "
+           "0.4 s a step on 2 CPU cores: 300 steps ≈ 2 min), so it learns this scan's contrast, noise and scale; "
+           "deterministic with --seed; nothing is saved.", to_method=True, range=(1, 100000)),
+    Option("seed", "int", "Random seed of --adapt.", 0, to_method=True),
     Option("ensemble", "int", "Average the network over 1, 2, 4 or 8 mirrored copies (default: 2 when they take "
            "under 6 s on this machine, else 1; more: better and slower).",
            choices=(1, 2, 4, 8), to_method=True),
@@ -234,6 +248,8 @@ TRAIN = [
     Option("psf_input", "bool", "Give the network the LR image's PSF width per axis as input channels (needs --augment "
            "...,psf): upscale --input-fwhm/--input-psf then say how blurred an input is.", False),
     Option("unit_fraction", "float", "Fraction of patches with factor 1.", 0.0),
+    Option("kspace_fraction", "float", "With --augment ...,psf: this fraction of LR patches made by k-space truncation "
+           "(window none, Tukey, Hamming or Hann) instead of a PSF.", 0.0),
     Option("patch", "int", "Patch edge in voxels.", 25, unit="voxels"),
     Option("batch", "int", "Patches per batch.", 16),
     Option("patches_per_epoch", "int", "Patches in one epoch.", 3200),
@@ -256,7 +272,7 @@ TRAIN = [
            "references and the low-field contrast.", flag="--tissue-map", nipype={"exists": True}),
     Option("slice_thickness", "float", "Thick-slice training: slice thickness in mm (PSF FWHM) on each patch's thickest LR "
            "axis (default: the slice spacing).", unit="mm"),
-    Option("slice_profile", "str", "Through-plane slice profile: gaussian or box.", "gaussian", choices=PSF_SHAPES),
+    Option("slice_profile", "str", "Through-plane slice profile: gaussian, box or sinc.", "gaussian", choices=PSF_SHAPES),
     Option("degradation", "str", "simulated (the observation model) or low-field (also the SNR and T1 contrast of "
            "--field-strength).", "simulated", choices=("simulated", "low-field")),
     Option("field_strength", "float", "Low-field degradation: the inputs' field (tesla).", unit="T"),

@@ -95,7 +95,7 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
                   noise: float = 0.0, seed: int | None = None, slice_thickness: float | None = None,
                   slice_profile: str | None = None, field_strength: float | None = None, source_field: float = 3.0,
                   source_snr: float | None = None, tissue_maps=None, acquisition: str = "psf", window: str | None = None,
-                  force: bool = False) -> dict:
+                  partial_fourier: float = 1.0, bias: float = 0.0, gamma: float = 1.0, force: bool = False) -> dict:
     """Write the simulated LR acquisition of ``in_file`` (:func:`mrsr_cli.degrade.simulate.simulate_lowres`)
     and its sidecar; returns the simulation record.  ``slice_thickness`` (mm) and
     ``slice_profile``: thick slices on the through-plane axis (the LR header's slice dimension).
@@ -108,7 +108,7 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
     from mrsr_cli.errors import UsageError
 
     check_simulation(fwhm=fwhm, psf=psf, noise=noise, slice_thickness=slice_thickness, slice_profile=slice_profile, seed=seed,
-                     acquisition=acquisition, window=window)
+                     acquisition=acquisition, window=window, partial_fourier=partial_fourier, bias=bias, gamma=gamma)
     low_field = None
     if field_strength is not None:
         from mrsr_cli.degrade.lowfield import DEFAULT_SOURCE_SNR, LowField
@@ -122,7 +122,8 @@ def simulate_file(in_file, out_file, *, factor=None, voxel_size=None, fwhm=None,
     lr, lr_grid, info = simulate_volume(volume, factor=factor, voxel_size=voxel_size, low_field=low_field,
                                         tissue_maps=tissue_maps, fwhm=fwhm, psf=psf, noise=noise, seed=seed,
                                         slice_thickness=slice_thickness, slice_profile=slice_profile,
-                                        acquisition=acquisition, window=window)
+                                        acquisition=acquisition, window=window, partial_fourier=partial_fourier,
+                                        bias=bias, gamma=gamma)
     extra = {"SliceThickness": info["slice_thickness_mm"]} if "slice_thickness_mm" in info else {}
     if low_field is not None:
         extra["MagneticFieldStrength"] = low_field.field  # the BIDS key, in tesla

@@ -136,3 +136,21 @@ def bids_name(path) -> Path:
         return path
     entities, suffix, added, ext = match.groups()
     return path.with_name(f"{entities}_{added}_{suffix}{ext}")
+
+
+# BIDS anatomical suffixes (BIDS 1.9, "anat"): the last entity of a file name says its contrast.
+BIDS_CONTRASTS = ("T1w", "T2w", "PDw", "T2starw", "FLAIR", "inplaneT1", "inplaneT2", "PDT2", "angio", "T1map", "T2map",
+                  "T2starmap", "R1map", "R2map", "PDmap", "UNIT1", "MTRmap", "M0map", "MP2RAGE")
+
+
+def bids_contrast(path) -> str | None:
+    """The BIDS contrast suffix of an image's file name (``sub-01_T2w.nii.gz`` → ``T2w``), or ``None``.
+
+    >>> bids_contrast("sub-01_ses-2_FLAIR.mgz"), bids_contrast("brain.nii")
+    ('FLAIR', None)
+    """
+    import re
+
+    stem = re.sub(r"\.(nii(\.gz)?|mgz|mgh)$", "", Path(path).name)
+    suffix = stem.rsplit("_", 1)[-1] if "_" in stem else ""
+    return suffix if suffix in BIDS_CONTRASTS else None

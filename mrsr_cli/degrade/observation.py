@@ -44,13 +44,17 @@ def check_input_psf(shape: str, fwhm_mm=None, grid: Grid | None = None) -> None:
     ``fwhm_mm`` (mm per axis, ``None``: the voxel size) is >= 0 and, given the input's ``grid``,
     not absurdly wide (:func:`check_psf_width`): how ``upscale`` is told the input's PSF.
 
-    >>> check_input_psf("sinc")
+    >>> check_input_psf("lorentz")
     Traceback (most recent call last):
     ...
-    mrsr_cli.errors.UsageError: --input-psf must be one of gaussian, box, got 'sinc'
+    mrsr_cli.errors.UsageError: --input-psf must be one of gaussian, box, sinc or kspace, got 'lorentz'
     """
+    if shape == KSPACE:
+        if fwhm_mm is not None:
+            raise UsageError("--input-fwhm does not apply to --input-psf kspace (a k-space truncation has no PSF width)")
+        return
     if shape not in PSFS:
-        raise UsageError(f"--input-psf must be one of {', '.join(PSFS)}, got {shape!r}")
+        raise UsageError(f"--input-psf must be one of {', '.join(PSFS)} or kspace, got {shape!r}")
     if fwhm_mm is not None and any(float(v) < 0 for v in np.atleast_1d(fwhm_mm)):
         raise UsageError("--input-fwhm values must be >= 0 (mm)")
     if fwhm_mm is not None and grid is not None:
@@ -101,7 +105,40 @@ def _psf_axis_matrix(n: int, width_voxels: float, psf: str) -> np.ndarray:
     return PSF_SHAPES[psf].filter(np.eye(n, dtype=np.float64), width_voxels, 0, None)
 
 
-class ObservationModel:
+class GridPair:
+    """What an operator from ``hr_grid`` to ``lr_grid`` (same field of view, voxel axes parallel:
+    ``self._scale``, ``self._offset`` map HR voxel indices to LR ones) knows of the two grids."""
+
+    @property
+    def factor(self) -> np.ndarray:
+        """The upscaling factor per voxel axis: LR voxel size / HR voxel size (HR voxels per LR voxel)."""
+        return np.abs(np.asarray(self._scale, dtype=np.float64))
+
+    def _hr_centres_in_lr(self, axis: int) -> np.ndarray:
+        """The HR voxel centres along ``axis`` in LR voxel coordinates (LR centres at integers)."""
+        return (np.arange(self.hr_grid.shape[axis]) - self._offset[axis]) / self._scale[axis]
+
+    def outside_lr_fov(self) -> list[np.ndarray]:
+        """Per voxel axis, which HR voxels lie outside the LR image's field of view (their centre
+        more than half an LR voxel beyond the first or last LR centre): where ``upscale``, which
+        does not extrapolate, writes zeros (:func:`mrsr_cli.data.interpolate.axis_weights`)."""
+        masks = []
+        for axis, n_lr in enumerate(self.lr_grid.shape):
+            coords = self._hr_centres_in_lr(axis)
+            masks.append((coords < -0.5 - 1e-6) | (coords > n_lr - 0.5 + 1e-6))
+        return masks
+
+    def upsampling_matrices(self, order: int = 1) -> list[np.ndarray]:
+        """Per voxel axis, the dense float32 (HR voxels × LR voxels) B-spline interpolation matrix
+        of ``order`` from the LR grid at the HR voxel centres
+        (:func:`mrsr_cli.data.interpolate.axis_weights`), for :func:`apply_axis_matrices`: the rows
+        of HR voxels outside the LR field of view (:meth:`outside_lr_fov`) are zero, as
+        ``upscale`` writes them."""
+        return [axis_weights(n_lr, self._hr_centres_in_lr(axis), order).toarray()
+                for axis, n_lr in enumerate(self.lr_grid.shape)]
+
+
+class ObservationModel(GridPair):
     """``A = D↓ B`` from ``hr_grid`` to ``lr_grid`` with a PSF of ``fwhm_mm`` per axis (default:
     the LR voxel size) and shape ``psf`` (``gaussian`` or ``box``, or one per axis).  Arrays are
     float32 in the grids' voxel order; the forward output is on ``lr_grid``, the adjoint's on
@@ -157,34 +194,6 @@ class ObservationModel:
             out = _apply_axis(out, w.T.tocsr(), axis)
         return out
 
-    @property
-    def factor(self) -> np.ndarray:
-        """The upscaling factor per voxel axis: LR voxel size / HR voxel size (HR voxels per LR voxel)."""
-        return np.abs(np.asarray(self._scale, dtype=np.float64))
-
-    def _hr_centres_in_lr(self, axis: int) -> np.ndarray:
-        """The HR voxel centres along ``axis`` in LR voxel coordinates (LR centres at integers)."""
-        return (np.arange(self.hr_grid.shape[axis]) - self._offset[axis]) / self._scale[axis]
-
-    def outside_lr_fov(self) -> list[np.ndarray]:
-        """Per voxel axis, which HR voxels lie outside the LR image's field of view (their centre
-        more than half an LR voxel beyond the first or last LR centre): where ``upscale``, which
-        does not extrapolate, writes zeros (:func:`mrsr_cli.data.interpolate.axis_weights`)."""
-        masks = []
-        for axis, n_lr in enumerate(self.lr_grid.shape):
-            coords = self._hr_centres_in_lr(axis)
-            masks.append((coords < -0.5 - 1e-6) | (coords > n_lr - 0.5 + 1e-6))
-        return masks
-
-    def upsampling_matrices(self, order: int = 1) -> list[np.ndarray]:
-        """Per voxel axis, the dense float32 (HR voxels × LR voxels) B-spline interpolation matrix
-        of ``order`` from the LR grid at the HR voxel centres
-        (:func:`mrsr_cli.data.interpolate.axis_weights`), for :func:`apply_axis_matrices`: the rows
-        of HR voxels outside the LR field of view (:meth:`outside_lr_fov`) are zero, as
-        ``upscale`` writes them."""
-        return [axis_weights(n_lr, self._hr_centres_in_lr(axis), order).toarray()
-                for axis, n_lr in enumerate(self.lr_grid.shape)]
-
     def axis_matrices(self) -> list[np.ndarray]:
         """``A`` as one dense float32 matrix per voxel axis (LR voxels × HR voxels: sampling after
         the PSF), so that ``A x`` is the three applied in turn (:func:`apply_axis_matrices`) and
@@ -226,3 +235,17 @@ def apply_axis_matrices(volume: np.ndarray, matrices, transpose: bool = False) -
 def _apply_dense(volume: np.ndarray, matrix: np.ndarray, axis: int) -> np.ndarray:
     """``matrix`` applied along one voxel axis of ``volume``."""
     return np.moveaxis(np.tensordot(matrix, np.moveaxis(volume, axis, 0), axes=1), 0, axis)
+
+
+KSPACE = "kspace"  # --input-psf kspace: the input is a k-space truncation (a scanner's), not a PSF blur
+
+
+def input_model(hr_grid: Grid, lr_grid: Grid, fwhm_mm=None, psf: str = "gaussian"):
+    """The operator that made an input on ``lr_grid`` from an image on ``hr_grid``, as ``upscale
+    --input-psf/--input-fwhm`` describe it: :class:`ObservationModel` for a PSF shape, the
+    :class:`~mrsr_cli.degrade.kspace.KSpaceModel` (no window) for ``kspace``."""
+    if psf == KSPACE:
+        from mrsr_cli.degrade.kspace import KSpaceModel
+
+        return KSpaceModel(hr_grid, lr_grid)
+    return ObservationModel(hr_grid, lr_grid, fwhm_mm, psf)

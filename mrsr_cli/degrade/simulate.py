@@ -54,14 +54,15 @@ class Acquisition:
     takes_window: bool
 
 
-def _kspace(hr_grid, lr_grid, fwhm_mm, shapes, window):
+def _kspace(hr_grid, lr_grid, fwhm_mm, shapes, window, partial_fourier=1.0):
     from mrsr_cli.degrade.kspace import KSpaceModel
 
-    return KSpaceModel(hr_grid, lr_grid, window or "none")
+    return KSpaceModel(hr_grid, lr_grid, window or "none", partial_fourier)
 
 
 ACQUISITIONS: dict[str, Acquisition] = {
-    "psf": Acquisition(lambda hr, lr, fwhm, shapes, window: ObservationModel(hr, lr, fwhm, shapes), False, True, False),
+    "psf": Acquisition(lambda hr, lr, fwhm, shapes, window, partial_fourier=1.0: ObservationModel(hr, lr, fwhm, shapes),
+                       False, True, False),
     "kspace": Acquisition(_kspace, True, False, True),
 }
 
@@ -86,7 +87,8 @@ def through_plane_axis(voxel_size, header_axis: int | None = None) -> int:
 
 def check_simulation(*, fwhm=None, psf: str = "gaussian", noise: float = 0.0, slice_thickness: float | None = None,
                      slice_profile: str | None = None, seed: int | None = None, acquisition: str = "psf",
-                     window: str | None = None) -> None:
+                     window: str | None = None, partial_fourier: float = 1.0, bias: float = 0.0,
+                     gamma: float = 1.0) -> None:
     """A :class:`~mrsr_cli.errors.UsageError` naming the first bad setting of a simulation (``mrsr simulate``'s flags).
 
     >>> check_simulation(noise=2.0)
@@ -119,6 +121,16 @@ def check_simulation(*, fwhm=None, psf: str = "gaussian", noise: float = 0.0, sl
             given.insert(0, "--psf")
         if given:
             raise UsageError(f"{given[0]} does not apply to --acquisition {acquisition} (its blur is the k-space window's)")
+    from mrsr_cli.degrade.intensity import check_intensity
+    from mrsr_cli.degrade.kspace import PARTIAL_FOURIER_RANGE
+
+    check_intensity(bias, gamma)
+    if partial_fourier != 1.0:
+        if not kind.takes_window:
+            raise UsageError(f"--partial-fourier applies to --acquisition kspace, not {acquisition}")
+        if not PARTIAL_FOURIER_RANGE[0] <= partial_fourier <= PARTIAL_FOURIER_RANGE[1]:
+            raise UsageError(f"--partial-fourier must be in [{PARTIAL_FOURIER_RANGE[0]:g}, {PARTIAL_FOURIER_RANGE[1]:g}], "
+                             f"got {partial_fourier:g}")
     if window is not None:
         from mrsr_cli.degrade.kspace import WINDOWS
 
@@ -179,6 +191,9 @@ def simulate_lowres(
     tissue: np.ndarray | None = None,
     acquisition: str = "psf",
     window: str | None = None,
+    partial_fourier: float = 1.0,
+    bias: float = 0.0,
+    gamma: float = 1.0,
 ) -> tuple[np.ndarray, Grid, dict]:
     """Simulate a low-resolution acquisition of ``hr``.
 
@@ -189,7 +204,10 @@ def simulate_lowres(
     voxels).  ``low_field`` (:class:`mrsr_cli.degrade.lowfield.LowField`) changes contrast by the
     ``tissue`` maps (K, ...) and adds the noise of its SNR.  ``noise`` is Rician sigma as a
     fraction of the HR image's 99.5th percentile.  ``acquisition`` names an entry of
-    :data:`ACQUISITIONS` (``window``: its apodisation, for ``kspace``).  Returns the LR data, its
+    :data:`ACQUISITIONS` (``window``: its apodisation, and ``partial_fourier``: the fraction of
+    k-space acquired along the second voxel axis, for ``kspace``).  ``bias`` (std of the log of a
+    smooth field) and ``gamma`` change intensities before the acquisition
+    (:mod:`mrsr_cli.degrade.intensity`; the bias drawn from ``seed``).  Returns the LR data, its
     grid, and a dict describing the simulation (written to the JSON sidecar).
     """
     if factor is not None and voxel_size is not None:
@@ -210,8 +228,15 @@ def simulate_lowres(
     source = hr
     if low_field is not None and tissue is not None:
         source = hr * low_field.contrast_map(tissue)
+    if gamma != 1.0 or bias > 0:
+        from mrsr_cli.degrade.intensity import apply_gamma, bias_field
+
+        if gamma != 1.0:
+            source = apply_gamma(source, gamma, robust_max(hr))
+        if bias > 0:  # its own stream, so that the noise of a seed stays what it was
+            source = source * bias_field(source.shape, bias, np.random.default_rng(None if seed is None else [seed, 1]))
     kind = ACQUISITIONS[acquisition]
-    lr = kind.model(hr_grid, lr_grid, fwhm_mm, shapes, window).forward(source)
+    lr = kind.model(hr_grid, lr_grid, fwhm_mm, shapes, window, partial_fourier).forward(source)
     if kind.magnitude:
         lr = np.abs(lr)
     sigma_abs = 0.0
@@ -227,7 +252,9 @@ def simulate_lowres(
         "output_shape": list(lr_grid.shape),
         "acquisition": acquisition,
         **({"psf": list(shapes) if not isinstance(shapes, str) else shapes, "fwhm_mm": list(fwhm_mm)} if kind.takes_psf
-           else {"window": window or "none"}),
+           else {"window": window or "none", "partial_fourier": float(partial_fourier)}),
+        **({"bias_std": float(bias)} if bias > 0 else {}),
+        **({"gamma": float(gamma)} if gamma != 1.0 else {}),
         "noise_fraction": fraction,
         "noise_sigma": float(sigma_abs),
         "seed": seed,
@@ -259,17 +286,20 @@ def training_psf(lr_voxel_size, *, psf: str = "gaussian", slice_thickness: float
 def lowres_on_hr_grid(
     hr: np.ndarray, voxel_size, factor, *, psf: str = "gaussian", noise_sigma: float = 0.0,
     rng: np.random.Generator | None = None, order: int = 3, slice_thickness: float | None = None,
-    slice_profile: str | None = None, fwhm_scale: float = 1.0,
+    slice_profile: str | None = None, fwhm_scale: float = 1.0, acquisition: str = "psf", window: str = "none",
 ) -> np.ndarray:
     """Degrade ``hr`` by ``factor`` and spline it back onto its own grid (the ILR image Z).
 
     This is the training input: same PSF and sampling as :func:`simulate_lowres`, followed by
     the same spline upscaling as ``mrsr upscale --method spline``.  The PSF's FWHM is the LR
     voxel size times ``fwhm_scale`` (1 by default, as ``simulate``); ``slice_thickness`` (mm)
-    applies when the LR voxel has a thick axis.
+    applies when the LR voxel has a thick axis.  ``acquisition="kspace"``: a k-space truncation
+    with apodisation ``window`` instead (:func:`_kspace_lowres_on_hr_grid`).
     """
-    hr_grid = Grid(hr.shape, np.diag(list(voxel_size) + [1.0]))
     lr_vox = np.asarray(voxel_size) * np.asarray(factor)
+    if acquisition == "kspace":
+        return _kspace_lowres_on_hr_grid(hr, voxel_size, lr_vox, window, noise_sigma, rng, order)
+    hr_grid = Grid(hr.shape, np.diag(list(voxel_size) + [1.0]))
     lr_grid = resized_grid(hr_grid, tuple(lr_vox))
     fwhm, shapes = training_psf(lr_vox, psf=psf, slice_thickness=slice_thickness, slice_profile=slice_profile,
                                 fwhm_scale=fwhm_scale)
@@ -277,3 +307,23 @@ def lowres_on_hr_grid(
     if noise_sigma > 0 and rng is not None:
         lr = rician_noise(lr, noise_sigma, rng)
     return make_resampler(lr, lr_grid, hr_grid, order=order).full()
+
+
+def _kspace_lowres_on_hr_grid(hr: np.ndarray, voxel_size, lr_vox, window: str, noise_sigma: float,
+                              rng: np.random.Generator | None, order: int) -> np.ndarray:
+    """:func:`lowres_on_hr_grid` for a k-space truncation (magnitude image, then Rician noise).
+
+    The DFT treats a patch as periodic, and the jump where its faces wrap round would ring into
+    it; the patch is mirrored by half its size on every side first (the even extension, which
+    wraps round without a jump), truncated, splined back and cropped."""
+    from mrsr_cli.degrade.kspace import KSpaceModel
+
+    pads = [(n // 2, n // 2) for n in hr.shape]
+    padded = np.pad(np.asarray(hr, dtype=np.float32), pads, mode="symmetric")
+    grid = Grid(padded.shape, np.diag(list(voxel_size) + [1.0]))
+    lr_grid = resized_grid(grid, tuple(lr_vox))
+    lr = np.abs(KSpaceModel(grid, lr_grid, window).forward(padded))
+    if noise_sigma > 0 and rng is not None:
+        lr = rician_noise(lr, noise_sigma, rng)
+    ilr = make_resampler(lr, lr_grid, grid, order=order).full()
+    return np.ascontiguousarray(ilr[tuple(slice(p, p + n) for (p, _), n in zip(pads, hr.shape))])

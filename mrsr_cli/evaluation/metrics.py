@@ -96,3 +96,17 @@ def compare(reference: np.ndarray, test: np.ndarray, mask: np.ndarray) -> dict:
         "data_range": drange,
         "mask_voxels": int(mask.sum()),
     }
+
+
+PSNR_LOSS_EPS = 1e-4  # normalised intensity²: keeps near-flat patches from dominating the psnr loss
+
+
+def patch_psnr_gain(pred, target, ilr):
+    """Torch tensors ``(B, 1, ...)``: the mean over patches of ``10·log10((MSE(pred) + ε) / (MSE(ilr) + ε))``,
+    the (negative) PSNR gain of ``pred`` over ``ilr`` in dB, ε = :data:`PSNR_LOSS_EPS`; the loss
+    that training (``psnr``) and ``upscale --adapt`` minimise."""
+    import torch
+
+    err = ((pred.float() - target) ** 2).flatten(1).mean(1)
+    base = ((ilr.float() - target) ** 2).flatten(1).mean(1)
+    return 10 * (torch.log10(err + PSNR_LOSS_EPS) - torch.log10(base + PSNR_LOSS_EPS)).mean()

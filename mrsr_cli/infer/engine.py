@@ -73,9 +73,13 @@ def super_resolve(volume, target, model: PreparedModel, *, reference=None, optio
             ref_source = ArrayField(encode_reference(ref_source.full(), encoding))
     psf = None
     if meta["params"].get("psf_channels", 0):
+        assumed = meta.get("assumed_input_psf") if input_fwhm is None and input_psf == "gaussian" else None
+        if assumed:  # a blind model, told nothing: the PSF it was chosen to assume (docs/models.md)
+            input_fwhm = float(assumed["FWHMInputVoxels"]) * np.asarray(volume.grid.voxel_size, dtype=np.float64)
         psf = input_psf_encoding(volume.grid, target, input_fwhm, input_psf)
-        fwhm = volume.grid.voxel_size if input_fwhm is None else input_fwhm
-        info["InputPSF"] = {"Shape": input_psf, "FWHM": [round(float(v), 4) for v in fwhm], "Encoding": psf}
+        fwhm = (0.0, 0.0, 0.0) if input_psf == "kspace" else volume.grid.voxel_size if input_fwhm is None else input_fwhm
+        info["InputPSF"] = {"Shape": input_psf, "FWHM": [round(float(v), 4) for v in fwhm], "Encoding": psf,
+                            **({"Assumed": "nothing told: the blind model's own assumption"} if assumed else {})}
     elif input_fwhm is not None or input_psf != "gaussian":
         log.warning("model %s assumes the input's PSF is mrsr simulate's (Gaussian, FWHM = input voxel): "
                     "--input-fwhm/--input-psf are ignored; a PSF-aware model reads them", name)
@@ -110,7 +114,11 @@ def input_psf_encoding(source, target, fwhm_mm=None, shape: str = "gaussian") ->
     from mrsr_cli.data.geometry import scale_factor, voxel_mapping
     from mrsr_cli.degrade.observation import check_input_psf
 
+    from mrsr_cli.degrade.observation import KSPACE
+
     check_input_psf(shape, fwhm_mm)
+    if shape == KSPACE:  # no blur below the Nyquist frequency: kspace.equivalent_gaussian_fwhm("none") = 0
+        fwhm_mm, shape = (0.0, 0.0, 0.0), "gaussian"
     voxel = np.asarray(source.voxel_size, dtype=np.float64)
     fwhm = voxel if fwhm_mm is None else np.broadcast_to(np.asarray(fwhm_mm, dtype=np.float64), (3,))
     along = np.abs(voxel_mapping(source, target)[:3, :3]).argmax(axis=0)  # source axis of each target axis

@@ -481,17 +481,24 @@ def auto_ensemble(predict, voxels: int) -> int:
     over ``CPU_GFLOPS_PER_THREAD`` × threads, or ``CUDA_GFLOPS``), else 1."""
     import torch
 
-    from mrsr_cli.models.graph import convolutions
+    from mrsr_cli.models.graph import flops_per_voxel
 
     graph = getattr(predict, "graph", None)
     if graph is None:
         return 2
-    flops = sum(2 * c.module.kernel_size[0] ** 3 * c.module.in_channels * c.module.out_channels for c in convolutions(graph))
-    if predict.device.type == "cuda":
-        rate = CUDA_GFLOPS
-    else:
-        rate = CPU_GFLOPS_PER_THREAD.get(predict.precision, CPU_GFLOPS_PER_THREAD["fp32"]) * torch.get_num_threads()
-    return 2 if 2 * flops * voxels / (rate * 1e9) <= AUTO_ENSEMBLE_SECONDS else 1
+    rate = throughput_gflops(predict.device.type, predict.precision, torch.get_num_threads())
+    return 2 if 2 * flops_per_voxel(graph) * voxels / (rate * 1e9) <= AUTO_ENSEMBLE_SECONDS else 1
+
+
+def throughput_gflops(device_type: str, precision: str, threads: int | None = None) -> float:
+    """The network throughput the cost estimates assume (GFLOP/s): ``CUDA_GFLOPS`` on a GPU, else
+    ``CPU_GFLOPS_PER_THREAD`` at ``precision`` × ``threads`` (default: torch's)."""
+    import torch
+
+    if device_type == "cuda":
+        return CUDA_GFLOPS
+    threads = threads or torch.get_num_threads()
+    return CPU_GFLOPS_PER_THREAD.get(precision, CPU_GFLOPS_PER_THREAD["fp32"]) * threads
 
 
 def run_self_ensemble(predict, read_input, shape, options: EngineOptions,

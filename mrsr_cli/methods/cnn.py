@@ -10,7 +10,7 @@ from mrsr_cli.errors import UsageError
 
 def cnn(volume, target, *, model: str | None = None, reference=None, register: bool = False, ensemble: int | None = None,
         input_fwhm=None, input_psf: str = "gaussian", consistency="auto", guidance: str | None = None, mask=None,
-        engine=None):
+        safety_net: str | None = "auto", adapt: int | None = None, seed: int = 0, engine=None):
     """The network of ``model`` (default: the builtin) through the engine (:func:`mrsr_cli.infer.engine.super_resolve`),
     then made consistent with the input under ``consistency`` (``auto``, ``off`` or a number of
     iterations: :func:`mrsr_cli.methods.consistency.make_consistent`, with the same input PSF; ``auto``
@@ -24,7 +24,12 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     ``input_fwhm`` (mm per input axis; default its voxel size) and ``input_psf``: how blurred
     the input is, for PSF-aware models, the consistency step and the transfer; ``mask``: path of
     a brain mask (:func:`brain_mask_on`): the network runs only in its bounding box and the output
-    outside it is the spline interpolation; ``engine``:
+    outside it is the spline interpolation; ``safety_net``: ``auto`` (for unguided models that keep
+    the input's contrast: not a low-field one) blends the output towards spline where the pipeline
+    loses one scale down, the input degraded as it is believed made
+    (:mod:`mrsr_cli.methods.safety`), ``off`` never; ``adapt``: fine-tune a copy of the network
+    on the input for that many steps first (:mod:`mrsr_cli.methods.adapt`, deterministic with
+    ``seed``); ``engine``:
     :class:`~mrsr_cli.infer.tiling.EngineOptions`.  The model is resolved and read once."""
     import dataclasses
 
@@ -42,10 +47,22 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     if ensemble is not None:
         engine = dataclasses.replace(engine, ensemble=ensemble)
     mode = parse_mode(consistency)  # usage errors before the network runs
+    from mrsr_cli.methods.safety import parse_safety_net
+
+    safety_net = parse_safety_net(safety_net)
+    if adapt is not None:
+        from mrsr_cli.methods.adapt import check_adapt
+
+        adapt = check_adapt(adapt)
     guidance = parse_guidance(guidance)
     if guidance != "auto" and reference is None:
         raise UsageError(f"--guidance {guidance} needs --reference")
-    # With no --model, "network" means the builtin guided model and "auto" the default one.
+    # With no --model, "network" means the builtin guided model and "auto" the default one, or, told
+    # an input PSF the default cannot read (it assumes simulate's), the PSF-aware one.
+    told = input_fwhm is not None or input_psf != "gaussian"
+    if model is None and told and not (reference is not None and guidance == "network"):
+        model = TOLD_PSF_MODEL
+        logging.getLogger("mrsr").info("the input's PSF was told: using the builtin model %s, which reads it", model)
     net = prepare_model(model, guided=reference is not None and guidance == "network")
     if reference is not None and guidance == "auto":  # a guided model reads it; any other (the default one) transfers it
         guidance = "network" if net.guided else "transfer"
@@ -61,10 +78,16 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
         read_reference = (data, grid)
     from mrsr_cli.data.geometry import bounding_box
 
+    warn_outside_training(net.meta, net.name, volume, target)
+    adapted = None
+    if adapt:
+        net, adapted = adapt_to_input(net, volume, target, adapt, seed, engine)
     inside = None if mask is None else brain_mask_on(mask, target)
     out, info = super_resolve(volume, target, net, reference=read_reference, options=engine, input_fwhm=input_fwhm,
                               input_psf=input_psf, region=None if inside is None else bounding_box(inside))
     info.update(record)
+    if adapted:
+        info["Adapt"] = adapted
     if inside is not None:
         import numpy as np
 
@@ -72,17 +95,103 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
 
         np.copyto(out, resample(volume.data, volume.grid, target, order=3), where=~inside)
         info["Mask"] = {"Path": str(mask), "Fraction": round(float(inside.mean()), 4)}
-    if transferred:
-        def network(coarse, grid):  # the same network, for the transfer's check one scale down
-            return super_resolve(coarse, grid, net, options=dataclasses.replace(engine, progress=False))[0]
+    quiet = dataclasses.replace(engine, progress=False)
 
+    def network(coarse, grid):  # the same network, for the transfer's check one scale down
+        return super_resolve(coarse, grid, net, options=quiet)[0]
+
+    if transferred:
         out, info["Guidance"] = transfer_reference(out, volume, target, reference, register, input_fwhm, input_psf, network)
-    told = input_fwhm is not None or input_psf != "gaussian"
+    psf_known = knows_input_psf(net.meta, told)
     out, consistency_record = make_consistent(out, volume, target, mode, fwhm_mm=input_fwhm, psf=input_psf,
-                                              psf_known=knows_input_psf(net.meta, told), memory_limit=engine.memory_limit)
+                                              psf_known=psf_known, memory_limit=engine.memory_limit)
     if consistency_record:
         info["DataConsistency"] = consistency_record
+    # spline cannot judge a contrast change, and one scale down a guided network has no reference to read
+    changes_contrast = net.meta.get("training", {}).get("degradation") == "low-field"
+    if safety_net == "auto" and not changes_contrast and not net.guided:
+        from mrsr_cli.methods.safety import check_acquisition
+
+        acquisition = check_acquisition(input_psf, input_fwhm, volume.grid.voxel_size)
+        scale = acquisition.get("fwhm_scale")
+
+        def pipeline(coarse, grid):  # network and data consistency, as above, for the input degraded once more
+            fwhm = None if input_fwhm is None else tuple(s * v for s, v in zip(scale, coarse.grid.voxel_size))
+            x = super_resolve(coarse, grid, net, options=quiet, input_fwhm=fwhm, input_psf=input_psf)[0]
+            return make_consistent(x, coarse, grid, mode, fwhm_mm=fwhm, psf=input_psf, psf_known=psf_known,
+                                   memory_limit=engine.memory_limit)[0]
+
+        info["SafetyNet"], out = safety_check(out, volume, target, pipeline, acquisition)
     return out, info
+
+
+def adapt_to_input(net, volume, target, steps: int, seed: int, engine):
+    """:func:`mrsr_cli.methods.adapt.adapt_model` with the input's factor (per input axis), its cost
+    said first and its steps shown as a progress bar."""
+    from mrsr_cli.console import NOTICE, ProgressBar
+    from mrsr_cli.degrade.observation import ObservationModel
+    from mrsr_cli.errors import MrsrError
+    from mrsr_cli.infer.device import resolve_device, resolve_precision
+    from mrsr_cli.methods.adapt import adapt_model, adapt_seconds
+
+    try:
+        factor = ObservationModel(target, volume.grid).factor
+    except MrsrError:
+        raise UsageError("--adapt needs an output grid whose axes are parallel to the input's") from None
+    device = resolve_device(engine.device)
+    precision = "bf16" if resolve_precision(engine.precision, device) == "bf16" else "fp32"
+    logging.getLogger("mrsr").log(NOTICE, "adapting %s to the input: %d steps, about %.0f s", net.name, steps,
+                                  adapt_seconds(net, steps, device.type, precision, engine.threads))
+    bar = ProgressBar("adapting", steps, enabled=engine.progress)
+    try:
+        return adapt_model(net, volume, factor, steps, seed=seed, device=device, precision=precision,
+                           progress=lambda done, total: bar.update(completed=done))
+    finally:
+        bar.close()
+
+
+TOLD_PSF_MODEL = "psf-aware"  # the builtin that reads --input-fwhm/--input-psf (the default assumes simulate's PSF)
+FACTOR_TOLERANCE = 1.05  # a requested factor this much above the largest trained one is warned of
+
+
+def warn_outside_training(meta: dict, name: str, volume, target) -> list[str]:
+    """One warning line (logged; exit status unchanged) for each way the request lies outside what
+    model ``name`` trained on: a factor above its largest training factor (by more than
+    :data:`FACTOR_TOLERANCE`), or an input whose BIDS contrast suffix is not the model's
+    contrast.  Returns the lines."""
+    from mrsr_cli.data.geometry import scale_factor
+    from mrsr_cli.data.bids import bids_contrast
+
+    lines = []
+    training = meta.get("training", {})
+    trained = [max(f) for f in training.get("scales") or []] + ([training["scale_range"][1]] if training.get("scale_range") else [])
+    requested = max(float(f) for f in scale_factor(volume.grid, target))
+    if trained and requested > FACTOR_TOLERANCE * max(trained):
+        lines.append(f"factor {requested:g} is beyond what model {name} trained on (up to {max(trained):g}): expect less "
+                     f"gain, or artefacts; compare with --method spline")
+    contrast, known = bids_contrast(volume.path) if volume.path else None, meta.get("contrasts") or []
+    if contrast and known and "unknown" not in known and contrast not in known:
+        lines.append(f"the input is {contrast} (its file name) and model {name} trained on {', '.join(known)}: "
+                     f"expect artefacts; use a model trained on {contrast}")
+    for line in lines:
+        logging.getLogger("mrsr").warning(line)
+    return lines
+
+
+def safety_check(out, volume, target, pipeline, acquisition) -> tuple[dict, object]:
+    """:func:`mrsr_cli.methods.safety.apply_safety_net` on grids whose axes are parallel (else skipped,
+    with a note); ``(the sidecar's record, the output)``."""
+    from mrsr_cli.degrade.observation import ObservationModel
+    from mrsr_cli.errors import MrsrError
+    from mrsr_cli.methods.safety import apply_safety_net
+
+    try:
+        factor = ObservationModel(target, volume.grid).factor
+    except MrsrError:
+        logging.getLogger("mrsr").info("safety net skipped: the output grid's axes are not parallel to the input's")
+        return {"Skipped": "output axes not parallel to the input's"}, out
+    out, record = apply_safety_net(out, volume, target, pipeline, factor, acquisition)
+    return record, out
 
 
 def brain_mask_on(path, target):

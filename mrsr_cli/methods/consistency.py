@@ -189,8 +189,13 @@ def knows_input_psf(meta: dict, told: bool) -> bool:
     True
     >>> knows_input_psf({"training": {"psf": "none: real LR/HR pairs"}}, told=False)
     False
+
+    A blind model (metadata ``assumed_input_psf``: what it assumes when nothing is told) knows
+    the PSF only when told.
     """
     record = str(meta.get("training", {}).get("psf", ""))
+    if meta.get("assumed_input_psf") and not told:
+        return False
     return told or record == SIMULATE_PSF_RECORD or "given as input" in record
 
 
@@ -207,7 +212,7 @@ def make_consistent(data: np.ndarray, volume, target, mode, *, fwhm_mm=None, psf
     :data:`CONSISTENCY_VOLUMES` output-sized float32 volumes are needed) is not run: the data is
     returned as it is, with a warning (a fixed number over the limit is an error).
     """
-    from mrsr_cli.degrade.observation import ObservationModel
+    from mrsr_cli.degrade.observation import input_model
     from mrsr_cli.errors import MrsrError
     from mrsr_cli.budget import over_memory_limit
 
@@ -225,7 +230,7 @@ def make_consistent(data: np.ndarray, volume, target, mode, *, fwhm_mm=None, psf
         log.warning("%s: skipped", said)
         return data, {"Mode": "auto", "Iterations": 0, "Skipped": "over the memory limit"}
     try:
-        model = ObservationModel(target, volume.grid, fwhm_mm, psf)
+        model = input_model(target, volume.grid, fwhm_mm, psf)
     except MrsrError:
         log.warning("data consistency skipped: the output grid's axes are not parallel to the input's")
         return data, {"Mode": "auto" if mode == "auto" else "fixed", "Iterations": 0,

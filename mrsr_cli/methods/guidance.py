@@ -206,9 +206,9 @@ def transfer(x: np.ndarray, volume, reference: np.ndarray, target, *, upscale, f
     voxels brighter than :data:`FOREGROUND` of the 99.5th percentile).  Follow it with data
     consistency.
     """
-    from mrsr_cli.degrade.observation import ObservationModel
+    from mrsr_cli.degrade.observation import input_model
 
-    model = ObservationModel(target, volume.grid, fwhm_mm, psf)
+    model = input_model(target, volume.grid, fwhm_mm, psf)
     reference = np.asarray(reference, dtype=np.float32)
     info = {"Method": "transfer", "WindowRadiusInputVoxels": radius, "Ridge": ridge}
     trust = check_one_scale_down(volume, model.forward(reference), model.factor, upscale, radius, ridge)

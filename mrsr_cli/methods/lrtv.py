@@ -127,7 +127,7 @@ def lrtv(volume, target, *, lrtv_iterations: int = ITERATIONS, lrtv_lambda_tv: f
     from mrsr_cli.models.channels import normalization_scale
     from mrsr_cli.console import ProgressBar
     from mrsr_cli.data.interpolate import resample
-    from mrsr_cli.degrade.observation import ObservationModel
+    from mrsr_cli.degrade.observation import input_model
     from mrsr_cli.budget import over_memory_limit
 
     if not 1 <= lrtv_iterations <= MAX_LRTV_ITERATIONS:
@@ -139,7 +139,7 @@ def lrtv(volume, target, *, lrtv_iterations: int = ITERATIONS, lrtv_lambda_tv: f
     if said:
         raise MrsrError(said)
     try:
-        model = ObservationModel(target, volume.grid, fwhm_mm, psf)
+        model = input_model(target, volume.grid, fwhm_mm, psf)
     except MrsrError:
         raise MrsrError("LRTV needs an output grid whose voxel axes are parallel to the input's (use --factor or "
                         "--voxel-size)") from None

@@ -107,6 +107,11 @@ def convolutions(step: Step) -> list[Conv]:
     return []
 
 
+def flops_per_voxel(step: Step) -> int:
+    """Multiply-adds × 2 of the graph's convolutions per output voxel (voxel-wise steps are negligible)."""
+    return sum(2 * c.module.kernel_size[0] ** 3 * c.module.in_channels * c.module.out_channels for c in convolutions(step))
+
+
 def residual_final(residual: bool) -> Callable:
     """How a network on the spline-interpolated input ends: ``X = Z + F(Z)`` on channel 0 (fp32 whatever
     the compute precision), or ``F(Z)`` in fp32."""

@@ -29,6 +29,9 @@ PSF_SIMULATE_FRACTION = 1 / 3
 # ... and validation scores each factor also at a PSF of half simulate's FWHM (the channels told),
 # so the best epoch reflects what the PSF channels do, not only simulate's PSF.
 VAL_PSF_SCALES = (1.0, 0.5)
+# `kspace_fraction`: that fraction of the `psf` augmentation's LR patches is a k-space truncation (a
+# scanner's lower resolution, issue 33) with one of these apodisation windows, drawn uniformly.
+KSPACE_WINDOWS = ("none", "tukey", "hamming", "hann")
 
 
 PRECISIONS = ("auto", "fp32", "bf16")  # fp16 training would need loss scaling: not offered
@@ -63,6 +66,7 @@ class TrainConfig:
     coarsen_only: bool = False  # with voxel_size_range: never resample a volume finer than its own voxels
     psf_input: bool = False  # the LR PSF's width per axis (channels.psf_encoding) as constant input channels
     unit_fraction: float = 0.0
+    kspace_fraction: float = 0.0  # with the psf augmentation: this fraction of LR patches by k-space truncation
     patch: int = 25
     batch: int = 16
     patches_per_epoch: int = 3200
@@ -162,6 +166,9 @@ class TrainConfig:
         if self.threads is not None:
             check_number(self.threads, "--threads", lo=1, integer=True)
         check_number(self.unit_fraction, "--unit-fraction", lo=0, hi=1)
+        check_number(self.kspace_fraction, "--kspace-fraction", lo=0, hi=1)
+        if self.kspace_fraction and ("psf" not in self.augment or self.slice_thickness is not None or self.pairs):
+            raise UsageError("--kspace-fraction needs the psf augmentation and simulated training without --slice-thickness")
         if self.unit_fraction == 1:
             raise UsageError("--unit-fraction must be < 1 (some patches must be upscaled)")
         check_number(self.lr, "--lr", lo=0, lo_open=True)

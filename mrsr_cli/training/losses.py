@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from mrsr_cli.errors import UsageError
 
-PSNR_LOSS_EPS = 1e-4  # normalised intensity² : keeps near-flat patches from dominating the psnr loss
+from mrsr_cli.evaluation.metrics import PSNR_LOSS_EPS, patch_psnr_gain  # noqa: F401 (PSNR_LOSS_EPS: part of this API)
 
 
 def _patch_mse(pred, target):
@@ -55,12 +55,9 @@ def l1(pred, target, ilr, ctx):
 
 def psnr_gain(pred, target, ilr, ctx):
     """Mean over patches of ``10·log10((MSE(pred) + ε) / (MSE(ILR) + ε))``: the (negative) PSNR gain
-    over the spline input in dB, so a ×4 patch with a large spline error does not outweigh a ×2 one."""
-    import torch
-
-    err = _patch_mse(pred, target)
-    base = _patch_mse(ilr, target)
-    return 10 * (torch.log10(err + PSNR_LOSS_EPS) - torch.log10(base + PSNR_LOSS_EPS)).mean()
+    over the spline input in dB, so a ×4 patch with a large spline error does not outweigh a ×2 one
+    (:func:`mrsr_cli.evaluation.metrics.patch_psnr_gain`)."""
+    return patch_psnr_gain(pred, target, ilr)
 
 
 def _prior(name):

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
 from mrsr_cli import __version__
-from mrsr_cli.training.config import PSF_FWHM_RANGE, PSF_INPUT_FWHM_RANGE, PSF_SIMULATE_FRACTION, TrainConfig
-
-# BIDS anatomical suffixes (BIDS 1.9, "anat"): the last entity of a file name says its contrast.
-BIDS_CONTRASTS = ("T1w", "T2w", "PDw", "T2starw", "FLAIR", "inplaneT1", "inplaneT2", "PDT2", "angio", "T1map", "T2map",
-                  "T2starmap", "R1map", "R2map", "PDmap", "UNIT1", "MTRmap", "M0map", "MP2RAGE")
+from mrsr_cli.data.bids import bids_contrast
+from mrsr_cli.training.config import (KSPACE_WINDOWS, PSF_FWHM_RANGE, PSF_INPUT_FWHM_RANGE, PSF_SIMULATE_FRACTION,
+                                      TrainConfig)
 
 
 def contrasts(cfg: TrainConfig, image_paths) -> list[str]:
@@ -25,12 +22,8 @@ def contrasts(cfg: TrainConfig, image_paths) -> list[str]:
     """
     if cfg.contrast:
         return [cfg.contrast]
-    found = set()
-    for path in image_paths:
-        stem = re.sub(r"\.(nii(\.gz)?|mgz)$", "", Path(path).name)
-        suffix = stem.rsplit("_", 1)[-1] if "_" in stem else ""
-        found.add(suffix if suffix in BIDS_CONTRASTS else "unknown")
-    return sorted(found) or ["unknown"]
+    return sorted({bids_contrast(path) or "unknown" for path in image_paths}) or ["unknown"]
+
 
 
 def psf_record(cfg: TrainConfig) -> str:
@@ -45,6 +38,9 @@ def psf_record(cfg: TrainConfig) -> str:
         text = f"gaussian or box, FWHM {low:g}-{high:g} LR voxels"
         if cfg.psf_input:
             text += f" (simulate's Gaussian of one voxel in one patch of {round(1 / PSF_SIMULATE_FRACTION)}), given as input"
+    if cfg.kspace_fraction:
+        text += (f"; k-space truncation in {cfg.kspace_fraction:g} of patches (window {', '.join(KSPACE_WINDOWS)}; "
+                 f"its width told as the Gaussian of equal transfer at half the LR Nyquist frequency)")
     if cfg.slice_thickness is not None:
         text += f"; on a thick axis FWHM = slice thickness {cfg.slice_thickness:g} mm, {cfg.slice_profile} profile"
     if cfg.degradation == "low-field":

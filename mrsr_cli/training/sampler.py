@@ -14,7 +14,7 @@ import numpy as np
 
 from mrsr_cli.models.channels import encode_reference, psf_encoding
 from mrsr_cli.training.augment import apply_intensity, augment_patch, draw_intensity, synthetic_reference, warp_volume
-from mrsr_cli.training.config import PSF_FWHM_RANGE, PSF_INPUT_FWHM_RANGE, PSF_SHAPES, PSF_SIMULATE_FRACTION, TrainConfig
+from mrsr_cli.training.config import KSPACE_WINDOWS, PSF_FWHM_RANGE, PSF_INPUT_FWHM_RANGE, PSF_SHAPES, PSF_SIMULATE_FRACTION, TrainConfig
 from mrsr_cli.training.volumes import TrainingVolume
 
 AFFINE_EVERY = 50  # iterations between fresh random affine warps of the training volumes
@@ -61,17 +61,24 @@ class PatchSampler:
             return np.full(3, np.exp(rng.uniform(lo, hi)))
         return np.exp(rng.uniform(lo, hi, size=3))
 
-    def lr_psf(self, rng: np.random.Generator) -> tuple[str, float]:
-        """``(shape, FWHM in LR voxels)`` of a patch's LR PSF: simulate's Gaussian of one LR voxel,
-        or with the ``psf`` augmentation a random one (module constants PSF_*)."""
+    def lr_psf(self, rng: np.random.Generator) -> tuple[str, float, str | None]:
+        """``(shape, FWHM in LR voxels, k-space window or None)`` of a patch's LR degradation:
+        simulate's Gaussian of one LR voxel, or with the ``psf`` augmentation a random PSF or, in
+        ``cfg.kspace_fraction`` of patches, a k-space truncation (module constants PSF_*,
+        KSPACE_WINDOWS; its width: :func:`~mrsr_cli.degrade.kspace.equivalent_gaussian_fwhm`)."""
         if "psf" not in self.cfg.augment:
-            return "gaussian", 1.0
+            return "gaussian", 1.0, None
+        if self.cfg.kspace_fraction and rng.random() < self.cfg.kspace_fraction:
+            from mrsr_cli.degrade.kspace import equivalent_gaussian_fwhm
+
+            window = KSPACE_WINDOWS[rng.integers(len(KSPACE_WINDOWS))]
+            return "gaussian", equivalent_gaussian_fwhm(window), window
         if self.cfg.psf_input:
             if rng.random() < PSF_SIMULATE_FRACTION:
-                return "gaussian", 1.0
-            return PSF_SHAPES[rng.integers(len(PSF_SHAPES))], float(rng.uniform(*PSF_INPUT_FWHM_RANGE))
+                return "gaussian", 1.0, None
+            return PSF_SHAPES[rng.integers(len(PSF_SHAPES))], float(rng.uniform(*PSF_INPUT_FWHM_RANGE)), None
         # acquisitions and resampling tools differ in blur: blind to it, do not learn one
-        return PSF_SHAPES[rng.integers(len(PSF_SHAPES))], float(rng.uniform(*PSF_FWHM_RANGE))
+        return PSF_SHAPES[rng.integers(len(PSF_SHAPES))], float(rng.uniform(*PSF_FWHM_RANGE)), None
 
     def patch(self, rng: np.random.Generator, iteration: int = 0) -> tuple:
         """``(ILR, HR, reference or None, factor, voxel size, PSF encoding)``: patches of
@@ -116,10 +123,11 @@ class PatchSampler:
                 source = hr * low_field.contrast_map(tissue)
         psf_code = np.zeros(3)
         if factor.max() > 1 + 1e-6:
-            psf, fwhm_scale = self.lr_psf(rng)
+            psf, fwhm_scale, window = self.lr_psf(rng)
             ilr = lowres_on_hr_grid(source, voxel_size, factor, psf=psf, noise_sigma=noise, rng=rng,
                                     slice_thickness=cfg.slice_thickness, slice_profile=cfg.slice_profile,
-                                    fwhm_scale=fwhm_scale)
+                                    fwhm_scale=fwhm_scale, acquisition="psf" if window is None else "kspace",
+                                    window=window or "none")
             if cfg.psf_input:
                 lr_vox = voxel_size * factor
                 fwhm, shapes = training_psf(lr_vox, psf=psf, slice_thickness=cfg.slice_thickness,

@@ -1,0 +1,75 @@
+"""upscale --adapt: the network fine-tuned on the input itself, deterministic with --seed, its
+usage errors, and an interrupted run that writes nothing."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import make_affine, phantom, run_cli, save_nifti
+
+
+@pytest.fixture()
+def small_input(tmp_path):
+    # larger than a patch with its margins (53 voxels at x2), so that patches differ between seeds
+    return save_nifti(tmp_path / "sub-01_T1w.nii.gz", phantom((40, 44, 36)) * 100, make_affine((2.0, 2.0, 2.0)))
+
+
+def _upscale(small_input, out, *args):
+    proc = run_cli("upscale", small_input, out, "--factor", "2", "--ensemble", "1", "--safety-net", "off",
+                   "--precision", "fp32", "--threads", "1", *args)
+    assert proc.returncode == 0, proc.stderr
+    return nib.load(out).get_fdata(), json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text()), proc.stderr
+
+
+def test_adapt_fine_tunes_deterministically_and_changes_the_output(small_input, tmp_path):
+    plain, _, _ = _upscale(small_input, tmp_path / "plain.nii.gz")
+    a, record, err = _upscale(small_input, tmp_path / "a.nii.gz", "--adapt", "3", "--seed", "5")
+    b, _, _ = _upscale(small_input, tmp_path / "b.nii.gz", "--adapt", "3", "--seed", "5")
+    c, _, _ = _upscale(small_input, tmp_path / "c.nii.gz", "--adapt", "3", "--seed", "6")
+    np.testing.assert_array_equal(a, b)  # the same seed, the same result
+    assert not np.array_equal(a, c) and not np.array_equal(a, plain)
+    adapt = record["Adapt"]
+    assert adapt["Steps"] == 3 and adapt["Seed"] == 5 and np.isfinite(adapt["LossLastStepDB"])
+    assert "adapting default to the input: 3 steps" in err
+    assert record["Model"] == "default (adapted)"
+
+
+def test_the_adapted_network_learns_the_input(small_input):
+    """Fine-tuning lowers its own loss on the input's degraded patches (the same batches: seeded)."""
+    from mrsr_cli.data.io import load_volume
+    from mrsr_cli.methods.adapt import adapt_model
+    from mrsr_cli.models.prepared import prepare_model
+
+    volume = load_volume(small_input)
+    model = prepare_model(None)
+    _, short = adapt_model(model, volume, (2, 2, 2), 1, seed=1)
+    _, longer = adapt_model(model, volume, (2, 2, 2), 30, seed=1)
+    assert longer["LossLastStepDB"] < short["LossFirstStepDB"]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc"])
+def test_a_bad_adapt_is_a_usage_error_and_writes_nothing(small_input, tmp_path, value):
+    proc = run_cli("upscale", small_input, tmp_path / "o.nii.gz", "--factor", "2", "--adapt", value)
+    assert proc.returncode == 2 and "--adapt" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o.nii.gz").exists() and not (tmp_path / "o.json").exists()
+
+
+def test_an_interrupted_adapt_writes_nothing(small_input, tmp_path):
+    out = tmp_path / "o.nii.gz"
+    proc = subprocess.Popen([sys.executable, "-m", "mrsr_cli.app.cli", "upscale", str(small_input), str(out), "--factor", "2",
+                             "--adapt", "100000", "--threads", "1"], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    err = ""
+    time.sleep(6)  # into the fine-tuning
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=max(5, deadline - time.time()))
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [small_input.name]
