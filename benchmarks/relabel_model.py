@@ -3,11 +3,7 @@
 set to NAME, every tensor byte for byte the same (checked), written atomically.  For a
 candidate trained under a round's name that ships as a builtin.
 
-With BLIND_FWHM (LR voxels, the Gaussian-equivalent FWHM), the metadata also gets
-``assumed_input_psf``: what a blind PSF-aware model assumes when ``upscale`` is told nothing (the
-engine fills its PSF channels with it, and data consistency's ``auto`` skips).
-
-Usage: python benchmarks/relabel_model.py SRC.safetensors DST.safetensors NAME [BLIND_FWHM]"""
+Usage: python benchmarks/relabel_model.py SRC.safetensors DST.safetensors NAME"""
 
 import json
 import sys
@@ -26,11 +22,9 @@ def tensors_and_meta(path) -> tuple[dict, dict]:
         return {k: fh.get_tensor(k) for k in fh.keys()}, json.loads(fh.metadata()["mrsr"])
 
 
-def relabel(src, dst, name: str, blind_fwhm: float | None = None) -> None:
+def relabel(src, dst, name: str) -> None:
     tensors, meta = tensors_and_meta(src)
     meta["name"] = name
-    if blind_fwhm is not None:
-        meta["assumed_input_psf"] = {"Shape": "gaussian", "FWHMInputVoxels": float(blind_fwhm)}
     if "name" in meta.get("training", {}):
         meta["training"]["name"] = name
     atomic_write(Path(dst), lambda tmp: save_file(tensors, str(tmp), metadata={"mrsr": json.dumps(meta)}))
@@ -39,4 +33,4 @@ def relabel(src, dst, name: str, blind_fwhm: float | None = None) -> None:
 
 
 if __name__ == "__main__":
-    relabel(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else None)
+    relabel(sys.argv[1], sys.argv[2], sys.argv[3])

@@ -116,3 +116,30 @@ def test_the_sampler_draws_kspace_patches_and_tells_their_width(tmp_path):
     assert all(width == equivalent_gaussian_fwhm(window) for _, width, window in draws)
     with pytest.raises(Exception, match="kspace-fraction"):
         TrainConfig(inputs=["x"], output="m.safetensors", kspace_fraction=0.5).validated()
+
+
+def test_kspace_data_consistency_gives_the_input_back():
+    """--input-psf kspace: the corrected output, truncated in k-space, is the input (its frequencies
+    below the input's Nyquist frequency are the input's)."""
+    from mrsr_cli.data.interpolate import resample
+    from mrsr_cli.data.io import Volume
+    from mrsr_cli.methods.consistency import make_consistent
+
+    hr = Grid((32, 32, 32), make_affine((1.0, 1.0, 1.0), oblique=True))
+    lr_grid = scaled_grid(hr, (2, 2, 2))
+    truth = (phantom((32, 32, 32)) * 100).astype(np.float32)
+    model = KSpaceModel(hr, lr_grid)
+    volume = Volume(model.forward(truth), lr_grid.affine)
+    guess = resample(volume.data, lr_grid, hr, order=3)
+    before = np.abs(model.forward(guess) - volume.data).max()
+    out, info = make_consistent(guess, volume, hr, 3, psf="kspace")
+    after = np.abs(model.forward(out) - volume.data).max()
+    assert info["Iterations"] >= 1 and after < 0.01 * before
+    assert np.linalg.norm(out - truth) < np.linalg.norm(guess - truth)
+
+
+def test_input_psf_kspace_takes_no_fwhm(tmp_path):
+    lr = save_nifti(tmp_path / "lr.nii.gz", phantom((16, 16, 16)), make_affine((2.0, 2.0, 2.0)))
+    proc = run_cli("upscale", lr, tmp_path / "o.nii.gz", "--factor", "2", "--input-psf", "kspace", "--input-fwhm", "2")
+    assert proc.returncode == 2 and "--input-fwhm does not apply to --input-psf kspace" in proc.stderr
+    assert not (tmp_path / "o.nii.gz").exists()

@@ -73,13 +73,9 @@ def super_resolve(volume, target, model: PreparedModel, *, reference=None, optio
             ref_source = ArrayField(encode_reference(ref_source.full(), encoding))
     psf = None
     if meta["params"].get("psf_channels", 0):
-        assumed = meta.get("assumed_input_psf") if input_fwhm is None and input_psf == "gaussian" else None
-        if assumed:  # a blind model, told nothing: the PSF it was chosen to assume (docs/models.md)
-            input_fwhm = float(assumed["FWHMInputVoxels"]) * np.asarray(volume.grid.voxel_size, dtype=np.float64)
         psf = input_psf_encoding(volume.grid, target, input_fwhm, input_psf)
         fwhm = (0.0, 0.0, 0.0) if input_psf == "kspace" else volume.grid.voxel_size if input_fwhm is None else input_fwhm
-        info["InputPSF"] = {"Shape": input_psf, "FWHM": [round(float(v), 4) for v in fwhm], "Encoding": psf,
-                            **({"Assumed": "nothing told: the blind model's own assumption"} if assumed else {})}
+        info["InputPSF"] = {"Shape": input_psf, "FWHM": [round(float(v), 4) for v in fwhm], "Encoding": psf}
     elif input_fwhm is not None or input_psf != "gaussian":
         log.warning("model %s assumes the input's PSF is mrsr simulate's (Gaussian, FWHM = input voxel): "
                     "--input-fwhm/--input-psf are ignored; a PSF-aware model reads them", name)

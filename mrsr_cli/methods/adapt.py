@@ -2,12 +2,12 @@
 SMORE and ECLARE do): fine-tune a copy of it on the input itself before upscaling.
 
 The input is its own high-resolution target: patches of it are degraded by the requested
-factor (per input axis), half of them by ``mrsr simulate``'s Gaussian and half by k-space
-truncation (the blur's two ends: the input's own PSF is unknown), splined back, and the network
-learns to restore them (loss: the per-patch PSNR gain over spline, as training's ``psnr``).  It
-learns this scan's anatomy, contrast, noise and physical scale, one octave coarser than the
-output.  Its PSF channels, if any, read what inference will read (a blind model's assumed PSF,
-else simulate's).
+factor (per input axis) the way the input is believed to have been made (``mrsr simulate``'s
+PSF, or what ``--input-psf/--input-fwhm`` say: :func:`mrsr_cli.methods.safety.check_acquisition`),
+splined back, and the network learns to restore them (loss: the per-patch PSNR gain over
+spline, as training's ``psnr``).  It learns this scan's anatomy, contrast, noise and physical
+scale, one octave coarser than the output.  Its PSF channels, if any, read what inference will
+read (``psf_code``).
 
 Deterministic: patch batch ``i`` is drawn from ``numpy.random.default_rng([seed, i])`` and the
 network's copy is trained from ``torch.manual_seed(seed)`` for a fixed number of steps (a
@@ -65,10 +65,13 @@ def adapt_seconds(model, steps: int, device_type: str = "cpu", precision: str = 
 
 
 def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None, precision: str = "fp32",
-                progress=None):
+                acquisition: dict | None = None, psf_code=None, progress=None):
     """A copy of ``model`` (:class:`~mrsr_cli.models.prepared.PreparedModel`) fine-tuned for ``steps``
     steps on ``volume`` (an :class:`~mrsr_cli.data.io.Volume`) degraded by ``factor`` (per input
-    axis), mixed ``precision`` ``bf16`` or ``fp32`` as training runs; ``(model, the sidecar's Adapt record)``."""
+    axis), mixed ``precision`` ``bf16`` or ``fp32`` as training runs, each patch degraded by
+    ``acquisition`` (:func:`~mrsr_cli.methods.safety.check_acquisition`; default simulate's) and the
+    PSF channels (if any) given ``psf_code`` (default: simulate's PSF, 0);
+    ``(model, the sidecar's Adapt record)``."""
     import dataclasses
 
     import torch
@@ -87,9 +90,11 @@ def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None
     if centres.size == 0:
         raise UsageError("--adapt found no head in the input to learn from")
     params = model.meta["params"]
-    assumed = model.meta.get("assumed_input_psf")
-    code = psf_encoding([float(assumed["FWHMInputVoxels"]) if assumed else 1.0] * 3, ("gaussian",) * 3, factor) \
+    code = (psf_code if psf_code is not None else psf_encoding([1.0] * 3, ("gaussian",) * 3, factor)) \
         if params.get("psf_channels", 0) else None
+    acquisition = dict(acquisition or {"psf": "gaussian", "fwhm_scale": (1.0, 1.0, 1.0)})
+    degrade = {"acquisition": "kspace"} if acquisition.get("acquisition") == "kspace" else \
+        {"psf": acquisition["psf"], "fwhm_scale": float(np.mean(acquisition["fwhm_scale"]))}
     margin = int(math.ceil(6 * factor.max())) + 2
     size = PATCH + 2 * margin
     padded = np.pad(data, margin, mode="symmetric")
@@ -101,8 +106,7 @@ def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None
         for k in range(BATCH):
             start = np.clip(centres[rng.integers(len(centres))] + margin - size // 2, 0, np.maximum(highest, 0))
             hr = _pad_to(padded[tuple(slice(int(s), int(s) + size) for s in start)], size)
-            acquisition = "kspace" if k % 2 else "psf"
-            ilr = lowres_on_hr_grid(hr, voxel, factor, acquisition=acquisition)
+            ilr = lowres_on_hr_grid(hr, voxel, factor, **degrade)
             inner = (slice(margin, margin + PATCH),) * 3
             ilr, hr = np.ascontiguousarray(ilr[inner]), np.ascontiguousarray(hr[inner])
             sources = network_inputs(params, ilr.shape, ArrayField(ilr), factor, None, voxel_size=voxel, psf=code)
@@ -135,7 +139,7 @@ def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None
     log.info("adapted to the input: %d steps in %.0f s, training loss %.3f -> %.3f dB", steps, seconds, first, last)
     record = {"Steps": steps, "PatchesPerStep": BATCH, "Seed": seed, "Seconds": round(seconds, 1),
               "LossFirstStepDB": round(first, 4), "LossLastStepDB": round(last, 4),
-              "Degradations": ["psf", "kspace (none)"], "LearningRate": LEARNING_RATE, "Precision": precision}
+              "Degradation": {k: v for k, v in degrade.items()}, "LearningRate": LEARNING_RATE, "Precision": precision}
     return dataclasses.replace(model, net=net, name=f"{model.name} (adapted)"), record
 
 

@@ -81,7 +81,7 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     warn_outside_training(net.meta, net.name, volume, target)
     adapted = None
     if adapt:
-        net, adapted = adapt_to_input(net, volume, target, adapt, seed, engine)
+        net, adapted = adapt_to_input(net, volume, target, adapt, seed, engine, input_fwhm, input_psf)
     inside = None if mask is None else brain_mask_on(mask, target)
     out, info = super_resolve(volume, target, net, reference=read_reference, options=engine, input_fwhm=input_fwhm,
                               input_psf=input_psf, region=None if inside is None else bounding_box(inside))
@@ -125,14 +125,17 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     return out, info
 
 
-def adapt_to_input(net, volume, target, steps: int, seed: int, engine):
-    """:func:`mrsr_cli.methods.adapt.adapt_model` with the input's factor (per input axis), its cost
-    said first and its steps shown as a progress bar."""
+def adapt_to_input(net, volume, target, steps: int, seed: int, engine, input_fwhm=None, input_psf: str = "gaussian"):
+    """:func:`mrsr_cli.methods.adapt.adapt_model` with the input's factor (per input axis) and the
+    input's acquisition as believed (told, or simulate's), its cost said first and its steps shown
+    as a progress bar."""
     from mrsr_cli.console import NOTICE, ProgressBar
     from mrsr_cli.degrade.observation import ObservationModel
     from mrsr_cli.errors import MrsrError
     from mrsr_cli.infer.device import resolve_device, resolve_precision
+    from mrsr_cli.infer.engine import input_psf_encoding
     from mrsr_cli.methods.adapt import adapt_model, adapt_seconds
+    from mrsr_cli.methods.safety import check_acquisition
 
     try:
         factor = ObservationModel(target, volume.grid).factor
@@ -145,6 +148,8 @@ def adapt_to_input(net, volume, target, steps: int, seed: int, engine):
     bar = ProgressBar("adapting", steps, enabled=engine.progress)
     try:
         return adapt_model(net, volume, factor, steps, seed=seed, device=device, precision=precision,
+                           acquisition=check_acquisition(input_psf, input_fwhm, volume.grid.voxel_size),
+                           psf_code=input_psf_encoding(volume.grid, target, input_fwhm, input_psf),
                            progress=lambda done, total: bar.update(completed=done))
     finally:
         bar.close()

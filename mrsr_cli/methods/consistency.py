@@ -189,13 +189,8 @@ def knows_input_psf(meta: dict, told: bool) -> bool:
     True
     >>> knows_input_psf({"training": {"psf": "none: real LR/HR pairs"}}, told=False)
     False
-
-    A blind model (metadata ``assumed_input_psf``: what it assumes when nothing is told) knows
-    the PSF only when told.
     """
     record = str(meta.get("training", {}).get("psf", ""))
-    if meta.get("assumed_input_psf") and not told:
-        return False
     return told or record == SIMULATE_PSF_RECORD or "given as input" in record
 
 

@@ -47,7 +47,8 @@ BUILTIN_CARDS = {
                   "training_data": "the central quarter of MNI ICBM152 2009a and of the left half of MNI152NLin6Asym, "
                                    "with ICBM152 2009a GM/WM maps for the contrast change",
                   "license": _MNI_NOTICE},
-    "psf-aware": {"expects": "T1w; the PSF told by --input-fwhm/--input-psf (Gaussian or box); factors 1-5",
+    "psf-aware": {"expects": "T1w; the PSF told by --input-fwhm/--input-psf (Gaussian, box, sinc, or kspace: a scanner's "
+                             "acquisition; upscale picks this model when told one); factors 1-5",
                   "training_data": "ICBM152 2009a, MNI152NLin6Asym (left half), deepmriprep 0.5 mm template (left half), "
                                    "ROBEX atlas",
                   "license": _MNI_NOTICE + "; also the deepmriprep template's and the ROBEX atlas's terms"},

@@ -35,18 +35,28 @@ CELLS = [  # label, factor, simulate keywords
 CODES = [0.0, 0.6, 0.7, 0.8, 0.9, 1.0]
 
 
-def main() -> None:
-    model = sys.argv[1]
-    volume = sys.argv[2] if len(sys.argv) > 2 else str(ROOT / ".data" / "mni152nlin6asym_t1_1mm_right.nii.gz")
+VALIDATION = ROOT / ".data" / "mni152nlin6asym_t1_1mm_right.nii.gz"
+
+
+def cells(volume: str, table: list):
+    """``(hr image, truth, head mask, label, LR image, spline PSNR)`` for each cell of ``table``
+    (label, factor, simulate keywords) on the volume at ``volume``."""
     img = nib.load(volume)
     hr = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
     truth = hr.get_fdata(dtype=np.float32)
     mask = head_mask(truth)
-    table = {}
-    for label, factor, kw in CELLS:
+    for label, factor, kw in table:
         lr = mrsr_cli.simulate(hr, factor=factor, **kw)
-        lr_vox = np.asarray(lr.header.get_zooms()[:3], dtype=float)
         base = psnr(truth, mrsr_cli.upscale(lr, like=hr, method="spline").get_fdata(dtype=np.float32), mask)
+        yield hr, truth, mask, label, lr, base
+
+
+def main() -> None:
+    model = sys.argv[1]
+    volume = sys.argv[2] if len(sys.argv) > 2 else str(VALIDATION)
+    table = {}
+    for hr, truth, mask, label, lr, base in cells(volume, CELLS):
+        lr_vox = np.asarray(lr.header.get_zooms()[:3], dtype=float)
         row = {"spline": round(base, 2)}
         out = mrsr_cli.upscale(lr, like=hr, ensemble=1, consistency="off", safety_net="off").get_fdata(dtype=np.float32)
         row["default"] = round(psnr(truth, out, mask) - base, 2)
@@ -62,7 +72,7 @@ def main() -> None:
                           "mean": round(float(np.mean([r["default"] for r in table.values()])), 3)}
     best = max(CODES, key=lambda c: (summary[str(c)]["min"], summary[str(c)]["mean"]))
     print("summary", summary, "chosen", best)
-    out = Path(__file__).with_name(f"select_code_{Path(model).stem}_{Path(volume).name.split('.')[0]}.json")
+    out = Path(__file__).with_name("results") / f"select_code_{Path(model).stem}_{Path(volume).name.split('.')[0]}.json"
     out.write_text(json.dumps({"model": model, "volume": volume, "cells": table, "summary": summary, "chosen": best}, indent=1) + "\n")
 
 
