@@ -163,9 +163,10 @@ UPSCALE = [
     Option("safety_net", "str", "When the input's PSF is not told (--input-fwhm/--input-psf): check the network one scale "
            "down on the input itself (degraded by simulate's Gaussian and by k-space truncation) and blend towards spline "
            "where it loses (auto), or not (off).", "auto", choices=("auto", "off"), to_method=True),
-    Option("adapt", "int", "Fine-tune a copy of the network on the input itself for N steps first (8 patches a step; about "
-           "0.4 s a step on 2 CPU cores: 300 steps ≈ 2 min), so it learns this scan's contrast, noise and scale; "
-           "deterministic with --seed; nothing is saved.", to_method=True, range=(1, 100000)),
+    Option("adapt", "int", "Experimental: fine-tune a copy of the network on the input itself for N steps first (8 "
+           "patches a step; the cost is printed first), so it learns this scan's contrast, noise and scale; "
+           "deterministic with --seed; nothing is saved. Measured: no gain yet (docs/engine.md).", to_method=True,
+           range=(1, 100000)),
     Option("seed", "int", "Random seed of --adapt.", 0, to_method=True),
     Option("ensemble", "int", "Average the network over 1, 2, 4 or 8 mirrored copies (default: 2 when they take "
            "under 6 s on this machine, else 1; more: better and slower).",

@@ -110,18 +110,7 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     # spline cannot judge a contrast change, and one scale down a guided network has no reference to read
     changes_contrast = net.meta.get("training", {}).get("degradation") == "low-field"
     if safety_net == "auto" and not changes_contrast and not net.guided:
-        from mrsr_cli.methods.safety import check_acquisition
-
-        acquisition = check_acquisition(input_psf, input_fwhm, volume.grid.voxel_size)
-        scale = acquisition.get("fwhm_scale")
-
-        def pipeline(coarse, grid):  # network and data consistency, as above, for the input degraded once more
-            fwhm = None if input_fwhm is None else tuple(s * v for s, v in zip(scale, coarse.grid.voxel_size))
-            x = super_resolve(coarse, grid, net, options=quiet, input_fwhm=fwhm, input_psf=input_psf)[0]
-            return make_consistent(x, coarse, grid, mode, fwhm_mm=fwhm, psf=input_psf, psf_known=psf_known,
-                                   memory_limit=engine.memory_limit)[0]
-
-        info["SafetyNet"], out = safety_check(out, volume, target, pipeline, acquisition)
+        info["SafetyNet"], out = safety_check(out, volume, target, net, quiet, mode, input_fwhm, input_psf, psf_known)
     return out, info
 
 
@@ -183,12 +172,24 @@ def warn_outside_training(meta: dict, name: str, volume, target) -> list[str]:
     return lines
 
 
-def safety_check(out, volume, target, pipeline, acquisition) -> tuple[dict, object]:
-    """:func:`mrsr_cli.methods.safety.apply_safety_net` on grids whose axes are parallel (else skipped,
-    with a note); ``(the sidecar's record, the output)``."""
+def safety_check(out, volume, target, net, engine, mode, input_fwhm, input_psf: str, psf_known: bool) -> tuple[dict, object]:
+    """:func:`mrsr_cli.methods.safety.apply_safety_net` of the pipeline (the network ``net`` run by
+    ``engine``, then data consistency in ``mode``) with the input's PSF as told or assumed, on grids
+    whose axes are parallel (else skipped, with a note); ``(the sidecar's record, the output)``."""
     from mrsr_cli.degrade.observation import ObservationModel
     from mrsr_cli.errors import MrsrError
-    from mrsr_cli.methods.safety import apply_safety_net
+    from mrsr_cli.infer.engine import super_resolve
+    from mrsr_cli.methods.consistency import make_consistent
+    from mrsr_cli.methods.safety import apply_safety_net, check_acquisition
+
+    acquisition = check_acquisition(input_psf, input_fwhm, volume.grid.voxel_size)
+    scale = acquisition.get("fwhm_scale")
+
+    def pipeline(coarse, grid):  # network and data consistency, as for the output, on the input degraded once more
+        fwhm = None if input_fwhm is None else tuple(s * v for s, v in zip(scale, coarse.grid.voxel_size))
+        x = super_resolve(coarse, grid, net, options=engine, input_fwhm=fwhm, input_psf=input_psf)[0]
+        return make_consistent(x, coarse, grid, mode, fwhm_mm=fwhm, psf=input_psf, psf_known=psf_known,
+                               memory_limit=engine.memory_limit)[0]
 
     try:
         factor = ObservationModel(target, volume.grid).factor
