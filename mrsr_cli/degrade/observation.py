@@ -140,7 +140,7 @@ class GridPair:
 
 class ObservationModel(GridPair):
     """``A = D↓ B`` from ``hr_grid`` to ``lr_grid`` with a PSF of ``fwhm_mm`` per axis (default:
-    the LR voxel size) and shape ``psf`` (``gaussian`` or ``box``, or one per axis).  Arrays are
+    the LR voxel size) and shape ``psf`` (a name of :data:`PSFS`, or one per axis).  Arrays are
     float32 in the grids' voxel order; the forward output is on ``lr_grid``, the adjoint's on
     ``hr_grid``."""
 
