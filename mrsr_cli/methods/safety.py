@@ -34,7 +34,8 @@ WINDOW_RADIUS = 4  # input voxels
 CHECK_FACTOR_CAP = 3.0  # one scale down by at most this per axis (a coarser check image says little)
 MIN_CHECK_VOXELS = 8  # the check's coarse image needs this many voxels per axis
 FOREGROUND = 0.1
-WARN_FRACTION = 0.05  # a warning when more of the head than this is blended towards spline
+WARN_FRACTION = 0.05
+SLAB_VALUES = 1 << 22  # output voxels blended at a time (16 MiB of float32)  # a warning when more of the head than this is blended towards spline
 MODES = ("auto", "off")
 
 
@@ -100,7 +101,7 @@ def apply_safety_net(out: np.ndarray, volume, target, upscale, factor,
     """``out`` (the pipeline's output on ``target``) blended towards the spline interpolation of
     ``volume`` where :func:`network_weight` is below 1; ``(out, the sidecar's SafetyNet record)``.
     The output is unchanged (with a note in the record) when the input is too small to check."""
-    from mrsr_cli.data.interpolate import make_resampler, resample
+    from mrsr_cli.data.interpolate import make_resampler
 
     acquisition = acquisition or check_acquisition()
     info = {"CheckedWith": {k: list(v) if isinstance(v, tuple) else v for k, v in acquisition.items()},
@@ -117,9 +118,16 @@ def apply_safety_net(out: np.ndarray, volume, target, upscale, factor,
                  "BlendedFraction": round(blended, 4)})
     if blended == 0.0:
         return out, info
-    spline = resample(data, volume.grid, target, order=3)
-    on_target = make_resampler(weight, volume.grid, target, order=1).full()
-    out = spline + on_target * (np.asarray(out, dtype=np.float32) - spline)
+    # out + (1 − weight)·(spline − out), a slab of the output at a time: two output-sized volumes
+    # more would break the memory budget of a large output (a whole head at 0.5 mm)
+    out = np.asarray(out, dtype=np.float32)
+    spline = make_resampler(data, volume.grid, target, order=3)
+    loss = make_resampler(1.0 - weight, volume.grid, target, order=1)
+    step = max(1, SLAB_VALUES // max(target.shape[1] * target.shape[2], 1))
+    for start in range(0, target.shape[0], step):
+        box = (slice(start, min(start + step, target.shape[0])), slice(0, target.shape[1]), slice(0, target.shape[2]))
+        part = out[box]
+        part += loss.read(box) * (spline.read(box) - part)
     if blended > WARN_FRACTION:
         log.warning("the network lost to spline one scale down in %.0f %% of the head: blended towards spline there "
                     "(sidecar SafetyNet; --safety-net off keeps the network's output)", 100 * blended)
