@@ -192,3 +192,14 @@ def bounding_box(inside: np.ndarray) -> tuple[slice, ...]:
             return (slice(0, 0),) * inside.ndim
         box.append(slice(int(hit[0]), int(hit[-1]) + 1))
     return tuple(box)
+
+
+def pad_to(a: np.ndarray, size: int) -> np.ndarray:
+    """``a`` zero-padded at the far faces of its last three axes to ``size`` voxels each (a patch cut
+    where the image is smaller than it, or ends); ``a`` itself when nothing is missing.
+
+    >>> pad_to(np.ones((2, 3, 4, 5)), 5).shape
+    (2, 5, 5, 5)
+    """
+    pads = [(0, 0)] * (a.ndim - 3) + [(0, max(0, size - n)) for n in a.shape[-3:]]
+    return np.pad(a, pads) if any(p[1] for p in pads) else a

@@ -56,7 +56,6 @@ def check_adapt(steps) -> int:
 def adapt_seconds(model, steps: int, device_type: str = "cpu", precision: str = "fp32", threads: int | None = None) -> float:
     """The estimated seconds of ``steps`` fine-tuning steps: FLOPs over the engine's throughput estimate."""
     from mrsr_cli.infer.tiling import throughput_gflops
-
     from mrsr_cli.models.graph import flops_per_voxel
 
     voxels = steps * BATCH * PATCH ** 3
@@ -76,10 +75,10 @@ def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None
 
     import torch
 
+    from mrsr_cli.data.geometry import pad_to
     from mrsr_cli.degrade.simulate import lowres_on_hr_grid
-    from mrsr_cli.evaluation.metrics import head_mask
+    from mrsr_cli.evaluation.metrics import head_mask, patch_psnr_gain
     from mrsr_cli.models.channels import ArrayField, model_normalization_scale, network_inputs, psf_encoding
-    from mrsr_cli.evaluation.metrics import patch_psnr_gain
 
     steps = check_adapt(steps)
     device = device or torch.device("cpu")
@@ -105,7 +104,7 @@ def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None
         inputs, targets = [], []
         for k in range(BATCH):
             start = np.clip(centres[rng.integers(len(centres))] + margin - size // 2, 0, np.maximum(highest, 0))
-            hr = _pad_to(padded[tuple(slice(int(s), int(s) + size) for s in start)], size)
+            hr = pad_to(padded[tuple(slice(int(s), int(s) + size) for s in start)], size)
             ilr = lowres_on_hr_grid(hr, voxel, factor, **degrade)
             inner = (slice(margin, margin + PATCH),) * 3
             ilr, hr = np.ascontiguousarray(ilr[inner]), np.ascontiguousarray(hr[inner])
@@ -139,10 +138,5 @@ def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None
     log.info("adapted to the input: %d steps in %.0f s, training loss %.3f -> %.3f dB", steps, seconds, first, last)
     record = {"Steps": steps, "PatchesPerStep": BATCH, "Seed": seed, "Seconds": round(seconds, 1),
               "LossFirstStepDB": round(first, 4), "LossLastStepDB": round(last, 4),
-              "Degradation": {k: v for k, v in degrade.items()}, "LearningRate": LEARNING_RATE, "Precision": precision}
+              "Degradation": dict(degrade), "LearningRate": LEARNING_RATE, "Precision": precision}
     return dataclasses.replace(model, net=net, name=f"{model.name} (adapted)"), record
-
-
-def _pad_to(a: np.ndarray, size: int) -> np.ndarray:
-    """``a`` zero-padded at its far faces to ``size`` voxels per axis (an input smaller than a patch)."""
-    return np.pad(a, [(0, max(0, size - n)) for n in a.shape]) if min(a.shape) < size else a

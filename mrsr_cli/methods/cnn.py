@@ -119,17 +119,14 @@ def adapt_to_input(net, volume, target, steps: int, seed: int, engine, input_fwh
     input's acquisition as believed (told, or simulate's), its cost said first and its steps shown
     as a progress bar."""
     from mrsr_cli.console import NOTICE, ProgressBar
-    from mrsr_cli.degrade.observation import ObservationModel
-    from mrsr_cli.errors import MrsrError
     from mrsr_cli.infer.device import resolve_device, resolve_precision
     from mrsr_cli.infer.engine import input_psf_encoding
     from mrsr_cli.methods.adapt import adapt_model, adapt_seconds
     from mrsr_cli.methods.safety import check_acquisition
 
-    try:
-        factor = ObservationModel(target, volume.grid).factor
-    except MrsrError:
-        raise UsageError("--adapt needs an output grid whose axes are parallel to the input's") from None
+    factor = input_axis_factor(volume, target)
+    if factor is None:
+        raise UsageError("--adapt needs an output grid whose axes are parallel to the input's")
     device = resolve_device(engine.device)
     precision = "bf16" if resolve_precision(engine.precision, device) == "bf16" else "fp32"
     logging.getLogger("mrsr").log(NOTICE, "adapting %s to the input: %d steps, about %.0f s", net.name, steps,
@@ -142,6 +139,19 @@ def adapt_to_input(net, volume, target, steps: int, seed: int, engine, input_fwh
                            progress=lambda done, total: bar.update(completed=done))
     finally:
         bar.close()
+
+
+def input_axis_factor(volume, target):
+    """The upscaling factor along each of the input's voxel axes (input voxel / output voxel), or
+    ``None`` when the output grid's axes are not parallel to the input's: what the checks one scale
+    down and ``--adapt`` degrade the input by."""
+    from mrsr_cli.degrade.observation import ObservationModel
+    from mrsr_cli.errors import MrsrError
+
+    try:
+        return ObservationModel(target, volume.grid).factor
+    except MrsrError:
+        return None
 
 
 TOLD_PSF_MODEL = "psf-aware"  # the builtin that reads --input-fwhm/--input-psf (the default assumes simulate's PSF)
@@ -176,8 +186,6 @@ def safety_check(out, volume, target, net, engine, mode, input_fwhm, input_psf: 
     """:func:`mrsr_cli.methods.safety.apply_safety_net` of the pipeline (the network ``net`` run by
     ``engine``, then data consistency in ``mode``) with the input's PSF as told or assumed, on grids
     whose axes are parallel (else skipped, with a note); ``(the sidecar's record, the output)``."""
-    from mrsr_cli.degrade.observation import ObservationModel
-    from mrsr_cli.errors import MrsrError
     from mrsr_cli.infer.engine import super_resolve
     from mrsr_cli.methods.consistency import make_consistent
     from mrsr_cli.methods.safety import apply_safety_net, check_acquisition
@@ -191,9 +199,8 @@ def safety_check(out, volume, target, net, engine, mode, input_fwhm, input_psf: 
         return make_consistent(x, coarse, grid, mode, fwhm_mm=fwhm, psf=input_psf, psf_known=psf_known,
                                memory_limit=engine.memory_limit)[0]
 
-    try:
-        factor = ObservationModel(target, volume.grid).factor
-    except MrsrError:
+    factor = input_axis_factor(volume, target)
+    if factor is None:
         logging.getLogger("mrsr").info("safety net skipped: the output grid's axes are not parallel to the input's")
         return {"Skipped": "output axes not parallel to the input's"}, out
     out, record = apply_safety_net(out, volume, target, pipeline, factor, acquisition)

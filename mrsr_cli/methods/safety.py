@@ -34,8 +34,8 @@ WINDOW_RADIUS = 4  # input voxels
 CHECK_FACTOR_CAP = 3.0  # one scale down by at most this per axis (a coarser check image says little)
 MIN_CHECK_VOXELS = 8  # the check's coarse image needs this many voxels per axis
 FOREGROUND = 0.1
-WARN_FRACTION = 0.05
-SLAB_VALUES = 1 << 22  # output voxels blended at a time (16 MiB of float32)  # a warning when more of the head than this is blended towards spline
+WARN_FRACTION = 0.05  # a warning when more of the head than this is blended towards spline
+SLAB_VALUES = 1 << 22  # output voxels blended at a time (16 MiB of float32)
 MODES = ("auto", "off")
 
 

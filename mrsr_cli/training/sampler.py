@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from mrsr_cli.data.geometry import pad_to
 from mrsr_cli.models.channels import encode_reference, psf_encoding
 from mrsr_cli.training.augment import apply_intensity, augment_patch, draw_intensity, synthetic_reference, warp_volume
 from mrsr_cli.training.config import KSPACE_WINDOWS, PSF_FWHM_RANGE, PSF_INPUT_FWHM_RANGE, PSF_SHAPES, PSF_SIMULATE_FRACTION, TrainConfig
@@ -107,10 +108,10 @@ class PatchSampler:
         else:
             start = np.clip(centre - size // 2, 0, np.maximum(np.array(vol.data.shape) - size, 0))
             box = tuple(slice(s, s + size) for s in start)
-            hr = _pad_to(vol.data[box], size)
-            ref = _pad_to(vol.reference[box], size) if vol.reference is not None else None
+            hr = pad_to(vol.data[box], size)
+            ref = pad_to(vol.reference[box], size) if vol.reference is not None else None
             if vol.tissue is not None:
-                tissue = _pad_to(vol.tissue[(slice(None),) + box], size)
+                tissue = pad_to(vol.tissue[(slice(None),) + box], size)
         hr = augment_patch(hr, cfg.augment, rng)
         if cfg.synthetic_reference:
             ref = synthetic_reference(hr, tissue, rng)
@@ -167,7 +168,7 @@ class PatchSampler:
         centre = vol.centres[rng.integers(len(vol.centres))]
         start = np.clip(centre - p // 2, 0, np.maximum(np.array(vol.data.shape) - p, 0))
         box = tuple(slice(s, s + p) for s in start)
-        ilr, hr = _pad_to(vol.ilr[box], p), _pad_to(vol.data[box], p)
+        ilr, hr = pad_to(vol.ilr[box], p), pad_to(vol.data[box], p)
         if "intensity" in self.cfg.augment:  # one mapping for both: the pair stays a pair
             params = draw_intensity(rng)
             ilr, hr = (apply_intensity(a, params) for a in (ilr, hr))
@@ -240,8 +241,3 @@ def resampled_patch(vol: TrainingVolume, centre, size: int, voxel_size) -> tuple
     ref = np.clip(take(vol.reference[box], 3), 0, None) if vol.reference is not None else None
     tissue = np.stack([np.clip(take(t[box], 1), 0, 1) for t in vol.tissue]) if vol.tissue is not None else None
     return hr, ref, tissue
-
-
-def _pad_to(a: np.ndarray, size: int) -> np.ndarray:
-    pads = [(0, 0)] * (a.ndim - 3) + [(0, max(0, size - n)) for n in a.shape[-3:]]
-    return np.pad(a, pads) if any(p[1] for p in pads) else a
