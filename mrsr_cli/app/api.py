@@ -38,7 +38,9 @@ def _grid_of(like):
 def upscale(image, *, factor=None, voxel_size=None, like=None, method: str = "cnn", **options):
     """``image`` (a nibabel NIfTI image) super-resolved onto the grid of exactly one of ``factor``
     (a number or one per axis), ``voxel_size`` (mm) or ``like`` (an image or a path); a float32
-    ``nibabel.Nifti1Image`` with the sidecar's record in ``extra["mrsr"]``."""
+    ``nibabel.Nifti1Image`` with the sidecar's record in ``extra["mrsr"]``.  ``sidecar``: the
+    input's parsed JSON sidecar (e.g. dcm2niix's), read for its acquisition as ``mrsr upscale``
+    reads the file next to its input."""
     from mrsr_cli.app.verbs import engine_option, target_grid, upscale_volume
     from mrsr_cli.data.geometry import parse_factor, parse_voxel_size
     from mrsr_cli.data.io import to_image, volume_from_image

@@ -154,12 +154,41 @@ def _load_tissue_maps(paths, volume):
     return np.stack(maps)
 
 
-def upscale_volume(volume, target, *, method: str = "cnn", **method_options) -> tuple:
+def told_by_sidecar(method: str, method_options: dict, sidecar: dict | None, voxel_size) -> dict | None:
+    """With no input PSF given (``input_psf`` absent or ``auto``, no ``input_fwhm``) to a method that
+    reads one, what the input's scanner sidecar tells (:func:`mrsr_cli.degrade.scanner.psf_from_sidecar`)
+    goes into ``method_options``; returns the record for the output's sidecar (``InputPSFFromSidecar``),
+    or ``None``."""
+    from mrsr_cli.degrade.scanner import psf_from_sidecar
+    from mrsr_cli.methods import method_options as accepted
+
+    auto = method_options.get("input_psf", "auto") == "auto"
+    if auto:
+        method_options.pop("input_psf", None)
+    if "input_psf" not in accepted(method) or not auto or method_options.get("input_fwhm") is not None:
+        return None
+    told = psf_from_sidecar(sidecar, voxel_size)
+    if told is None:
+        return None
+    method_options["input_psf"] = told.input_psf
+    if told.input_fwhm is not None:
+        method_options["input_fwhm"] = told.input_fwhm
+    log.log(NOTICE, "the input's sidecar says %s: told --input-psf %s%s (--input-psf gaussian ignores the sidecar)",
+            told.reason, told.input_psf, "" if told.input_fwhm is None else
+            " --input-fwhm " + ",".join(f"{v:g}" for v in told.input_fwhm))
+    return {"Shape": told.input_psf, "FWHM": None if told.input_fwhm is None else [round(v, 6) for v in told.input_fwhm],
+            "Reason": told.reason}
+
+
+def upscale_volume(volume, target, *, method: str = "cnn", sidecar: dict | None = None, **method_options) -> tuple:
     """``(output on target, sidecar record)``: ``volume`` super-resolved by ``method`` onto the grid
     ``target``, after the checks from headers (:func:`check_target`), with the negative-value
-    policy applied.  The in-memory core of :func:`upscale_file` and :func:`mrsr_cli.api.upscale`."""
+    policy applied; ``sidecar``: the input's parsed JSON sidecar, read for its acquisition when no
+    input PSF is given (:func:`told_by_sidecar`).  The in-memory core of :func:`upscale_file` and
+    :func:`mrsr_cli.api.upscale`."""
     from mrsr_cli.methods import check_options, run_method
 
+    told = told_by_sidecar(method, method_options, sidecar, volume.grid.voxel_size)
     check_options(method, method_options)
     check_target(method, volume.grid, target, method_options.get("engine"))
     payload = {
@@ -171,6 +200,8 @@ def upscale_volume(volume, target, *, method: str = "cnn", **method_options) -> 
         "OutputVoxelSize": [round(v, 6) for v in target.voxel_size],
         "Factor": [round(a / b, 6) for a, b in zip(volume.grid.voxel_size, target.voxel_size)],
     }
+    if told:
+        payload["InputPSFFromSidecar"] = told
     out, info = run_method(method, volume, target, **method_options)
     payload.update(info)
     if volume.data.min() >= 0:  # the negative-value policy (docs/engine.md): a magnitude image stays non-negative
@@ -184,7 +215,7 @@ def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_s
     """Write ``in_file`` super-resolved by ``method`` (:data:`mrsr_cli.methods.METHODS`, with its
     ``method_options``) onto the target grid in ``dtype`` (:func:`~mrsr_cli.data.io.output_dtype`), its
     sidecar and, if asked, a PNG ``preview``; returns the sidecar's content."""
-    from mrsr_cli.data.bids import write_sidecar
+    from mrsr_cli.data.bids import input_sidecar, write_sidecar
     from mrsr_cli.data.io import (check_output_dtype, check_outputs, load_volume, output_dtype, output_set, require_suffix,
                                   save_volume, sidecar_path)
     from mrsr_cli.methods import check_options
@@ -197,7 +228,7 @@ def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_s
     check_outputs(outputs, [in_file, like, reference, method_options.get("mask")], force)
     volume = load_volume(in_file)
     target = target_grid(volume, factor=factor, voxel_size=voxel_size, like=like)
-    out, payload = upscale_volume(volume, target, method=method, **method_options)
+    out, payload = upscale_volume(volume, target, method=method, sidecar=input_sidecar(in_file), **method_options)
     with output_set(outputs) as staged:
         save_volume(staged[Path(out_file)], out, target.affine, volume.codes, dtype=output_dtype(dtype, volume.disk_dtype))
         write_sidecar(out_file, payload, sources=[in_file, reference, method_options.get("mask")],

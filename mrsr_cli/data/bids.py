@@ -154,3 +154,20 @@ def bids_contrast(path) -> str | None:
     stem = re.sub(r"\.(nii(\.gz)?|mgz|mgh)$", "", Path(path).name)
     suffix = stem.rsplit("_", 1)[-1] if "_" in stem else ""
     return suffix if suffix in BIDS_CONTRASTS else None
+
+
+def input_sidecar(path) -> dict | None:
+    """The JSON sidecar next to an input image (same stem, as dcm2niix writes it), parsed; ``None``
+    when there is none or it is not a JSON object (a sidecar is optional: one warning, no error)."""
+    import json
+    import logging
+
+    side = sidecar_path(path)
+    if not side.is_file():
+        return None
+    try:
+        content = json.loads(side.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        logging.getLogger("mrsr").warning("ignoring the input's sidecar %s: not readable JSON (%s)", side, exc)
+        return None
+    return content if isinstance(content, dict) else None
