@@ -136,10 +136,12 @@ def test_bids_app_on_a_built_tree(tmp_path):
     import sys
 
     root = _bids(tmp_path)
+    # dcm2niix's sidecar of the raw image: read by each node's upscale (--input-psf auto)
+    (root / "sub-02" / "ses-a" / "anat" / "sub-02_ses-a_T1w.json").write_text(json.dumps({"MRAcquisitionType": "3D"}))
     out = tmp_path / "derivatives" / "sr"
     app = [sys.executable, "-m", "mrsr_cli.app.bids_app"]
     proc = subprocess.run([*app, root, out, "participant", "--participant-label", "02", "--n-procs", "2",
-                           "--method", "spline", "-w", tmp_path / "work"], capture_output=True, text=True)
+                           "-w", tmp_path / "work"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     images = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.nii.gz"))
     assert images == ["sub-02/ses-a/anat/sub-02_ses-a_desc-superres_T1w.nii.gz"]  # sub-01 not asked for
@@ -151,6 +153,7 @@ def test_bids_app_on_a_built_tree(tmp_path):
     assert description["DatasetLinks"]["raw"] == root.resolve().as_uri()
     sidecar = json.loads((out / images[0]).with_name("sub-02_ses-a_desc-superres_T1w.json").read_text())
     assert sidecar["Sources"] == ["bids:raw:sub-02/ses-a/anat/sub-02_ses-a_T1w.nii.gz"]
+    assert sidecar["InputPSFFromSidecar"]["Shape"] == "kspace" and sidecar["Model"] == "psf-aware"
     for bad, words in [([root, out, "group"], "invalid choice"), ([tmp_path, out, "participant"], "not a BIDS dataset"),
                        ([root, out, "participant", "--participant-label", "09"], "no *_T1w")]:
         proc = subprocess.run([*app, *map(str, bad)], capture_output=True, text=True)
