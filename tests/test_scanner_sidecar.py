@@ -90,3 +90,25 @@ def test_the_api_reads_a_sidecar_given_as_a_dict():
     assert out.extra["mrsr"]["InputPSFFromSidecar"]["Shape"] == "kspace" and out.extra["mrsr"]["Model"] == "psf-aware"
     plain = mrsr_cli.upscale(img, factor=2, ensemble=1, safety_net="off")
     assert "InputPSFFromSidecar" not in plain.extra["mrsr"]
+
+
+def test_input_sidecar_follows_bids_inheritance(tmp_path):
+    from mrsr_cli.data.bids import input_sidecar
+
+    root = tmp_path / "bids"
+    anat = root / "sub-01" / "ses-a" / "anat"
+    anat.mkdir(parents=True)
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "x", "BIDSVersion": "1.9.0"}))
+    image = anat / "sub-01_ses-a_T1w.nii.gz"
+    image.write_bytes(b"")  # only its name and place matter here
+    (root / "T1w.json").write_text(json.dumps({"MRAcquisitionType": "2D", "SliceThickness": 4, "RepetitionTime": 2}))
+    (root / "T2w.json").write_text(json.dumps({"MRAcquisitionType": "3D"}))  # another suffix
+    (root / "sub-01" / "sub-01_T1w.json").write_text(json.dumps({"SliceThickness": 3.5}))
+    (anat / "sub-01_ses-a_T1w.json").write_text(json.dumps({"SliceThickness": 3}))
+    (anat / "sub-01_ses-a_acq-fast_T1w.json").write_text(json.dumps({"MRAcquisitionType": "3D"}))  # not a subset
+    (anat / "sub-02_T1w.json").write_text(json.dumps({"MRAcquisitionType": "3D"}))  # another subject
+    assert input_sidecar(image) == {"MRAcquisitionType": "2D", "SliceThickness": 3, "RepetitionTime": 2}
+    # the same-stem file alone outside a dataset (no dataset_description.json above)
+    (root / "dataset_description.json").unlink()
+    assert input_sidecar(image) == {"SliceThickness": 3}
+    assert input_sidecar(tmp_path / "none.nii.gz") is None

@@ -156,18 +156,64 @@ def bids_contrast(path) -> str | None:
     return suffix if suffix in BIDS_CONTRASTS else None
 
 
-def input_sidecar(path) -> dict | None:
-    """The JSON sidecar next to an input image (same stem, as dcm2niix writes it), parsed; ``None``
-    when there is none or it is not a JSON object (a sidecar is optional: one warning, no error)."""
+def _entities_and_suffix(name: str) -> tuple[dict, str] | None:
+    """``({entity: label}, suffix)`` of a BIDS file name (any extension), or ``None`` if it is not one.
+
+    >>> _entities_and_suffix("sub-01_ses-a_T1w.nii.gz")
+    ({'sub': '01', 'ses': 'a'}, 'T1w')
+    >>> _entities_and_suffix("T1w.json"), _entities_and_suffix("brain.nii")
+    (({}, 'T1w'), None)
+    """
+    parts = name.split(".")[0].split("_")
+    pairs = [part.split("-", 1) for part in parts[:-1]]
+    if not parts[-1] or "-" in parts[-1] or any(len(pair) != 2 or not all(pair) for pair in pairs):
+        return None
+    if not pairs and parts[-1] not in BIDS_CONTRASTS:  # a bare "brain.nii" is no BIDS name
+        return None
+    return dict(pairs), parts[-1]
+
+
+def _read_json_object(path: Path) -> dict | None:
+    """A JSON file's object; ``None``, with one warning, when it is not readable JSON or not an object."""
     import json
     import logging
 
-    side = sidecar_path(path)
-    if not side.is_file():
-        return None
     try:
-        content = json.loads(side.read_text())
+        content = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        logging.getLogger("mrsr").warning("ignoring the input's sidecar %s: not readable JSON (%s)", side, exc)
+        logging.getLogger("mrsr").warning("ignoring the input's sidecar %s: not readable JSON (%s)", path, exc)
         return None
     return content if isinstance(content, dict) else None
+
+
+def input_sidecar(path) -> dict | None:
+    """The metadata of an input image from its JSON sidecars; ``None`` when it has none.
+
+    Inside a raw BIDS dataset this follows the BIDS inheritance principle. Every ``.json`` from
+    the dataset root down to the image's folder applies when it has the image's suffix and a
+    subset of its entities (``T1w.json`` at the root, ``sub-01/anat/sub-01_T1w.json``). Deeper
+    and more specific files override. Elsewhere only the same-stem file applies (``x.nii.gz`` →
+    ``x.json``, as dcm2niix writes it). A sidecar is optional: an unreadable one is skipped with
+    one warning and is never an error."""
+    path = Path(path)
+    root, parsed = raw_dataset(path), _entities_and_suffix(path.name)
+    if root is None or parsed is None:
+        own = sidecar_path(path)
+        return _read_json_object(own) if own.is_file() else None
+    entities, suffix = parsed
+    folders = [path.parent.resolve()]
+    while folders[-1] != root and folders[-1] != folders[-1].parent:
+        folders.append(folders[-1].parent)
+    merged, found = {}, False
+    for folder in reversed(folders):  # from the root down
+        applicable = []
+        for candidate in folder.glob(f"*{suffix}.json"):
+            meta = _entities_and_suffix(candidate.name)
+            if meta and meta[1] == suffix and meta[0].items() <= entities.items():
+                applicable.append((len(meta[0]), candidate.name, candidate))
+        for _, _, candidate in sorted(applicable):  # the more entities, the later (it overrides)
+            content = _read_json_object(candidate)
+            if content is not None:
+                merged.update(content)
+                found = True
+    return merged if found else None
