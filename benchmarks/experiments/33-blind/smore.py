@@ -11,9 +11,7 @@ Usage: python benchmarks/experiments/33-blind/smore.py [VOLUME [STEPS]]    (defa
 """
 
 import copy
-import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +22,14 @@ sys.path[:0] = [str(HERE), str(HERE.parents[2])]
 
 import mrsr_cli  # noqa: E402
 import mrsr_cli.methods.cnn  # noqa: E402,F401
-from adapt_slices import CELLS  # noqa: E402
+from adapt_slices import compare  # noqa: E402
 from mrsr_cli.data.interpolate import resample  # noqa: E402
 from mrsr_cli.degrade.simulate import lowres_on_hr_grid  # noqa: E402
-from mrsr_cli.evaluation.metrics import head_mask, patch_psnr_gain, psnr  # noqa: E402
+from mrsr_cli.evaluation.metrics import head_mask, patch_psnr_gain  # noqa: E402
 from mrsr_cli.infer.engine import input_psf_encoding  # noqa: E402
 from mrsr_cli.methods.adapt import BATCH, LEARNING_RATE, PATCH  # noqa: E402
 from mrsr_cli.models.channels import ArrayField, model_normalization_scale, network_inputs  # noqa: E402
-from select_code import VALIDATION, cells  # noqa: E402
+from select_code import VALIDATION  # noqa: E402
 
 cnn = sys.modules["mrsr_cli.methods.cnn"]  # the module: the package attribute of that name is the function
 
@@ -96,20 +94,7 @@ STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 300
 def main() -> None:
     volume = sys.argv[1] if len(sys.argv) > 1 else str(VALIDATION)
     cnn.adapt_to_input = in_plane_adapt
-    table = {}
-    for hr, truth, mask, label, lr, base in cells(volume, CELLS):
-        told = {"input_psf": "sinc", "input_fwhm": (1.0, 1.0, 4.0)}
-        row = {"spline": round(base, 2)}
-        for name, extra in (("told", {}), ("told + in-plane adapt", {"adapt": STEPS, "seed": 0})):
-            start = time.perf_counter()
-            out = mrsr_cli.upscale(lr, like=hr, **told, **extra)
-            row[name] = round(psnr(truth, out.get_fdata(dtype=np.float32), mask) - base, 2)
-            row[name + " s"] = round(time.perf_counter() - start, 1)
-        table[label] = row
-        print(label, row, flush=True)
-    out = HERE / "results" / f"smore_{Path(volume).name.split('.')[0]}_{STEPS}.json"
-    out.write_text(json.dumps(table, indent=1) + "\n")
-    print("wrote", out)
+    compare(volume, STEPS, "told + in-plane adapt", f"smore_{Path(volume).name.split('.')[0]}_{STEPS}.json")
 
 
 if __name__ == "__main__":
