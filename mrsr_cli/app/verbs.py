@@ -154,18 +154,26 @@ def _load_tissue_maps(paths, volume):
     return np.stack(maps)
 
 
-def told_by_sidecar(method: str, method_options: dict, sidecar: dict | None, voxel_size) -> dict | None:
-    """With no input PSF given (``input_psf`` absent or ``auto``, no ``input_fwhm``) to a method that
-    reads one, what the input's scanner sidecar tells (:func:`mrsr_cli.degrade.scanner.psf_from_sidecar`)
-    goes into ``method_options``; returns the record for the output's sidecar (``InputPSFFromSidecar``),
-    or ``None``."""
-    from mrsr_cli.degrade.scanner import psf_from_sidecar
+def reads_sidecar(method: str, method_options: dict) -> bool:
+    """Whether ``method`` reads an input PSF and none is given (``input_psf`` absent or ``auto``, no
+    ``input_fwhm``): only then is the input's sidecar worth reading (:func:`told_by_sidecar`)."""
     from mrsr_cli.methods import method_options as accepted
 
-    auto = method_options.get("input_psf", "auto") == "auto"
-    if auto:
-        method_options.pop("input_psf", None)
-    if "input_psf" not in accepted(method) or not auto or method_options.get("input_fwhm") is not None:
+    return ("input_psf" in accepted(method) and method_options.get("input_psf", "auto") == "auto"
+            and method_options.get("input_fwhm") is None)
+
+
+def told_by_sidecar(method: str, method_options: dict, sidecar: dict | None, voxel_size) -> dict | None:
+    """When :func:`reads_sidecar`, what the input's scanner sidecar tells
+    (:func:`mrsr_cli.degrade.scanner.psf_from_sidecar`) goes into ``method_options`` (``auto``
+    itself never reaches a method); returns the record for the output's sidecar
+    (``InputPSFFromSidecar``), or ``None``."""
+    from mrsr_cli.degrade.scanner import psf_from_sidecar
+
+    reads = reads_sidecar(method, method_options)
+    if method_options.get("input_psf") == "auto":
+        del method_options["input_psf"]
+    if not reads:
         return None
     told = psf_from_sidecar(sidecar, voxel_size)
     if told is None:
@@ -228,7 +236,8 @@ def upscale_file(in_file, out_file, *, method: str = "cnn", factor=None, voxel_s
     check_outputs(outputs, [in_file, like, reference, method_options.get("mask")], force)
     volume = load_volume(in_file)
     target = target_grid(volume, factor=factor, voxel_size=voxel_size, like=like)
-    out, payload = upscale_volume(volume, target, method=method, sidecar=input_sidecar(in_file), **method_options)
+    sidecar = input_sidecar(in_file) if reads_sidecar(method, method_options) else None
+    out, payload = upscale_volume(volume, target, method=method, sidecar=sidecar, **method_options)
     with output_set(outputs) as staged:
         save_volume(staged[Path(out_file)], out, target.affine, volume.codes, dtype=output_dtype(dtype, volume.disk_dtype))
         write_sidecar(out_file, payload, sources=[in_file, reference, method_options.get("mask")],
