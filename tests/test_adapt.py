@@ -73,3 +73,25 @@ def test_an_interrupted_adapt_writes_nothing(small_input, tmp_path):
     _, err = proc.communicate(timeout=max(5, deadline - time.time()))
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == [small_input.name]
+
+
+def test_adapt_degrades_each_axis_at_its_own_told_width(small_input):
+    """A told width per axis (a 2-D scan's slices with a gap: FWHM 0.5 of their spacing) is applied
+    per axis, not averaged: along x the patches are blurred as by the in-plane width, along z as by
+    the slice width."""
+    from mrsr_cli.data.io import load_volume
+    from mrsr_cli.degrade.simulate import lowres_on_hr_grid
+    from mrsr_cli.methods.adapt import adapt_model
+    from mrsr_cli.models.prepared import prepare_model
+
+    rng = np.random.default_rng(0)
+    along = {axis: np.broadcast_to(rng.random(40).reshape([40 if a == axis else 1 for a in range(3)]), (40,) * 3)
+             for axis in range(3)}  # varies along one axis only
+    per_axis = {axis: lowres_on_hr_grid(along[axis], (1.0,) * 3, (2, 2, 2), fwhm_scale=(1.0, 1.0, 0.5)) for axis in (0, 2)}
+    np.testing.assert_allclose(per_axis[0], lowres_on_hr_grid(along[0], (1.0,) * 3, (2, 2, 2), fwhm_scale=1.0), atol=1e-5)
+    np.testing.assert_allclose(per_axis[2], lowres_on_hr_grid(along[2], (1.0,) * 3, (2, 2, 2), fwhm_scale=0.5), atol=1e-5)
+    assert not np.allclose(per_axis[2], lowres_on_hr_grid(along[2], (1.0,) * 3, (2, 2, 2), fwhm_scale=0.75), atol=1e-3)
+
+    _, record = adapt_model(prepare_model(None), load_volume(small_input), (2, 2, 2), 1, seed=1,
+                            acquisition={"psf": "gaussian", "fwhm_scale": (1.0, 1.0, 0.5)})
+    assert record["Degradation"] == {"psf": "gaussian", "fwhm_scale": (1.0, 1.0, 0.5)}

@@ -268,16 +268,18 @@ def simulate_lowres(
 
 
 def training_psf(lr_voxel_size, *, psf: str = "gaussian", slice_thickness: float | None = None,
-                 slice_profile: str | None = None, fwhm_scale: float = 1.0) -> tuple[tuple, tuple]:
+                 slice_profile: str | None = None, fwhm_scale: float | tuple = 1.0) -> tuple[tuple, tuple]:
     """``(fwhm_mm, shape per axis)`` of the PSF :func:`lowres_on_hr_grid` applies for LR voxels of
-    ``lr_voxel_size`` mm: ``psf`` of FWHM ``fwhm_scale`` LR voxels, and on a thick axis (when
+    ``lr_voxel_size`` mm: ``psf`` of FWHM ``fwhm_scale`` LR voxels (one number, or one per axis), and on a thick axis (when
     ``slice_thickness`` is given) the slice profile of :func:`thick_slice_psf`.
 
     >>> training_psf((2.0, 2.0, 2.0), psf="box", fwhm_scale=0.5)
     ((1.0, 1.0, 1.0), ('box', 'box', 'box'))
+    >>> training_psf((2.0, 2.0, 4.0), fwhm_scale=(1.0, 1.0, 0.75))[0]
+    (2.0, 2.0, 3.0)
     """
     lr_vox = np.asarray(lr_voxel_size, dtype=np.float64)
-    fwhm, shapes = tuple(float(v) for v in lr_vox * fwhm_scale), (psf,) * 3
+    fwhm, shapes = tuple(float(v) for v in lr_vox * np.asarray(fwhm_scale, dtype=np.float64)), (psf,) * 3
     if slice_thickness is not None and lr_vox.max() >= THICK_AXIS_MARGIN * np.sort(lr_vox)[1]:
         fwhm, shapes, _ = thick_slice_psf(fwhm, slice_thickness, slice_profile or psf, psf)
     return tuple(fwhm), tuple(shapes)
@@ -286,13 +288,13 @@ def training_psf(lr_voxel_size, *, psf: str = "gaussian", slice_thickness: float
 def lowres_on_hr_grid(
     hr: np.ndarray, voxel_size, factor, *, psf: str = "gaussian", noise_sigma: float = 0.0,
     rng: np.random.Generator | None = None, order: int = 3, slice_thickness: float | None = None,
-    slice_profile: str | None = None, fwhm_scale: float = 1.0, acquisition: str = "psf", window: str = "none",
+    slice_profile: str | None = None, fwhm_scale: float | tuple = 1.0, acquisition: str = "psf", window: str = "none",
 ) -> np.ndarray:
     """Degrade ``hr`` by ``factor`` and spline it back onto its own grid (the ILR image Z).
 
     This is the training input: same PSF and sampling as :func:`simulate_lowres`, followed by
     the same spline upscaling as ``mrsr upscale --method spline``.  The PSF's FWHM is the LR
-    voxel size times ``fwhm_scale`` (1 by default, as ``simulate``); ``slice_thickness`` (mm)
+    voxel size times ``fwhm_scale`` (1 by default, as ``simulate``; or one per axis); ``slice_thickness`` (mm)
     applies when the LR voxel has a thick axis.  ``acquisition="kspace"``: a k-space truncation
     with apodisation ``window`` instead (:func:`_kspace_lowres_on_hr_grid`).
     """

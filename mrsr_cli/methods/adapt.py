@@ -92,8 +92,9 @@ def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None
     code = (psf_code if psf_code is not None else psf_encoding([1.0] * 3, ("gaussian",) * 3, factor)) \
         if params.get("psf_channels", 0) else None
     acquisition = dict(acquisition or {"psf": "gaussian", "fwhm_scale": (1.0, 1.0, 1.0)})
+    # each axis at its own told width (a 2-D scan's slices with a gap are narrower than their spacing)
     degrade = {"acquisition": "kspace"} if acquisition.get("acquisition") == "kspace" else \
-        {"psf": acquisition["psf"], "fwhm_scale": float(np.mean(acquisition["fwhm_scale"]))}
+        {"psf": acquisition["psf"], "fwhm_scale": tuple(float(s) for s in np.broadcast_to(acquisition["fwhm_scale"], 3))}
     margin = int(math.ceil(6 * factor.max())) + 2
     size = PATCH + 2 * margin
     padded = np.pad(data, margin, mode="symmetric")
