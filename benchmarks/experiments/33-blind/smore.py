@@ -36,11 +36,18 @@ cnn = sys.modules["mrsr_cli.methods.cnn"]  # the module: the package attribute o
 TURN = {0: (1, 2, 0), 1: (0, 2, 1)}  # degraded axis (x or y) -> a transpose that puts it last (the slice axis)
 
 
-def in_plane_adapt(net, volume, target, steps, seed, engine, input_fwhm=None, input_psf="gaussian"):
+def spline_estimate(net, volume, target, engine, input_fwhm, input_psf):
+    """The input on the output grid as inference feeds it to the network (§9)."""
+    return resample(volume.data, volume.grid, target, order=3)
+
+
+def in_plane_adapt(net, volume, target, steps, seed, engine, input_fwhm=None, input_psf="gaussian", estimate=spline_estimate):
+    """``estimate(net, volume, target, engine, input_fwhm, input_psf)``: the image on the output grid
+    whose patches are the targets (in the input's units)."""
     factor = cnn.input_axis_factor(volume, target)
     slices = float(factor[2])
     scale = model_normalization_scale(net.meta, volume.data)
-    z = resample(volume.data, volume.grid, target, order=3) / scale  # what inference feeds the network
+    z = estimate(net, volume, target, engine, input_fwhm, input_psf) / scale
     code = input_psf_encoding(volume.grid, target, input_fwhm, input_psf)
     params = net.meta["params"]
     centres = np.argwhere(head_mask(z))
