@@ -166,7 +166,8 @@ UPSCALE = [
            "where it loses (auto), or not (off).", "auto", choices=("auto", "off"), to_method=True),
     Option("adapt", "int", "Experimental: fine-tune a copy of the network on the input itself for N steps first (8 "
            "patches a step; the cost is printed first), so it learns this scan's contrast, noise and scale; "
-           "deterministic with --seed; nothing is saved. Measured: no gain yet (docs/engine.md).", to_method=True,
+           "deterministic with --seed; nothing is saved. Thick slices learn from the in-plane axes. Measured: "
+           "+0.2 dB on 4 mm slices, no gain at x2 (docs/engine.md).", to_method=True,
            range=(1, 100000)),
     Option("seed", "int", "Random seed of --adapt.", 0, to_method=True),
     Option("ensemble", "int", "Average the network over 1, 2, 4 or 8 mirrored copies (default: 2 when they take "

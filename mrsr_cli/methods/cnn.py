@@ -117,11 +117,13 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
 def adapt_to_input(net, volume, target, steps: int, seed: int, engine, input_fwhm=None, input_psf: str = "gaussian"):
     """:func:`mrsr_cli.methods.adapt.adapt_model` with the input's factor (per input axis) and the
     input's acquisition as believed (told, or simulate's), its cost said first and its steps shown
-    as a progress bar."""
+    as a progress bar.  Thick slices learn from the network's own output (one more upscale first)."""
+    import dataclasses
+
     from mrsr_cli.console import NOTICE, ProgressBar
     from mrsr_cli.infer.device import resolve_device, resolve_precision
-    from mrsr_cli.infer.engine import input_psf_encoding
-    from mrsr_cli.methods.adapt import adapt_model, adapt_seconds
+    from mrsr_cli.infer.engine import input_psf_encoding, super_resolve
+    from mrsr_cli.methods.adapt import adapt_model, adapt_seconds, thick_slice_axis
     from mrsr_cli.methods.safety import check_acquisition
 
     factor = input_axis_factor(volume, target)
@@ -129,14 +131,22 @@ def adapt_to_input(net, volume, target, steps: int, seed: int, engine, input_fwh
         raise UsageError("--adapt needs an output grid whose axes are parallel to the input's")
     device = resolve_device(engine.device)
     precision = "bf16" if resolve_precision(engine.precision, device) == "bf16" else "fp32"
-    logging.getLogger("mrsr").log(NOTICE, "adapting %s to the input: %d steps, about %.0f s", net.name, steps,
-                                  adapt_seconds(net, steps, device.type, precision, engine.threads))
+    thick = thick_slice_axis(factor) is not None
+    logging.getLogger("mrsr").log(NOTICE, "adapting %s to the input%s: %d steps, about %.0f s%s", net.name,
+                                  " from its in-plane axes" if thick else "", steps,
+                                  adapt_seconds(net, steps, device.type, precision, engine.threads),
+                                  " after one upscale" if thick else "")
+
+    def estimate():  # the network's output, before adapting: what in-plane pairs are cut from
+        quiet = dataclasses.replace(engine, progress=False)
+        return super_resolve(volume, target, net, options=quiet, input_fwhm=input_fwhm, input_psf=input_psf)[0]
+
     bar = ProgressBar("adapting", steps, enabled=engine.progress)
     try:
         return adapt_model(net, volume, factor, steps, seed=seed, device=device, precision=precision,
                            acquisition=check_acquisition(input_psf, input_fwhm, volume.grid.voxel_size),
                            psf_code=input_psf_encoding(volume.grid, target, input_fwhm, input_psf),
-                           progress=lambda done, total: bar.update(completed=done))
+                           progress=lambda done, total: bar.update(completed=done), estimate=estimate)
     finally:
         bar.close()
 

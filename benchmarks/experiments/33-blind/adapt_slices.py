@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
-"""Round 33 §8: `upscale --adapt 300 --seed 0` on 4 mm slices told their slice profile (what a 2-D
-scanner sidecar tells: sinc, FWHM = the thickness), against the same command without it.
+"""Round 33 §8 and §10: `upscale --adapt 300 --seed 0` on 4 mm slices told their slice profile (what
+a 2-D scanner sidecar tells: sinc, FWHM = the thickness), against the same command without it.
+
+§8 measured `--adapt` when it learned one octave coarser on thick slices too
+(results/adapt_slices_VOLUME.json); since §10 it learns from the in-plane axes there, and this
+script measures that (results/adapt_slices_VOLUME_inplane.json).
 
 Usage: python benchmarks/experiments/33-blind/adapt_slices.py [VOLUME]    (default: the validation half)
 """
@@ -45,7 +49,7 @@ def compare(volume: str, steps: int, adapted: str, result: str) -> dict:
 
 def main() -> None:
     volume = sys.argv[1] if len(sys.argv) > 1 else str(VALIDATION)
-    compare(volume, 300, "told + adapt", f"adapt_slices_{Path(volume).name.split('.')[0]}.json")
+    compare(volume, 300, "told + adapt", f"adapt_slices_{Path(volume).name.split('.')[0]}_inplane.json")
 
 
 if __name__ == "__main__":
