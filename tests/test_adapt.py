@@ -132,4 +132,17 @@ def test_adapt_on_thick_slices_learns_from_the_in_plane_axes(tmp_path):
     np.testing.assert_array_equal(*outs)  # deterministic with --seed
     record = json.loads((tmp_path / "a.json").read_text())["Adapt"]
     assert record["Pairs"] == "in-plane (thick slices)" and record["Degradation"]["psf"] == "sinc"
+    assert record["SliceSpacingInPlaneVoxels"] == [4.0, 4.0]
     assert "from its in-plane axes" in proc.stderr
+
+
+def test_adapt_on_thick_slices_measures_their_spacing_in_output_voxels(tmp_path):
+    """1×1×3 mm slices asked for 1×1×0.5 mm: the slice axis is upscaled ×6, and a 3 mm slice spans
+    3 output voxels along an in-plane axis, not 6."""
+    slices = save_nifti(tmp_path / "sub-01_FLAIR.nii.gz", phantom((40, 44, 12)) * 100, make_affine((1.0, 1.0, 3.0)))
+    out = tmp_path / "o.nii.gz"
+    proc = run_cli("upscale", slices, out, "--voxel-size", "1,1,0.5", "--ensemble", "1", "--safety-net", "off",
+                   "--precision", "fp32", "--threads", "1", "--adapt", "1")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "o.json").read_text())["Adapt"]
+    assert record["Pairs"] == "in-plane (thick slices)" and record["SliceSpacingInPlaneVoxels"] == [3.0, 3.0]

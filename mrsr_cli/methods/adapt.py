@@ -128,6 +128,7 @@ def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None
 
     steps = check_adapt(steps)
     device = device or torch.device("cpu")
+    output_voxel = np.asarray(volume.grid.voxel_size, dtype=np.float64) / np.asarray(factor, dtype=np.float64)
     factor = np.maximum(np.asarray(factor, dtype=np.float64), 1.0)
     scale = model_normalization_scale(model.meta, volume.data)
     data = np.asarray(volume.data, dtype=np.float32) / scale
@@ -147,9 +148,11 @@ def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None
         source = np.asarray(estimate(), dtype=np.float32) / scale
         centres = np.argwhere(head_mask(source))
         in_plane = [a for a in range(3) if a != slice_axis]
+        # the slices' spacing in output voxels along each in-plane axis (the output may be coarser in plane too)
+        spacing = {a: float(voxel[slice_axis] / output_voxel[a]) for a in in_plane}
     else:
-        source = data
-    margin = int(math.ceil(6 * factor.max())) + 2
+        source, spacing = data, {}
+    margin = int(math.ceil(6 * max([factor.max(), *spacing.values()]))) + 2
     size = PATCH + 2 * margin
     padded = np.pad(source, margin, mode="symmetric")
     highest = np.asarray(padded.shape) - size
@@ -164,7 +167,7 @@ def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None
                 ilr = lowres_on_hr_grid(hr, voxel, factor, **degrade)
             else:
                 axis = in_plane[int(rng.integers(2))]
-                ilr, hr = in_plane_pair(hr, axis, slice_axis, voxel / factor, float(factor[slice_axis]), degrade)
+                ilr, hr = in_plane_pair(hr, axis, slice_axis, output_voxel, spacing[axis], degrade)
             inner = (slice(margin, margin + PATCH),) * 3
             ilr, hr = np.ascontiguousarray(ilr[inner]), np.ascontiguousarray(hr[inner])
             sources = network_inputs(params, ilr.shape, ArrayField(ilr), factor, None, voxel_size=voxel, psf=code)
@@ -199,4 +202,6 @@ def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None
               "LossFirstStepDB": round(first, 4), "LossLastStepDB": round(last, 4),
               "Degradation": dict(degrade), "LearningRate": LEARNING_RATE, "Precision": precision,
               "Pairs": "one octave coarser" if slice_axis is None else "in-plane (thick slices)"}
+    if spacing:
+        record["SliceSpacingInPlaneVoxels"] = [round(spacing[a], 4) for a in sorted(spacing)]
     return dataclasses.replace(model, net=net, name=f"{model.name} (adapted)"), record
