@@ -146,3 +146,16 @@ def test_adapt_on_thick_slices_measures_their_spacing_in_output_voxels(tmp_path)
     assert proc.returncode == 0, proc.stderr
     record = json.loads((tmp_path / "o.json").read_text())["Adapt"]
     assert record["Pairs"] == "in-plane (thick slices)" and record["SliceSpacingInPlaneVoxels"] == [3.0, 3.0]
+
+
+def test_adapt_on_thick_slices_refuses_a_grid_its_volumes_do_not_fit(tmp_path):
+    """Its working volumes on the output grid are counted before the extra upscale: over the memory
+    limit, one line, exit 1, nothing written (upscale's own check, of the method's volumes alone, passed)."""
+    # a 100×100×80 output: 3 volumes (the method's, 9.6 MB) fit in 20 MB, 7 (with adapting, 22.4 MB) do not
+    slices = save_nifti(tmp_path / "sub-01_T1w.nii.gz", phantom((100, 100, 20)) * 100, make_affine((1.0, 1.0, 4.0)))
+    out = tmp_path / "o.nii.gz"
+    args = ("--factor", "1,1,4", "--ensemble", "1", "--safety-net", "off", "--threads", "1", "--memory-limit", "20M")
+    proc = run_cli("upscale", slices, out, *args, "--adapt", "1")
+    assert proc.returncode == 1 and "--adapt on thick slices needs about" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [slices.name]

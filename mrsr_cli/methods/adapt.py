@@ -45,6 +45,9 @@ BATCH = 8
 LEARNING_RATE = 1e-5  # a gentle fine-tune: the prior the model learned is most of what it knows
 TRAINING_FLOPS_PER_INFERENCE = 3.0  # forward + backward ≈ 3 forwards
 MAX_STEPS = 100_000
+# output-sized float32 volumes that adapting on thick slices holds on top of the method's own: the
+# network's output, its normalised copy and its mirrored padding (up to 1.5 of it for a thin slab)
+IN_PLANE_VOLUMES = 4
 
 
 def check_adapt(steps) -> int:

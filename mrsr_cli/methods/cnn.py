@@ -123,7 +123,9 @@ def adapt_to_input(net, volume, target, steps: int, seed: int, engine, input_fwh
     from mrsr_cli.console import NOTICE, ProgressBar
     from mrsr_cli.infer.device import resolve_device, resolve_precision
     from mrsr_cli.infer.engine import input_psf_encoding, super_resolve
-    from mrsr_cli.methods.adapt import adapt_model, adapt_seconds, thick_slice_axis
+    from mrsr_cli.budget import check_grid_fits
+    from mrsr_cli.methods import WORKING_VOLUMES
+    from mrsr_cli.methods.adapt import IN_PLANE_VOLUMES, adapt_model, adapt_seconds, thick_slice_axis
     from mrsr_cli.methods.safety import check_acquisition
 
     factor = input_axis_factor(volume, target)
@@ -132,6 +134,9 @@ def adapt_to_input(net, volume, target, steps: int, seed: int, engine, input_fwh
     device = resolve_device(engine.device)
     precision = "bf16" if resolve_precision(engine.precision, device) == "bf16" else "fp32"
     thick = thick_slice_axis(factor) is not None
+    if thick:  # before the extra upscale: refuse, with the number, a grid its working volumes do not fit
+        check_grid_fits("upscale --adapt on thick slices", target.shape, WORKING_VOLUMES["cnn"] + IN_PLANE_VOLUMES,
+                        engine.memory_limit)
     logging.getLogger("mrsr").log(NOTICE, "adapting %s to the input%s: %d steps, about %.0f s%s", net.name,
                                   " from its in-plane axes" if thick else "", steps,
                                   adapt_seconds(net, steps, device.type, precision, engine.threads),
