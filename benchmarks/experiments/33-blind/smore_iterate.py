@@ -3,8 +3,8 @@
 
 `upscale --adapt 300 --seed 0` learns in-plane pairs cut from the network's output before
 adapting (§10).  Here the same 300 steps are split: 150 steps as §10, then the adapted network
-upscales the input again and 150 more steps (seed 1) learn from that sharper estimate of the slice
-axis.  Compared with the same told command without adapting, on the (1,1,4) cells of adapt_slices.py.
+upscales the input again and 150 more steps (seed 1, a fresh Adam) learn from that sharper estimate of
+the slice axis.  Compared with the same told command without adapting, on the (1,1,4) cells of adapt_slices.py.
 
 Usage: python benchmarks/experiments/33-blind/smore_iterate.py [VOLUME]   (default: the validation half)
 """
@@ -27,6 +27,8 @@ one_round = cnn.adapt_to_input
 def two_rounds(net, volume, target, steps, seed, engine, input_fwhm=None, input_psf="gaussian"):
     half = steps // 2
     net, _ = one_round(net, volume, target, half, seed, engine, input_fwhm, input_psf)
+    for parameter in net.net.parameters():  # an adapted copy comes back frozen; the second round trains it again
+        parameter.requires_grad_(True)
     return one_round(net, volume, target, steps - half, seed + 1, engine, input_fwhm, input_psf)
 
 
