@@ -159,3 +159,12 @@ def test_adapt_on_thick_slices_refuses_a_grid_its_volumes_do_not_fit(tmp_path):
     assert proc.returncode == 1 and "--adapt on thick slices needs about" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [slices.name]
+
+
+def test_adapt_with_a_guided_network_is_a_usage_error(small_input, tmp_path):
+    reference = save_nifti(tmp_path / "ref.nii.gz", phantom((80, 88, 72)) * 100, make_affine((1.0, 1.0, 1.0)))
+    out = tmp_path / "o.nii.gz"
+    proc = run_cli("upscale", small_input, out, "--factor", "2", "--reference", reference, "--guidance", "network",
+                   "--adapt", "1")
+    assert proc.returncode == 2 and "--adapt" in proc.stderr and "guided" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()

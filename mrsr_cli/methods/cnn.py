@@ -72,6 +72,9 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
                          "use --guidance network, or an unguided model")
     if transferred:
         check_transfer_memory(target, engine.memory_limit)
+    if adapt and net.guided:  # its patches would need the reference's too, which adapting does not cut
+        raise UsageError(f"--adapt fine-tunes networks without a reference channel, and model {net.name} reads one: "
+                         "use --guidance transfer, or leave out --adapt")
     read_reference, record = None, {}
     if reference is not None and not transferred:
         data, grid, record = prepare_reference(reference, volume, target, register)
