@@ -168,3 +168,14 @@ def test_adapt_with_a_guided_network_is_a_usage_error(small_input, tmp_path):
                    "--adapt", "1")
     assert proc.returncode == 2 and "--adapt" in proc.stderr and "guided" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_adapt_on_a_kspace_input_warns_what_was_measured(small_input, tmp_path):
+    out = tmp_path / "o.nii.gz"
+    proc = run_cli("upscale", small_input, out, "--factor", "2", "--ensemble", "1", "--safety-net", "off", "--threads", "1",
+                   "--input-psf", "kspace", "--adapt", "1")
+    assert proc.returncode == 0 and out.exists(), proc.stderr
+    assert "warning: --adapt on a k-space input lowered the gain" in proc.stderr
+    quiet = run_cli("upscale", small_input, tmp_path / "g.nii.gz", "--factor", "2", "--ensemble", "1", "--safety-net", "off",
+                    "--threads", "1", "--adapt", "1")  # simulate's PSF: no such warning
+    assert quiet.returncode == 0 and "k-space input" not in quiet.stderr

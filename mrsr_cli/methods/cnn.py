@@ -137,6 +137,10 @@ def adapt_to_input(net, volume, target, steps: int, seed: int, engine, input_fwh
     device = resolve_device(engine.device)
     precision = "bf16" if resolve_precision(engine.precision, device) == "bf16" else "fp32"
     thick = thick_slice_axis(factor) is not None
+    acquisition = check_acquisition(input_psf, input_fwhm, volume.grid.voxel_size)
+    if not thick and acquisition.get("acquisition") == "kspace":  # measured, docs/engine.md
+        logging.getLogger("mrsr").warning("--adapt on a k-space input lowered the gain over spline where measured "
+                                          "(Colin27 x2: +0.02 -> -0.95 dB); compare with and without it")
     if thick:  # before the extra upscale: refuse, with the number, a grid its working volumes do not fit
         check_grid_fits("upscale --adapt on thick slices", target.shape, WORKING_VOLUMES["cnn"] + IN_PLANE_VOLUMES,
                         engine.memory_limit)
@@ -152,7 +156,7 @@ def adapt_to_input(net, volume, target, steps: int, seed: int, engine, input_fwh
     bar = ProgressBar("adapting", steps, enabled=engine.progress)
     try:
         return adapt_model(net, volume, factor, steps, seed=seed, device=device, precision=precision,
-                           acquisition=check_acquisition(input_psf, input_fwhm, volume.grid.voxel_size),
+                           acquisition=acquisition,
                            psf_code=input_psf_encoding(volume.grid, target, input_fwhm, input_psf),
                            progress=lambda done, total: bar.update(completed=done), estimate=estimate)
     finally:
