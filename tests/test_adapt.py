@@ -101,9 +101,9 @@ def test_an_in_plane_pair_turns_a_degraded_in_plane_axis_onto_the_slice_axis():
     """Thick slices learn from the scan's in-plane axes: an in-plane axis, degraded by the slice
     profile at the slice axis's told width, is turned onto the slice axis; its target is the
     undegraded patch turned the same way."""
-    from mrsr_cli.methods.adapt import in_plane_pair
-
     from scipy.ndimage import gaussian_filter1d
+
+    from mrsr_cli.methods.adapt import in_plane_pair
 
     line = gaussian_filter1d(np.random.default_rng(1).random(48), 2.0).astype(np.float32)  # detail near the slices' Nyquist
     patch = np.ascontiguousarray(np.broadcast_to(line[:, None, None], (48, 20, 24)))  # varies along x only
