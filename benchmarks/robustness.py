@@ -215,6 +215,7 @@ def main() -> None:
                 lr = simulate(hr, tuple(row["factor"]), settings, row["noise"])
                 for key in ("told_kspace_gain_db", "sidecar_gain_db", "sidecar_adapt_gain_db", "sidecar_adapt_seconds"):
                     row.pop(key, None)
+                # against the saved spline PSNR (rounded to 0.01 dB: a gain may differ by 0.01 from a full run's)
                 row.update(sidecar_columns(hr, reference(truth, settings), mask, lr, settings, row["spline_psnr"], args.model,
                                            brain == "Colin27"))
                 print(json.dumps(row), flush=True)
