@@ -131,11 +131,11 @@ def adapt_model(model, volume, factor, steps: int, *, seed: int = 0, device=None
 
     steps = check_adapt(steps)
     device = device or torch.device("cpu")
-    output_voxel = np.asarray(volume.grid.voxel_size, dtype=np.float64) / np.asarray(factor, dtype=np.float64)
+    voxel = np.asarray(volume.grid.voxel_size, dtype=np.float64)
+    output_voxel = voxel / np.asarray(factor, dtype=np.float64)
     factor = np.maximum(np.asarray(factor, dtype=np.float64), 1.0)
     scale = model_normalization_scale(model.meta, volume.data)
     data = np.asarray(volume.data, dtype=np.float32) / scale
-    voxel = np.asarray(volume.grid.voxel_size, dtype=np.float64)
     centres = np.argwhere(head_mask(data))
     if centres.size == 0:
         raise UsageError("--adapt found no head in the input to learn from")
