@@ -7,12 +7,14 @@ magnitude image is that noise alone (Rayleigh), so its colour there is the recon
 transfer, whatever brain is in the picture: the one cue to the input's PSF that does not depend
 on how sharp the brain is (the image's own spectrum does, round 33 of benchmarks/experiments).
 
-The cue is the correlation of neighbouring background voxels along each voxel axis. Noise that
-nothing filtered after the truncation is white (correlation ≈ 0): the image keeps its full
-contrast up to the voxel's Nyquist frequency, a k-space truncation, and a network that assumes
-``mrsr simulate``'s Gaussian would over-sharpen it. A filter makes neighbours correlate (a Hann
-window about 0.4 in magnitude; simulate's Gaussian about 0.06). No background, or one without
-noise (a template, a masked or simulated image), tells nothing.
+The cue is the correlation of neighbouring background voxels along each voxel axis, after each
+voxel's local mean (:data:`DETREND` voxels wide, over the background) is taken off, so that smooth
+structure in the air (a template's, ghosts, a bias) does not count as colour. Noise that nothing
+filtered after the truncation is white (about −0.05 after the detrending): the image keeps its
+full contrast up to the voxel's Nyquist frequency, a k-space truncation, and a network that
+assumes ``mrsr simulate``'s Gaussian would over-sharpen it. A filter makes neighbours correlate
+(simulate's Gaussian about 0.13, a Hann window about 0.45, with the noise entering before them).
+No background, or one without noise (a template, a masked or simulated image), tells nothing.
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -31,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-WHITE_LIMIT = 0.03  # largest |lag-1 correlation| of white noise's magnitudes (a Gaussian PSF of one voxel: ~0.06)
+WHITE_LIMIT = 0.08  # largest lag-1 correlation of white noise, detrended (k-space ≤ 0.055, a Gaussian PSF ≥ 0.12: NOTES.md §14)
+DETREND = 3  # voxels: the width of the local mean taken off (white noise then correlates at about −0.05)
 MIN_PAIRS = 2000  # background neighbour pairs per axis for a correlation to count (its error ~1/sqrt(pairs))
 MIN_NOISE = 0.002  # background standard deviation, as a fraction of the 99.5th percentile, that is noise at all
 HEAD_LEVEL = 0.15  # the head: above this fraction of the 99.5th percentile, smoothed (above 5 % noise's Rayleigh tail)
@@ -50,7 +53,7 @@ class NoiseColour:
 
     @property
     def white(self) -> bool:
-        return max(abs(c) for c in self.correlation) < WHITE_LIMIT
+        return max(self.correlation) < WHITE_LIMIT
 
     def record(self) -> dict:
         """The output sidecar's account of it."""
@@ -82,7 +85,9 @@ def background_noise(data: np.ndarray) -> NoiseColour | None:
     values = data[background]
     if values.size < MIN_PAIRS or float(values.std()) < MIN_NOISE * top:
         return None
-    centred = np.where(background, data - float(values.mean()), 0.0)
+    weight = ndimage.uniform_filter(background.astype(np.float32), DETREND)
+    local = ndimage.uniform_filter(np.where(background, data, 0.0).astype(np.float32), DETREND) / np.maximum(weight, 1e-6)
+    centred = np.where(background, data - local, 0.0)
     correlation, pairs = [], []
     for axis in range(3):
         head = [slice(None)] * 3
