@@ -68,7 +68,8 @@ def simulate(image, *, factor=None, voxel_size=None, fwhm=None, psf: str = "gaus
              acquisition: str = "psf", window: str | None = None, partial_fourier: float = 1.0, bias: float = 0.0,
              gamma: float = 1.0):
     """A simulated lower-resolution acquisition of ``image``, as ``mrsr simulate`` makes it (without
-    the low-field options); the simulation record in ``extra["mrsr"]``."""
+    the low-field options); the simulation record, as its sidecar says it, in ``extra["mrsr"]``
+    (give it to :func:`upscale` as ``sidecar=`` to say that the input is this simulation)."""
     from mrsr_cli.app.verbs import simulate_volume
     from mrsr_cli.data.geometry import parse_factor, parse_triplet, parse_voxel_size
     from mrsr_cli.data.io import to_image, volume_from_image
@@ -85,7 +86,7 @@ def simulate(image, *, factor=None, voxel_size=None, fwhm=None, psf: str = "gaus
                                      slice_profile=slice_profile, acquisition=acquisition, window=window,
                                      partial_fourier=partial_fourier, bias=bias, gamma=gamma)
     result = to_image(lr, grid.affine, volume.codes, slice_axis=info.get("slice_axis"))
-    result.extra["mrsr"] = info
+    result.extra["mrsr"] = {"Operation": "simulate", **info}
     return result
 
 

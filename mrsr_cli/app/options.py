@@ -151,8 +151,10 @@ UPSCALE = [
            "subsampling).", unit="mm", to_method=True),
     Option("input_psf", "str", "Shape of the input's PSF: gaussian, box (a block mean) or sinc; or kspace: the input is a "
            "k-space truncation, as a scanner acquires it (no --input-fwhm); or auto (default): what the input's JSON "
-           "sidecar says (dcm2niix's MRAcquisitionType: 3D is kspace, 2D a sinc slice profile of SliceThickness), "
-           "else gaussian.", "auto", choices=("auto",) + PSF_SHAPES + ("kspace",), to_method=True),
+           "sidecar says (dcm2niix's MRAcquisitionType: 3D is kspace, 2D a sinc slice profile of SliceThickness); "
+           "without one, kspace when the default network runs and the noise in the air around the head is white "
+           "(nothing filtered the image after its acquisition; not for thick slices); else gaussian.", "auto",
+           choices=("auto",) + PSF_SHAPES + ("kspace",), to_method=True),
     Option("consistency", "str", "Data consistency after the network: correct the output until, blurred by the input's PSF "
            "and resampled onto the input grid, it gives back the input, to its estimated noise level (auto), never (off), "
            "or for N iterations whatever the noise. Default: auto.", to_method=True),

@@ -188,17 +188,47 @@ def told_by_sidecar(method: str, method_options: dict, sidecar: dict | None, vox
             "Reason": told.reason}
 
 
+def told_by_image(method: str, method_options: dict, volume, target, sidecar: dict | None) -> dict | None:
+    """With nothing told (no input PSF given, no scanner's sidecar) to the default network: white noise
+    in the input's background says that no filter followed its k-space truncation
+    (:mod:`mrsr_cli.degrade.noise_colour`), so it is told ``kspace`` (into ``method_options``);
+    returns the record for the output's sidecar (``InputPSFFromImage``), or ``None``.  Not for
+    thick slices (a 2-D scan's slices are white across whatever their profile), a model the user
+    chose (it may have learned another degradation), nor an ``mrsr simulate`` output (its noise
+    was added after the degradation, as no scanner adds it)."""
+    from mrsr_cli.degrade.noise_colour import WHITE_LIMIT, background_noise
+    from mrsr_cli.degrade.observation import KSPACE
+    from mrsr_cli.methods.adapt import thick_slice_axis
+
+    factor = [a / b for a, b in zip(volume.grid.voxel_size, target.voxel_size)]
+    if (method != "cnn" or method_options.get("model") is not None or (sidecar or {}).get("Operation") == "simulate"
+            or thick_slice_axis(factor) is not None):
+        return None
+    colour = background_noise(volume.data)
+    if colour is None or not colour.white:
+        return None
+    method_options["input_psf"] = KSPACE
+    log.log(NOTICE, "the input's background noise is white (neighbour correlation at most %.3f, below %g): no filter "
+            "followed its acquisition, told --input-psf kspace (--input-psf gaussian keeps simulate's PSF)",
+            max(colour.correlation), WHITE_LIMIT)
+    return {"Shape": KSPACE, "Noise": colour.record(),
+            "Reason": "white background noise: a k-space truncation that no filter followed"}
+
+
 def upscale_volume(volume, target, *, method: str = "cnn", sidecar: dict | None = None, **method_options) -> tuple:
     """``(output on target, sidecar record)``: ``volume`` super-resolved by ``method`` onto the grid
     ``target``, after the checks from headers (:func:`check_target`), with the negative-value
     policy applied; ``sidecar``: the input's parsed JSON sidecar, read for its acquisition when no
-    input PSF is given (:func:`told_by_sidecar`).  The in-memory core of :func:`upscale_file` and
+    input PSF is given (:func:`told_by_sidecar`), and without one, the input's background noise
+    (:func:`told_by_image`).  The in-memory core of :func:`upscale_file` and
     :func:`mrsr_cli.api.upscale`."""
     from mrsr_cli.methods import check_options, run_method
 
+    reads = reads_sidecar(method, method_options)
     told = told_by_sidecar(method, method_options, sidecar, volume.grid.voxel_size)
     check_options(method, method_options)
     check_target(method, volume.grid, target, method_options.get("engine"))
+    from_image = told_by_image(method, method_options, volume, target, sidecar) if reads and not told else None
     payload = {
         "Operation": "upscale",
         "Method": method,
@@ -210,6 +240,8 @@ def upscale_volume(volume, target, *, method: str = "cnn", sidecar: dict | None 
     }
     if told:
         payload["InputPSFFromSidecar"] = told
+    if from_image:
+        payload["InputPSFFromImage"] = from_image
     out, info = run_method(method, volume, target, **method_options)
     payload.update(info)
     if volume.data.min() >= 0:  # the negative-value policy (docs/engine.md): a magnitude image stays non-negative

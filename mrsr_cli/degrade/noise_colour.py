@@ -87,7 +87,7 @@ def background_noise(data: np.ndarray) -> NoiseColour | None:
         return None
     weight = ndimage.uniform_filter(background.astype(np.float32), DETREND)
     local = ndimage.uniform_filter(np.where(background, data, 0.0).astype(np.float32), DETREND) / np.maximum(weight, 1e-6)
-    centred = np.where(background, data - local, 0.0)
+    centred = np.where(background, data - local, np.float32(0))
     correlation, pairs = [], []
     for axis in range(3):
         head = [slice(None)] * 3
