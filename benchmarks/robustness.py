@@ -199,6 +199,16 @@ def worst_figure(path: Path, truth, spline, out, affine, title: str) -> None:
     print("worst cell figure:", path, title)
 
 
+def saved_cells(results: list):
+    """``(hr image, truth, head mask, degradation settings, row)`` for each saved row, brain by brain."""
+    for brain, name, grid in BRAINS:
+        hr = load(name)
+        truth = hr.get_fdata(dtype=np.float32)
+        mask = head_mask(truth)
+        for row in (r for r in results if r["brain"] == brain):
+            yield hr, truth, mask, next(d[row["degradation"]] for f, d in grid if list(f) == row["factor"]), row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=None, help="model to score (default: the builtin default)")
@@ -211,31 +221,21 @@ def main() -> None:
     saved = ROOT / "benchmarks" / "results" / "robustness.json"
     if args.default_only:
         results = json.loads(saved.read_text())
-        for brain, name, grid in BRAINS:
-            hr = load(name)
-            truth = hr.get_fdata(dtype=np.float32)
-            mask = head_mask(truth)
-            for row in (r for r in results if r["brain"] == brain):
-                settings = next(d[row["degradation"]] for f, d in grid if list(f) == row["factor"])
-                row.update(cell(hr, truth, mask, tuple(row["factor"]), settings, row["noise"], args.model, False)[0])
-                print(json.dumps(row), flush=True)
+        for hr, truth, mask, settings, row in saved_cells(results):
+            row.update(cell(hr, truth, mask, tuple(row["factor"]), settings, row["noise"], args.model, False)[0])
+            print(json.dumps(row), flush=True)
         saved.write_text(json.dumps(results, indent=1) + "\n")
         args.report_only = True
     if args.sidecars_only:
         results = json.loads(saved.read_text())
-        for brain, name, grid in BRAINS:
-            hr = load(name)
-            truth = hr.get_fdata(dtype=np.float32)
-            mask = head_mask(truth)
-            for row in (r for r in results if r["brain"] == brain):
-                settings = next(d[row["degradation"]] for f, d in grid if list(f) == row["factor"])
-                lr = simulate(hr, tuple(row["factor"]), settings, row["noise"])
-                for key in ("told_kspace_gain_db", "sidecar_gain_db", "sidecar_adapt_gain_db", "sidecar_adapt_seconds"):
-                    row.pop(key, None)
-                # against the saved spline PSNR (rounded to 0.01 dB: a gain may differ by 0.01 from a full run's)
-                row.update(sidecar_columns(hr, reference(truth, settings), mask, lr, settings, row["spline_psnr"], args.model,
-                                           brain == "Colin27"))
-                print(json.dumps(row), flush=True)
+        for hr, truth, mask, settings, row in saved_cells(results):
+            lr = simulate(hr, tuple(row["factor"]), settings, row["noise"])
+            for key in ("told_kspace_gain_db", "sidecar_gain_db", "sidecar_adapt_gain_db", "sidecar_adapt_seconds"):
+                row.pop(key, None)
+            # against the saved spline PSNR (rounded to 0.01 dB: a gain may differ by 0.01 from a full run's)
+            row.update(sidecar_columns(hr, reference(truth, settings), mask, lr, settings, row["spline_psnr"], args.model,
+                                       row["brain"] == "Colin27"))
+            print(json.dumps(row), flush=True)
         saved.write_text(json.dumps(results, indent=1) + "\n")
         args.report_only = True
     if args.report_only:

@@ -10,7 +10,6 @@ fixed before the run.
 Usage: python benchmarks/experiments/33-blind/assume_sinc.py [VOLUME]
 """
 
-import json
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ sys.path[:0] = [str(HERE), str(HERE.parents[2])]
 
 import mrsr_cli  # noqa: E402
 from mrsr_cli.evaluation.metrics import psnr  # noqa: E402
-from select_code import VALIDATION, cells  # noqa: E402
+from select_code import VALIDATION, cells, write_results  # noqa: E402
 
 
 def cell_table() -> list:
@@ -57,10 +56,7 @@ def main() -> None:
                "below spline, assume sinc": sum(r["assume sinc"] < 0 for r in table.values())}
     summary["rule met"] = bool(summary["mean change"] >= 0.2 and summary["worst change"] >= -0.5
                                and summary["below spline, assume sinc"] <= summary["below spline, default"])
-    print("summary", summary)
-    out = HERE / "results" / f"assume_sinc_{Path(volume).name.split('.')[0]}.json"
-    out.write_text(json.dumps({"volume": volume, "cells": table, "summary": summary}, indent=1) + "\n")
-    print("wrote", out)
+    write_results("assume_sinc", volume, table, summary)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ run.
 Usage: python benchmarks/experiments/33-blind/noise_colour.py [VOLUME]
 """
 
-import json
 import sys
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from mrsr_cli.data.geometry import Grid, resized_grid  # noqa: E402
 from mrsr_cli.degrade.noise_colour import background_noise  # noqa: E402
 from mrsr_cli.degrade.simulate import ACQUISITIONS, robust_max, simulate_lowres  # noqa: E402
 from mrsr_cli.evaluation.metrics import head_mask, psnr  # noqa: E402
-from select_code import VALIDATION  # noqa: E402
+from select_code import VALIDATION, write_results  # noqa: E402
 
 NOISE = 0.02
 # label, factor, simulate keywords (linear degradations only: the noise-before path needs it)
@@ -93,10 +92,7 @@ def main() -> None:
     }
     summary["rule met"] = bool(all(v for k, v in summary.items() if k[:2] in ("a:", "b:", "c:"))
                                and (summary["d: mean change over changed cells"] or -1) >= 0)
-    print("summary", summary)
-    out = HERE / "results" / f"noise_colour_{Path(volume).name.split('.')[0]}.json"
-    out.write_text(json.dumps({"volume": volume, "cells": table, "summary": summary}, indent=1) + "\n")
-    print("wrote", out)
+    write_results("noise_colour", volume, table, summary)
 
 
 if __name__ == "__main__":

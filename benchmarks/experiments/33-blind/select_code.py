@@ -51,6 +51,14 @@ def cells(volume: str, table: list):
         yield hr, truth, mask, label, lr, base
 
 
+def write_results(step: str, volume: str, table: dict, summary: dict) -> None:
+    """Print ``summary`` and save the step's cells and summary as ``results/STEP_VOLUME.json``."""
+    print("summary", summary)
+    out = Path(__file__).with_name("results") / f"{step}_{Path(volume).name.split('.')[0]}.json"
+    out.write_text(json.dumps({"volume": volume, "cells": table, "summary": summary}, indent=1) + "\n")
+    print("wrote", out)
+
+
 def main() -> None:
     model = sys.argv[1]
     volume = sys.argv[2] if len(sys.argv) > 2 else str(VALIDATION)
