@@ -12,8 +12,10 @@ voxel's local mean (:data:`DETREND` voxels wide, over the background) is taken o
 structure in the air (a template's, ghosts, a bias) does not count as colour. Noise that nothing
 filtered after the truncation is white (about −0.05 after the detrending): the image keeps its
 full contrast up to the voxel's Nyquist frequency, a k-space truncation, and a network that
-assumes ``mrsr simulate``'s Gaussian would over-sharpen it. A filter makes neighbours correlate
-(simulate's Gaussian about 0.13, a Hann window about 0.45, with the noise entering before them).
+assumes ``mrsr simulate``'s Gaussian would over-sharpen it. A strong filter makes neighbours
+correlate: on pure noise behind it, a Hann window 0.24, Hamming 0.21, a Gaussian of 1.5 voxels
+0.14; a mild one reads white (a Tukey window 0.04, a Gaussian of one voxel 0.01), and is then
+taken for a plain truncation, the safe side (benchmarks/experiments/33-blind/NOTES.md §14).
 No background, or one without noise (a template, a masked or simulated image), tells nothing.
 
     >>> import numpy as np
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-WHITE_LIMIT = 0.08  # largest lag-1 correlation of white noise, detrended (noisy k-space ≤ 0.07, Gaussian ≥ 0.11: NOTES.md §14)
+WHITE_LIMIT = 0.08  # largest detrended lag-1 correlation read as white (validation: noisy k-space ≤ 0.07; NOTES.md §14)
 DETREND = 3  # voxels: the width of the local mean taken off (white noise then correlates at about −0.05)
 MIN_PAIRS = 2000  # background neighbour pairs per axis for a correlation to count (its error ~1/sqrt(pairs))
 MIN_NOISE = 0.002  # background standard deviation, as a fraction of the 99.5th percentile, that is noise at all
