@@ -196,11 +196,13 @@ def told_by_image(method: str, method_options: dict, volume, target, sidecar: di
     thick slices (a 2-D scan's slices are white across whatever their profile), a model the user
     chose (it may have learned another degradation), nor an ``mrsr simulate`` output (its noise
     was added after the degradation, as no scanner adds it)."""
+    from mrsr_cli.data.geometry import scale_factor
     from mrsr_cli.degrade.noise_colour import WHITE_LIMIT, background_noise
     from mrsr_cli.degrade.observation import KSPACE
     from mrsr_cli.methods.adapt import thick_slice_axis
 
-    factor = [a / b for a, b in zip(volume.grid.voxel_size, target.voxel_size)]
+    # per output axis, right for oblique and permuted grids too: only whether one axis alone is upscaled matters
+    factor = scale_factor(volume.grid, target)
     if (method != "cnn" or method_options.get("model") is not None or (sidecar or {}).get("Operation") == "simulate"
             or thick_slice_axis(factor) is not None):
         return None
