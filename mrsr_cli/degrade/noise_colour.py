@@ -63,11 +63,12 @@ class NoiseColour:
                 "Level": round(self.level, 5), "White": self.white, "WhiteBelow": WHITE_LIMIT}
 
 
-def background_mask(data: np.ndarray) -> np.ndarray:
+def background_mask(data: np.ndarray, top: float | None = None) -> np.ndarray:
     """The air around the head: not within :data:`HEAD_MARGIN` voxels of anything above
-    :data:`HEAD_LEVEL` of the 99.5th percentile (lightly smoothed, so that noise does not count as
-    head), nor on the volume's outer faces (where a k-space image wraps)."""
-    top = float(np.percentile(data, 99.5))
+    :data:`HEAD_LEVEL` of the 99.5th percentile (``top``, when the caller has it; lightly smoothed,
+    so that noise does not count as head), nor on the volume's outer faces (where a k-space image
+    wraps)."""
+    top = float(np.percentile(data, 99.5)) if top is None else top
     head = ndimage.gaussian_filter(data.astype(np.float32), 1.0) > HEAD_LEVEL * top
     head = ndimage.binary_dilation(head, iterations=HEAD_MARGIN)
     inside = np.zeros(data.shape, dtype=bool)
@@ -84,7 +85,7 @@ def background_noise(data: np.ndarray) -> NoiseColour | None:
     top = float(np.percentile(data, 99.5))
     if data.ndim != 3 or top <= 0:
         return None
-    background = background_mask(data)
+    background = background_mask(data, top)
     values = data[background]
     if values.size < MIN_PAIRS or float(values.std()) < MIN_NOISE * top:
         return None
