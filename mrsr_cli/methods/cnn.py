@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from mrsr_cli.degrade.observation import check_input_psf
+from mrsr_cli.degrade.observation import KSPACE, check_input_psf
 from mrsr_cli.errors import UsageError
 
 
@@ -60,7 +60,11 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     # With no --model, "network" means the builtin guided model and "auto" the default one, or, told
     # an input PSF the default cannot read (it assumes simulate's), the PSF-aware one.
     told = input_fwhm is not None or input_psf != "gaussian"
-    if model is None and told and not (reference is not None and guidance == "network"):
+    guided_builtin = reference is not None and guidance == "network"
+    # A k-space input is blurred to simulate's PSF for the default network (NOTES.md §16), which beat
+    # the PSF-aware one told "no blur"; the k-space data consistency then restores the input's band.
+    matched = model is None and input_psf == KSPACE and not guided_builtin
+    if model is None and told and not matched and not guided_builtin:
         model = TOLD_PSF_MODEL
         logging.getLogger("mrsr").info("the input's PSF was told: using the builtin model %s, which reads it", model)
     net = prepare_model(model, guided=reference is not None and guidance == "network")
@@ -82,13 +86,16 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     from mrsr_cli.data.geometry import bounding_box
 
     warn_outside_training(net.meta, net.name, volume, target)
+    seen, seen_fwhm, seen_psf = network_input(volume, input_fwhm, input_psf, matched)
     adapted = None
     if adapt:
-        net, adapted = adapt_to_input(net, volume, target, adapt, seed, engine, input_fwhm, input_psf)
+        net, adapted = adapt_to_input(net, seen, target, adapt, seed, engine, seen_fwhm, seen_psf)
     inside = None if mask is None else brain_mask_on(mask, target)
-    out, info = super_resolve(volume, target, net, reference=read_reference, options=engine, input_fwhm=input_fwhm,
-                              input_psf=input_psf, region=None if inside is None else bounding_box(inside))
+    out, info = super_resolve(seen, target, net, reference=read_reference, options=engine, input_fwhm=seen_fwhm,
+                              input_psf=seen_psf, region=None if inside is None else bounding_box(inside))
     info.update(record)
+    if matched:
+        info["InputMatchedToPSF"] = MATCHED_RECORD
     if adapted:
         info["Adapt"] = adapted
     if inside is not None:
@@ -101,7 +108,7 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     quiet = dataclasses.replace(engine, progress=False)
 
     def network(coarse, grid):  # the same network, for the transfer's check one scale down
-        return super_resolve(coarse, grid, net, options=quiet)[0]
+        return super_resolve(network_input(coarse, None, input_psf, matched)[0], grid, net, options=quiet)[0]
 
     if transferred:
         out, info["Guidance"] = transfer_reference(out, volume, target, reference, register, input_fwhm, input_psf, network)
@@ -113,8 +120,27 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     # spline cannot judge a contrast change, and one scale down a guided network has no reference to read
     changes_contrast = net.meta.get("training", {}).get("degradation") == "low-field"
     if safety_net == "auto" and not changes_contrast and not net.guided:
-        info["SafetyNet"], out = safety_check(out, volume, target, net, quiet, mode, input_fwhm, input_psf, psf_known)
+        info["SafetyNet"], out = safety_check(out, volume, target, net, quiet, mode, input_fwhm, input_psf, psf_known,
+                                              matched)
     return out, info
+
+
+MATCHED_RECORD = {"Blur": "gaussian", "FWHMInputVoxels": 1.0,
+                  "Why": "a k-space input blurred to mrsr simulate's PSF for the default network; data consistency "
+                         "restores the input's own frequencies"}
+
+
+def network_input(volume, input_fwhm, input_psf: str, matched: bool):
+    """``(volume, input_fwhm, input_psf)`` as the network reads them: the input as it is, or, when
+    ``matched``, blurred to ``mrsr simulate``'s PSF (:func:`mrsr_cli.degrade.psf_match.match_to_simulate`)
+    and described as simulate's."""
+    import dataclasses
+
+    from mrsr_cli.degrade.psf_match import match_to_simulate
+
+    if not matched:
+        return volume, input_fwhm, input_psf
+    return dataclasses.replace(volume, data=match_to_simulate(volume.data)), None, "gaussian"
 
 
 def adapt_to_input(net, volume, target, steps: int, seed: int, engine, input_fwhm=None, input_psf: str = "gaussian"):
@@ -204,10 +230,12 @@ def warn_outside_training(meta: dict, name: str, volume, target) -> list[str]:
     return lines
 
 
-def safety_check(out, volume, target, net, engine, mode, input_fwhm, input_psf: str, psf_known: bool) -> tuple[dict, object]:
+def safety_check(out, volume, target, net, engine, mode, input_fwhm, input_psf: str, psf_known: bool,
+                 matched: bool = False) -> tuple[dict, object]:
     """:func:`mrsr_cli.methods.safety.apply_safety_net` of the pipeline (the network ``net`` run by
-    ``engine``, then data consistency in ``mode``) with the input's PSF as told or assumed, on grids
-    whose axes are parallel (else skipped, with a note); ``(the sidecar's record, the output)``."""
+    ``engine`` on :func:`network_input`, then data consistency in ``mode``) with the input's PSF as
+    told or assumed, on grids whose axes are parallel (else skipped, with a note); ``(the
+    sidecar's record, the output)``."""
     from mrsr_cli.infer.engine import super_resolve
     from mrsr_cli.methods.consistency import make_consistent
     from mrsr_cli.methods.safety import apply_safety_net, check_acquisition
@@ -217,7 +245,8 @@ def safety_check(out, volume, target, net, engine, mode, input_fwhm, input_psf: 
 
     def pipeline(coarse, grid):  # network and data consistency, as for the output, on the input degraded once more
         fwhm = None if input_fwhm is None else tuple(s * v for s, v in zip(scale, coarse.grid.voxel_size))
-        x = super_resolve(coarse, grid, net, options=engine, input_fwhm=fwhm, input_psf=input_psf)[0]
+        seen, seen_fwhm, seen_psf = network_input(coarse, fwhm, input_psf, matched)
+        x = super_resolve(seen, grid, net, options=engine, input_fwhm=seen_fwhm, input_psf=seen_psf)[0]
         return make_consistent(x, coarse, grid, mode, fwhm_mm=fwhm, psf=input_psf, psf_known=psf_known,
                                memory_limit=engine.memory_limit)[0]
 
