@@ -153,7 +153,8 @@ def test_bids_app_on_a_built_tree(tmp_path):
     assert description["DatasetLinks"]["raw"] == root.resolve().as_uri()
     sidecar = json.loads((out / images[0]).with_name("sub-02_ses-a_desc-superres_T1w.json").read_text())
     assert sidecar["Sources"] == ["bids:raw:sub-02/ses-a/anat/sub-02_ses-a_T1w.nii.gz"]
-    assert sidecar["InputPSFFromSidecar"]["Shape"] == "kspace" and sidecar["Model"] == "psf-aware"
+    assert sidecar["InputPSFFromSidecar"]["Shape"] == "kspace" and sidecar["Model"] == "default"
+    assert "InputMatchedToPSF" in sidecar
     for bad, words in [([root, out, "group"], "invalid choice"), ([tmp_path, out, "participant"], "not a BIDS dataset"),
                        ([root, out, "participant", "--participant-label", "09"], "no *_T1w")]:
         proc = subprocess.run([*app, *map(str, bad)], capture_output=True, text=True)

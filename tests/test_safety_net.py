@@ -81,8 +81,9 @@ def test_upscale_records_the_safety_net_and_off_turns_it_off(tmp_path):
     told = run_cli("upscale", lr, tmp_path / "c.nii.gz", "--factor", "2", "--ensemble", "1", "--input-psf", "kspace")
     assert told.returncode == 0, told.stderr
     sidecar = json.loads((tmp_path / "c.json").read_text())
-    # told a scanner's k-space truncation: the PSF-aware model, k-space data consistency, checked the same way
-    assert sidecar["Model"] == "psf-aware" and sidecar["InputPSF"]["Shape"] == "kspace"
+    # told a scanner's k-space truncation: the default network on the input matched to its PSF, k-space
+    # data consistency, checked the same way
+    assert sidecar["Model"] == "default" and "InputMatchedToPSF" in sidecar and sidecar["InputPSF"]["Shape"] == "kspace"
     assert sidecar["SafetyNet"]["CheckedWith"] == {"acquisition": "kspace"} and "DataConsistency" in sidecar
     bad = run_cli("upscale", lr, tmp_path / "d.nii.gz", "--factor", "2", "--safety-net", "maybe")
     assert bad.returncode == 2 and "--safety-net" in bad.stderr and not (tmp_path / "d.nii.gz").exists()

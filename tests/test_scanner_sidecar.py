@@ -47,7 +47,8 @@ def test_a_3d_sidecar_is_told_kspace_exactly_as_typing_it(tmp_path):
     typed, typed_record = _upscale(bare, tmp_path / "typed.nii.gz", "--input-psf", "kspace")
     assert np.array_equal(read, typed)
     assert record["InputPSFFromSidecar"]["Shape"] == "kspace" and "MRAcquisitionType 3D" in record["InputPSFFromSidecar"]["Reason"]
-    assert record["Model"] == typed_record["Model"] == "psf-aware" and record["InputPSF"]["Shape"] == "kspace"
+    assert record["Model"] == typed_record["Model"] == "default" and record["InputPSF"]["Shape"] == "kspace"
+    assert "InputMatchedToPSF" in record
     # --input-psf gaussian, or a typed --input-fwhm, ignores the sidecar: the default model, as without one
     plain, plain_record = _upscale(bare, tmp_path / "plain.nii.gz")
     over, over_record = _upscale(scan, tmp_path / "over.nii.gz", "--input-psf", "gaussian")
@@ -87,7 +88,7 @@ def test_the_api_reads_a_sidecar_given_as_a_dict():
 
     img = nib.Nifti1Image((phantom((16, 18, 14)) * 100).astype(np.float32), make_affine((2.0, 2.0, 2.0)))
     out = mrsr_cli.upscale(img, factor=2, ensemble=1, safety_net="off", sidecar={"MRAcquisitionType": "3D"})
-    assert out.extra["mrsr"]["InputPSFFromSidecar"]["Shape"] == "kspace" and out.extra["mrsr"]["Model"] == "psf-aware"
+    assert out.extra["mrsr"]["InputPSFFromSidecar"]["Shape"] == "kspace" and "InputMatchedToPSF" in out.extra["mrsr"]
     plain = mrsr_cli.upscale(img, factor=2, ensemble=1, safety_net="off")
     assert "InputPSFFromSidecar" not in plain.extra["mrsr"]
 

@@ -94,7 +94,8 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     out, info = super_resolve(seen, target, net, reference=read_reference, options=engine, input_fwhm=seen_fwhm,
                               input_psf=seen_psf, region=None if inside is None else bounding_box(inside))
     info.update(record)
-    if matched:
+    if matched:  # what the input was told, as a PSF-reading model's record says it, and what the network read
+        info["InputPSF"] = {"Shape": KSPACE, "FWHM": [0.0, 0.0, 0.0]}
         info["InputMatchedToPSF"] = MATCHED_RECORD
     if adapted:
         info["Adapt"] = adapted
