@@ -176,6 +176,8 @@ def test_adapt_on_a_kspace_input_warns_what_was_measured(small_input, tmp_path):
                    "--input-psf", "kspace", "--adapt", "1")
     assert proc.returncode == 0 and out.exists(), proc.stderr
     assert "warning: --adapt on a k-space input lowered the gain" in proc.stderr
+    record = json.loads((tmp_path / "o.json").read_text())  # adapted on the input matched to simulate's PSF
+    assert "InputMatchedToPSF" in record and record["Adapt"]
     quiet = run_cli("upscale", small_input, tmp_path / "g.nii.gz", "--factor", "2", "--ensemble", "1", "--safety-net", "off",
                     "--threads", "1", "--adapt", "1")  # simulate's PSF: no such warning
     assert quiet.returncode == 0 and "k-space input" not in quiet.stderr
