@@ -2,13 +2,12 @@
 the told path that uses it: `--input-psf kspace` with the builtins blurs the input to simulate's
 Gaussian for the default network, then puts the input's band back by k-space data consistency."""
 
-import json
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import make_affine, phantom, run_cli, save_nifti
+from conftest import make_affine, phantom
 from mrsr_cli.degrade.psf_match import FWHM_TO_SIGMA, match_to_simulate
 
 

@@ -5,8 +5,11 @@ Scores `mrsr_cli.upscale(lr, like=hr, input_psf="kspace")` (the default pipeline
 spline on the cells of NOTES.md §16, under a label: run it once at the commit before the change
 (`before`) and once after (`after`); `compare` applies the rule (fixed before the run).
 
+§17 scores the noise level from the air the same way (`score air`) against §16 as shipped (`compare
+after air 0.2`: the mean change the rule asks for).
+
 Usage: python benchmarks/experiments/33-blind/psf_match.py score LABEL [VOLUME]
-       python benchmarks/experiments/33-blind/psf_match.py compare [VOLUME]
+       python benchmarks/experiments/33-blind/psf_match.py compare [BEFORE AFTER MEAN_CHANGE] [VOLUME]
 """
 
 import json
@@ -61,8 +64,8 @@ def score(label: str, volume: str) -> None:
     result_path(label, volume).write_text(json.dumps({"volume": volume, "cells": table}, indent=1) + "\n")
 
 
-def compare(volume: str) -> None:
-    before, after = (json.loads(result_path(k, volume).read_text())["cells"] for k in ("before", "after"))
+def compare(volume: str, labels=("before", "after"), mean_change: float = 0.5) -> None:
+    before, after = (json.loads(result_path(k, volume).read_text())["cells"] for k in labels)
     table = {k: {"spline": before[k]["spline"], "before": before[k]["told kspace"], "after": after[k]["told kspace"],
                  "change": round(after[k]["told kspace"] - before[k]["told kspace"], 2), "kspace cell": before[k]["kspace cell"]}
              for k in before}
@@ -71,16 +74,18 @@ def compare(volume: str) -> None:
     summary = {"a: mean change over the k-space cells": round(float(np.mean([r["change"] for r in kspace])), 3),
                "b: worst change over the k-space cells": min(r["change"] for r in kspace),
                "c: worst gain over spline in the cue's other cells": min(r["after"] for r in cue)}
-    summary["rule met"] = bool(summary["a: mean change over the k-space cells"] >= 0.5
+    summary["rule met"] = bool(summary["a: mean change over the k-space cells"] >= mean_change
                                and summary["b: worst change over the k-space cells"] >= -0.1
                                and summary["c: worst gain over spline in the cue's other cells"] >= -0.1)
     for k, r in table.items():
         print(k, r)
-    write_results("psf_match", volume, table, summary)
+    write_results("psf_match" if labels == ("before", "after") else f"psf_match_{labels[1]}", volume, table, summary)
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "score":
         score(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else str(VALIDATION))
+    elif len(sys.argv) >= 5:
+        compare(sys.argv[5] if len(sys.argv) > 5 else str(VALIDATION), (sys.argv[2], sys.argv[3]), float(sys.argv[4]))
     else:
         compare(sys.argv[2] if len(sys.argv) > 2 else str(VALIDATION))
