@@ -83,7 +83,7 @@ def parse_mode(value: str | int | None) -> int | str:
     return n
 
 
-def estimate_noise_sigma(volume: np.ndarray, detail: np.ndarray | None = None) -> float:
+def estimate_noise_sigma(volume: np.ndarray) -> float:
     """The noise standard deviation of ``volume`` (its intensity units), from the median absolute
     value of its third-order detail (the second difference ``[1, −2, 1]/√6`` along each axis in
     turn: white noise of σ gives σ, while anatomy that is locally smooth up to a quadratic gives
@@ -100,69 +100,13 @@ def estimate_noise_sigma(volume: np.ndarray, detail: np.ndarray | None = None) -
     from scipy import ndimage
 
     data = np.asarray(volume, dtype=np.float32)
-    detail = third_order_detail(data) if detail is None else detail
+    detail = data
+    for axis in range(3):
+        if data.shape[axis] >= 3:
+            detail = ndimage.correlate1d(detail, SECOND_DIFFERENCE, axis=axis, mode="reflect", output=np.float32)
     bright = ndimage.uniform_filter(data, 3, mode="reflect") > FOREGROUND * np.percentile(data, 99.5)
     values = np.abs(detail[bright] if bright.sum() >= 100 else detail.ravel())
     return float(np.median(values) * MAD_TO_SIGMA)
-
-
-def third_order_detail(data: np.ndarray) -> np.ndarray:
-    """The second difference ``[1, −2, 1]/√6`` along each axis of at least three voxels in turn:
-    white noise of σ gives σ, anatomy locally smooth up to a quadratic 0."""
-    from scipy import ndimage
-
-    detail = np.asarray(data, dtype=np.float32)
-    for axis in range(3):
-        if detail.shape[axis] >= 3:
-            detail = ndimage.correlate1d(detail, SECOND_DIFFERENCE, axis=axis, mode="reflect", output=np.float32)
-    return detail
-
-
-RAYLEIGH_STD = float(np.sqrt(2.0 - np.pi / 2.0))  # a Rayleigh magnitude's standard deviation per unit channel σ
-AIR_MARGIN = 2  # voxels kept off the background's edge: the detail filter reaches one voxel per axis
-
-
-def air_noise_sigma(volume: np.ndarray, detail: np.ndarray | None = None) -> float | None:
-    """The noise σ per channel (real, imaginary) from the air around the head
-    (:func:`mrsr_cli.degrade.noise_colour.background_mask`): the median absolute third-order
-    detail there, for Rayleigh noise; ``None`` with too little air
-    (:data:`~mrsr_cli.degrade.noise_colour.MIN_PAIRS` voxels).
-
-    >>> rng = np.random.default_rng(0)
-    >>> head = np.zeros((48, 48, 48), np.float32); head[12:36, 12:36, 12:36] = 100
-    >>> noisy = np.abs(head + rng.normal(0, 2, head.shape) + 1j * rng.normal(0, 2, head.shape))
-    >>> round(air_noise_sigma(noisy), 1), air_noise_sigma(head)
-    (2.0, 0.0)
-    """
-    from scipy import ndimage
-
-    from mrsr_cli.degrade.noise_colour import MIN_PAIRS, background_mask
-
-    data = np.asarray(volume, dtype=np.float32)
-    top = float(np.percentile(data, 99.5))
-    if top <= 0:
-        return None
-    air = ndimage.binary_erosion(background_mask(data, top), iterations=AIR_MARGIN)
-    if int(air.sum()) < MIN_PAIRS:
-        return None
-    detail = third_order_detail(data) if detail is None else detail
-    return float(np.median(np.abs(detail[air])) * MAD_TO_SIGMA / RAYLEIGH_STD)
-
-
-def input_noise_sigma(volume: np.ndarray, psf: str) -> tuple[float, str]:
-    """``(σ, where it was read)``: the input's noise level for the discrepancy principle, from the
-    detail inside the head (:func:`estimate_noise_sigma`).  That reads noise plus whatever detail
-    the anatomy has beyond a quadratic, little for a blurred input but much for a k-space one
-    (sharp up to its Nyquist frequency).  So for ``psf == "kspace"`` the air's estimate
-    (:func:`air_noise_sigma`, noise plus whatever structure the air holds) is read too and the
-    smaller of the two kept: each is noise plus something (benchmarks/experiments/33-blind/NOTES.md §17)."""
-    from mrsr_cli.degrade.observation import KSPACE
-
-    data = np.asarray(volume, dtype=np.float32)
-    detail = third_order_detail(data)
-    head = estimate_noise_sigma(data, detail)
-    air = air_noise_sigma(data, detail) if psf == KSPACE else None
-    return (air, "air") if air is not None and air < head else (head, "head")
 
 
 def in_view_operator(model) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -286,7 +230,7 @@ def make_consistent(data: np.ndarray, volume, target, mode, *, fwhm_mm=None, psf
         log.warning("data consistency skipped: the output grid's axes are not parallel to the input's")
         return data, {"Mode": "auto" if mode == "auto" else "fixed", "Iterations": 0,
                       "Skipped": "output axes not parallel to the input's"}
-    sigma, source = input_noise_sigma(volume.data, psf) if mode == "auto" else (0.0, None)
+    sigma = estimate_noise_sigma(volume.data) if mode == "auto" else 0.0
     iterations = MAX_AUTO_ITERATIONS if mode == "auto" else mode
     matrices, rows = in_view_operator(model)
     if not all(len(r) for r in rows):
@@ -294,8 +238,6 @@ def make_consistent(data: np.ndarray, volume, target, mode, *, fwhm_mm=None, psf
         return data, {"Mode": "auto" if mode == "auto" else "fixed", "Iterations": 0,
                       "Skipped": "no input voxel wholly in view"}
     out, info = back_project(data, volume.data[np.ix_(*rows)], matrices, iterations=iterations, noise_sigma=sigma)
-    if source:
-        info["NoiseFrom"] = source
     info["InputVoxelsUsed"] = int(np.prod([len(r) for r in rows]))
     if info["Iterations"] and volume.data.min() >= 0:  # a corrected magnitude image stays non-negative
         np.clip(out, 0, None, out=out)
