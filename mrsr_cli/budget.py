@@ -22,9 +22,11 @@ def host_memory_available() -> int:
     return 4 << 30
 
 
-def over_memory_limit(what: str, volumes: int, shape, memory_limit: int | None, available: bool = False) -> str | None:
+def over_memory_limit(what: str, volumes: int, shape, memory_limit: int | None, available: bool = False,
+                      grid: str = "output") -> str | None:
     """The message saying that ``what`` needs more than ``memory_limit`` bytes for ``volumes``
-    float32 volumes of ``shape`` (the methods' memory checks), or ``None`` when it fits or there is no limit.
+    float32 volumes of ``shape`` (the methods' memory checks; ``grid`` names it: the output's, or the
+    input's), or ``None`` when it fits or there is no limit.
 
     >>> over_memory_limit("LRTV", 12, (256, 256, 256), 2**30) is None  # 768 MiB fit
     True
@@ -35,16 +37,18 @@ def over_memory_limit(what: str, volumes: int, shape, memory_limit: int | None, 
     if memory_limit is None or needed <= memory_limit:
         return None
     if available:  # no --memory-limit: the RAM free now, and the grid, so that a wrong option shows
-        grid = "×".join(str(int(n)) for n in shape)
-        return (f"{what} needs about {needed / 2**20:.0f} MiB for a {grid} output grid, more than the "
+        size = "×".join(str(int(n)) for n in shape)
+        return (f"{what} needs about {needed / 2**20:.0f} MiB for a {size} {grid} grid, more than the "
                 f"{memory_limit / 2**20:.0f} MiB of RAM available")
-    return f"{what} needs about {needed / 2**20:.0f} MiB for this output grid, over the memory limit of {memory_limit / 2**20:.0f} MiB"
+    return (f"{what} needs about {needed / 2**20:.0f} MiB for this {grid} grid, over the memory limit of "
+            f"{memory_limit / 2**20:.0f} MiB")
 
 
-def check_grid_fits(what: str, shape, volumes: int, memory_limit: int | None = None) -> None:
-    """Refuse, before any allocation, work on a grid of ``shape`` that needs ``volumes`` float32
-    volumes of it beyond ``memory_limit`` bytes (default: the host RAM available now)."""
-    said = (over_memory_limit(what, volumes, shape, memory_limit) if memory_limit
-            else over_memory_limit(what, volumes, shape, host_memory_available(), available=True))
+def check_grid_fits(what: str, shape, volumes: int, memory_limit: int | None = None, grid: str = "output") -> None:
+    """Refuse, before any allocation, work on a grid of ``shape`` (``grid``: the output's or the
+    input's) that needs ``volumes`` float32 volumes of it beyond ``memory_limit`` bytes (default:
+    the host RAM available now)."""
+    said = (over_memory_limit(what, volumes, shape, memory_limit, grid=grid) if memory_limit
+            else over_memory_limit(what, volumes, shape, host_memory_available(), available=True, grid=grid))
     if said:
         raise MrsrError(said)

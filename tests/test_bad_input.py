@@ -240,6 +240,16 @@ def test_negative_values_policy(tmp_path, mrsr):
 
 
 # ----------------------------------------------------------------------------- memory refused before it is spent
+def test_a_kspace_input_too_large_to_match_is_refused_from_the_header(tmp_path, mrsr):
+    """Told kspace, the input is blurred to simulate's PSF first (five input-sized volumes): at a
+    factor near 1 that, not the output, is what the memory limit refuses."""
+    big = save_nifti(tmp_path / "big.nii.gz", np.zeros((128, 128, 64), np.float32), make_affine((1.0, 1.0, 1.0)))
+    args = ("upscale", big, tmp_path / "out.nii.gz", "--voxel-size", "1,1,0.9", "--input-psf", "kspace",
+            "--memory-limit", "18M", "-q")  # the output fits (14 MiB), the matching does not (20 MiB)
+    refused(mrsr(*args), 1, "input-psf kspace", "input grid", "memory limit")
+    assert listing(tmp_path) == ["big.nii.gz"]
+
+
 @pytest.mark.parametrize("grid", [["--voxel-size", "1e-6"], ["--voxel-size", "0.01"]])
 def test_an_output_grid_beyond_memory_is_refused_from_the_header(tmp_path, mrsr, lr, grid):
     for method in ("cnn", "spline"):

@@ -29,12 +29,14 @@ import numpy as np
 SIMULATE_FWHM_VOXELS = 1.0  # mrsr simulate's PSF: a Gaussian of FWHM one LR voxel on every axis
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 PAD = 4  # voxels mirrored on every side: the kernel of one voxel's FWHM is negligible beyond 3 voxels
+# Input-sized float32 volumes held at the peak (padded copy, half spectrum ×2 as complex64, output)
+MATCH_VOLUMES = 5
 
 
 def match_to_simulate(data: np.ndarray, fwhm_voxels=(SIMULATE_FWHM_VOXELS,) * 3) -> np.ndarray:
     """``data`` (float32, 3-D) blurred by a Gaussian of ``fwhm_voxels`` per axis, applied as its
-    exact transfer in the Fourier domain; float32, the same shape.  Holds about three
-    input-sized complex64 volumes."""
+    exact transfer in the Fourier domain; float32, the same shape.  Holds about
+    :data:`MATCH_VOLUMES` input-sized float32 volumes at its peak."""
     from scipy import fft, ndimage
 
     pads = [(PAD, PAD) if w > 0 else (0, 0) for w in fwhm_voxels]

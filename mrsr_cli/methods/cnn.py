@@ -86,6 +86,12 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     from mrsr_cli.data.geometry import bounding_box
 
     warn_outside_training(net.meta, net.name, volume, target)
+    if matched:  # from the header, before the blur allocates
+        from mrsr_cli.budget import check_grid_fits
+        from mrsr_cli.degrade.psf_match import MATCH_VOLUMES
+
+        check_grid_fits("upscale --input-psf kspace (the input matched to simulate's PSF)", volume.grid.shape,
+                        MATCH_VOLUMES, engine.memory_limit, grid="input")
     seen, seen_fwhm, seen_psf = network_input(volume, input_fwhm, input_psf, matched)
     adapted = None
     if adapt:
