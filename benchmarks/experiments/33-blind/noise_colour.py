@@ -58,13 +58,16 @@ def lowres(hr: np.ndarray, grid: Grid, factor, kw: dict, noise: str) -> tuple[np
     return np.abs(model.forward(hr + sigma * real) + 1j * model.forward(sigma * imag)).astype(np.float32), lr_grid
 
 
-def main() -> None:
-    volume = sys.argv[1] if len(sys.argv) > 1 else str(VALIDATION)
+def load_truth(volume: str) -> tuple[np.ndarray, Grid, nib.Nifti1Image, np.ndarray]:
+    """``(truth, its grid, it as an image, its head mask)`` of the HR volume at ``volume``."""
     img = nib.load(volume)
     truth = np.asarray(img.dataobj, dtype=np.float32)
-    grid = Grid(truth.shape, img.affine)
-    hr = nib.Nifti1Image(truth, img.affine)
-    mask = head_mask(truth)
+    return truth, Grid(truth.shape, img.affine), nib.Nifti1Image(truth, img.affine), head_mask(truth)
+
+
+def main() -> None:
+    volume = sys.argv[1] if len(sys.argv) > 1 else str(VALIDATION)
+    truth, grid, hr, mask = load_truth(volume)
     table = {}
     for label, factor, kw in DEGRADATIONS:
         for noise in ("none", "after", "before"):

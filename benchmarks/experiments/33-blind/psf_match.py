@@ -23,9 +23,8 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[2])]
 
 import mrsr_cli  # noqa: E402
-from mrsr_cli.data.geometry import Grid  # noqa: E402
-from mrsr_cli.evaluation.metrics import head_mask, psnr  # noqa: E402
-from noise_colour import lowres  # noqa: E402
+from mrsr_cli.evaluation.metrics import psnr  # noqa: E402
+from noise_colour import load_truth, lowres  # noqa: E402
 from select_code import VALIDATION, write_results  # noqa: E402
 
 KSPACE = {"acquisition": "kspace"}
@@ -45,11 +44,7 @@ def result_path(label: str, volume: str) -> Path:
 
 
 def score(label: str, volume: str) -> None:
-    img = nib.load(volume)
-    truth = np.asarray(img.dataobj, dtype=np.float32)
-    grid = Grid(truth.shape, img.affine)
-    hr = nib.Nifti1Image(truth, img.affine)
-    mask = head_mask(truth)
+    truth, grid, hr, mask = load_truth(volume)
     table = {}
     for name, factor, kw, noises in KSPACE_CELLS + CUE_CELLS:
         for noise in noises:
