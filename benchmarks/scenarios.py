@@ -200,8 +200,9 @@ def report(res: dict) -> str:
     t, lf, pr = res["thick"], res["low_field"], res["pairs"]
     lines = ["## Acquisition scenarios (issue 22)", "",
              "`python benchmarks/data.py && python benchmarks/scenarios.py`: held-out Colin27 (180×216×180 crop), "
-             "PSNR (dB) / SSIM in the head mask, `upscale --like` with the default `--ensemble auto` (1 pass for this volume on a 2-core CPU; "
-             "the pairs rows, from 2026-12-03, used the default of then, 2 passes). Models are the default "
+             "PSNR (dB) / SSIM in the head mask, `upscale --like` with the default `--ensemble auto` (1 pass for this volume on a 2-core CPU). "
+             "Each column names its model (`--model default` for 'default': the default network as trained, so "
+             "`--input-psf auto` reads nothing from the image). Models are the default "
              "fine-tuned for each scenario (400–500 Adam steps, bf16); commands and data in the script's docstring "
              "and in [scenarios.md](scenarios.md). " + res["stamp"], "",
              "### Clinical thick slices", "",
