@@ -74,7 +74,8 @@ def compare(volume: str, labels=("before", "after"), mean_change: float = 0.5) -
                                and summary["c: worst gain over spline in the cue's other cells"] >= -0.1)
     for k, r in table.items():
         print(k, r)
-    write_results("psf_match" if labels == ("before", "after") else f"psf_match_{labels[1]}", volume, table, summary)
+    write_results("psf_match" if labels == ("before", "after") else f"psf_match_{labels[0]}_vs_{labels[1]}", volume, table,
+                  summary)
 
 
 if __name__ == "__main__":
