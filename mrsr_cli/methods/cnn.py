@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from mrsr_cli.degrade.observation import KSPACE, check_input_psf
+from mrsr_cli.degrade.psf_match import SIMULATE_FWHM_VOXELS
 from mrsr_cli.errors import UsageError
 
 
@@ -133,7 +134,7 @@ def cnn(volume, target, *, model: str | None = None, reference=None, register: b
     return out, info
 
 
-MATCHED_RECORD = {"Blur": "gaussian", "FWHMInputVoxels": 1.0,
+MATCHED_RECORD = {"Blur": "gaussian", "FWHMInputVoxels": SIMULATE_FWHM_VOXELS,
                   "Why": "a k-space input blurred to mrsr simulate's PSF for the default network; data consistency "
                          "restores the input's own frequencies"}
 
@@ -156,8 +157,9 @@ def adapt_to_input(net, volume, target, steps: int, seed: int, engine, input_fwh
     """:func:`mrsr_cli.methods.adapt.adapt_model` with the input's factor (per input axis) and the
     input's acquisition as believed (told, or simulate's), its cost said first and its steps shown
     as a progress bar.  Thick slices learn from the network's own output (one more upscale first).
-    ``kspace_input``: the input was told a k-space truncation (``volume`` may be it matched to
-    simulate's PSF), where adapting lowered the gain where measured: a warning."""
+    ``kspace_input``: the input was told a k-space truncation (``volume`` is then either it, for a
+    chosen PSF-reading model, or it matched to simulate's PSF), where adapting lowered the gain
+    where measured: a warning."""
     import dataclasses
 
     from mrsr_cli.console import NOTICE, ProgressBar
@@ -175,7 +177,7 @@ def adapt_to_input(net, volume, target, steps: int, seed: int, engine, input_fwh
     precision = "bf16" if resolve_precision(engine.precision, device) == "bf16" else "fp32"
     thick = thick_slice_axis(factor) is not None
     acquisition = check_acquisition(input_psf, input_fwhm, volume.grid.voxel_size)
-    if not thick and (kspace_input or acquisition.get("acquisition") == "kspace"):  # measured, docs/engine.md
+    if not thick and kspace_input:  # measured, docs/engine.md
         logging.getLogger("mrsr").warning("--adapt on a k-space input lowered the gain over spline where measured "
                                           "(x2: +2.24 -> +1.35 dB on a validation template, -0.02 -> -0.35 on "
                                           "Colin27); compare with and without it")
