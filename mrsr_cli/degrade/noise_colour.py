@@ -87,7 +87,10 @@ def background_noise(data: np.ndarray) -> NoiseColour | None:
         return None
     background = background_mask(data, top)
     values = data[background]
-    if values.size < MIN_PAIRS or float(values.std()) < MIN_NOISE * top:
+    if values.size < MIN_PAIRS:
+        return None
+    spread = float(values.std())  # the noise level, once: the check below and the record
+    if spread < MIN_NOISE * top:
         return None
     weight = ndimage.uniform_filter(background.astype(np.float32), DETREND)
     local = ndimage.uniform_filter(np.where(background, data, 0.0).astype(np.float32), DETREND) / np.maximum(weight, 1e-6)
@@ -103,4 +106,4 @@ def background_noise(data: np.ndarray) -> NoiseColour | None:
         correlation.append(float(np.dot(a, b) / max(np.sqrt(np.dot(a, a) * np.dot(b, b)), 1e-30)))
     if min(pairs) < MIN_PAIRS:
         return None
-    return NoiseColour(tuple(correlation), min(pairs), float(values.std()) / top)
+    return NoiseColour(tuple(correlation), min(pairs), spread / top)
