@@ -26,7 +26,7 @@ sys.path[:0] = [str(HERE), str(ROOT)]
 import mrsr_cli  # noqa: E402
 from mrsr_cli.evaluation.metrics import psnr  # noqa: E402
 from noise_colour import load_truth, lowres  # noqa: E402
-from psf_match import CUE_CELLS, KSPACE_CELLS  # noqa: E402
+from psf_match import CUE_CELLS, KSPACE, KSPACE_CELLS  # noqa: E402
 from select_code import VALIDATION, write_results  # noqa: E402
 
 CANDIDATE = ROOT / ".data" / "blind" / "K.safetensors"
@@ -52,7 +52,7 @@ def train() -> None:
 # the real scan's cells: in-plane k-space truncation (its slices are 7 mm apart: not reduced),
 # its own noise only (about 1.4 % of the 99.5th percentile in the air)
 REAL_CELLS = [("real scan kspace 221", (2, 2, 1)), ("real scan kspace 331", (3, 3, 1))]
-KSPACE = {"acquisition": "kspace"}
+
 
 
 def result_path(label: str) -> Path:
@@ -88,6 +88,10 @@ def score(label: str, model: str | None, validation: bool = True) -> None:
 def compare(before_label: str, after_label: str) -> None:
     """The rule of NOTES.md §18 on two score files."""
     before, after = (json.loads(result_path(k).read_text())["cells"] for k in (before_label, after_label))
+    if not any(r["kind"] != "real" for r in before.values()):  # the validation half's from §16 (same pipeline)
+        shipped = json.loads((HERE / "results" / "psf_match_after_mni152nlin6asym_t1_1mm_right.json").read_text())["cells"]
+        before.update({k: {"spline": r["spline"], "told kspace": r["told kspace"],
+                           "kind": "kspace" if r["kspace cell"] else "cue"} for k, r in shipped.items()})
     table = {k: {"spline": before[k]["spline"], "before": before[k]["told kspace"], "after": after[k]["told kspace"],
                  "change": round(after[k]["told kspace"] - before[k]["told kspace"], 2), "kind": before[k]["kind"]}
              for k in before if k in after}
