@@ -51,6 +51,38 @@ def test_no_noise_or_no_background_tells_nothing():
     assert background_noise(np.zeros(SHAPE, np.float32)) is None
 
 
+# Each acquisition of the degradation registry, the noise entering before it as a scanner's does
+# (complex, in the HR image): does the background say "white" (told kspace)?  A plain or mildly
+# windowed truncation and a Gaussian of up to one LR voxel read white (docs/cli.md, --input-psf
+# auto); strong windows, wider Gaussians and partial Fourier do not.
+FAMILIES = [("kspace", {"window": "none"}, True), ("kspace", {"window": "tukey"}, True),
+            ("kspace", {"window": "hann"}, False), ("kspace", {"window": "hamming"}, False),
+            ("kspace", {"window": "none", "partial_fourier": 0.625}, False),
+            ("psf", {"fwhm_lr_voxels": 0.5}, True), ("psf", {"fwhm_lr_voxels": 1.0}, True),
+            ("psf", {"fwhm_lr_voxels": 1.5}, False)]
+
+
+@pytest.mark.parametrize("acquisition,settings,white", FAMILIES)
+def test_each_acquisition_reads_as_the_noise_it_leaves(acquisition, settings, white):
+    from mrsr_cli.data.geometry import Grid, resized_grid
+    from mrsr_cli.degrade.simulate import ACQUISITIONS
+
+    shape = (64, 64, 64)
+    hr_grid = Grid(shape, np.eye(4))
+    lr_grid = resized_grid(hr_grid, (2.0, 2.0, 2.0))
+    fwhm = (2.0 * settings.get("fwhm_lr_voxels", 1.0),) * 3
+    model = ACQUISITIONS[acquisition].model(hr_grid, lr_grid, fwhm, "gaussian", settings.get("window"),
+                                            settings.get("partial_fourier", 1.0))
+    hr = phantom(shape).astype(np.float64)
+    for seed in (1, 2):
+        rng = np.random.default_rng(seed)
+        real, imag = (3.0 * rng.standard_normal(shape) for _ in range(2))
+        colour = background_noise(np.abs(model.forward(hr + real) + 1j * model.forward(imag)).astype(np.float32))
+        assert (colour is not None and colour.white) is white, (seed, colour)
+    noiseless = background_noise(np.abs(model.forward(hr)).astype(np.float32))
+    assert noiseless is None or not noiseless.white  # noiseless: never told kspace (partial Fourier's air rings)
+
+
 def _upscale(lr, out, *extra):
     proc = run_cli("upscale", lr, out, "--factor", "2", *FAST, *extra)
     assert proc.returncode == 0, proc.stderr
