@@ -286,7 +286,8 @@ TRIED = [
     "consistency's noise level (§17), a network taught Gibbs ringing by synthetic sharp heads (K, §18). Learned: "
     "the told paths land within ±0.3 dB of spline on Colin27 (−0.95 with `--adapt`) while they gain +0.9 to +2.2 dB "
     "on the validation half, a template: networks trained on templates add little above a single subject's sharp Nyquist frequency "
-    "(§11), and synthetic hard edges taught the wrong edges (−0.58 dB on a real scan, §18). It needs single-subject "
+    "(§11), and synthetic hard edges taught the wrong edges (K: −0.58 dB against the shipped path on a real "
+    "scan, §18). It needs single-subject "
     "training data, which the packages this project may use do not ship.",
     "- **(1,1,4) box ≥ +1.5 dB.** Tried: the 2-D sidecar's sinc profile (§6: shipped, +1.10), `--adapt` on the "
     "in-plane axes (§8, §9 twice, §10: shipped, +1.29 with the sidecar; §12). Learned: in-plane self-training "
