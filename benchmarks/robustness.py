@@ -342,8 +342,6 @@ def report(results: list, args, worst_title: str, cost: dict) -> None:
         lines.append(f"| 0.5 mm single-subject ×2: ≥ +3 dB (no such volume here; nearest: a real single-subject scan at "
                      f"0.86 mm, ×2 in plane, simulate's PSF; section 'real-scan') | {real['gain_db']:+.2f}; with "
                      f"`--adapt {ADAPT_STEPS}` {real['adapt_gain_db']:+.2f} | {'yes' if real['gain_db'] >= 3 else 'no'} |")
-    lines += ["", "What was tried for each goal missed, and what it taught (benchmarks/experiments/33-blind/NOTES.md, "
-              "each attempt with its rule fixed before its run):", "", *TRIED]
     colin_told = {(tuple(r["factor"]), r["degradation"], r["noise"]): r for r in results if r["brain"] == "Colin27"}
     for key, text in ((((2, 2, 2), "k-space truncation", 0.0), "k-space ×2"),
                       (((2, 2, 2), "k-space truncation", 0.02), "k-space ×2 + 2 % noise"),
@@ -354,6 +352,8 @@ def report(results: list, args, worst_title: str, cost: dict) -> None:
             lines.append(f"| Colin27 {text} with its scanner sidecar (not the issue's goal, which is nothing told): ≥ +1.5 dB | "
                          f"{row['sidecar_gain_db']:+.2f}{adapted} | "
                          f"{'yes' if max(row['sidecar_gain_db'], row.get('sidecar_adapt_gain_db', -99)) >= 1.5 else 'no'} |")
+    lines += ["", "What was tried for each goal missed, and what it taught (benchmarks/experiments/33-blind/NOTES.md, "
+              "each attempt with its rule fixed before its run):", "", *TRIED]
     heard = [r for r in results if r.get("told_by_image")]
     if heard:
         lines += ["", f"Nothing told, the noise in the air around the head (white: nothing filtered the image after its "
